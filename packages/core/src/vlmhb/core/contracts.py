@@ -1,0 +1,299 @@
+"""Data contracts shared by every VLMHyperBench package.
+
+Everything that crosses a package or process boundary is one of these Pydantic models:
+experiment configuration (``ExperimentSpec`` and its parts), the planned work
+(``RunSpec``, ``StageTask``, ``StageResult``), dataset samples (``Sample``,
+``PreparedSample``, ``RowProblem``) and events (``Event``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def stable_hash(*parts: Any, length: int = 12) -> str:
+    """Content hash of JSON-serialisable parts; the same input always gives the same id."""
+    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:length]
+
+
+class StrictModel(BaseModel):
+    """Base for config models: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- config
+
+
+class EnvSpec(StrictModel):
+    """Where a stage runs: ``process`` (this interpreter, or a cached venv with extra
+    ``packages`` installed by ``installer``) or ``docker`` (a later issue)."""
+
+    kind: Literal["process", "docker"] = "process"
+    packages: list[str] = Field(default_factory=list)
+    installer: Literal["uv", "pip"] = "uv"
+    image: str | None = None
+
+
+class ResourceSpec(StrictModel):
+    gpus: int = Field(0, ge=0)
+
+
+class ModelSpec(StrictModel):
+    """One model under test. ``backend`` is a name in the model registry."""
+
+    name: str
+    backend: str
+    model_path: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    env: EnvSpec = Field(default_factory=EnvSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    concurrency: int = Field(4, ge=1)
+    startup_timeout_s: float = Field(120.0, gt=0)
+
+    def answer_fingerprint(self) -> dict[str, Any]:
+        """The parts that change the model's answers (ids are hashed from these)."""
+        return self.model_dump(include={"backend", "model_path", "model", "base_url", "params"})
+
+
+class DatasetSpec(StrictModel):
+    """A dataset on disk. ``format`` is a name in the dataset registry."""
+
+    name: str
+    format: str
+    path: Path
+    split: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Filters(StrictModel):
+    doc_class: list[str] = Field(default_factory=list)
+    question_type: list[str] = Field(default_factory=list)
+
+
+TaskKind = Literal["vqa", "extraction", "classification", "ordering"]
+
+
+class TaskSpec(StrictModel):
+    """What to ask and how to score it. ``kind`` is a name in the task registry."""
+
+    name: str
+    dataset: str
+    kind: str = "vqa"
+    prompts: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=lambda: ["cer", "wer", "anls"])
+    aggregations: list[str] = Field(
+        default_factory=lambda: ["by_id", "by_doc_question", "by_doc_type", "general"]
+    )
+    filters: Filters = Field(default_factory=Filters)
+    image_region: Literal["full", "answer_bbox"] = "full"
+    system_prompt: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class GenerationParams(StrictModel):
+    max_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    stream: bool = True
+    timeout_s: float = Field(120.0, gt=0)
+    retries: int = Field(3, ge=0)
+
+
+class ExperimentSpec(StrictModel):
+    """A whole experiment: the grid models × tasks × prompt collections."""
+
+    name: str
+    models: list[ModelSpec]
+    datasets: list[DatasetSpec]
+    tasks: list[TaskSpec]
+    generation: GenerationParams = Field(default_factory=GenerationParams)
+    output_dir: Path = Path("runs")
+    registry_dirs: list[Path] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not value or any(ch in value for ch in "/\\\0") or value.startswith("."):
+            raise ValueError("must be a plain name (no path separators, not starting with '.')")
+        return value
+
+
+# --------------------------------------------------------------------------- planned work
+
+
+class PromptRef(StrictModel):
+    """A prompt collection file and the hash of its content."""
+
+    path: Path
+    sha256: str
+
+    @property
+    def label(self) -> str:
+        return self.path.stem
+
+
+class RunSpec(StrictModel):
+    """One model × one task × one prompt collection × one dataset."""
+
+    experiment: str
+    model: ModelSpec
+    task: TaskSpec
+    dataset: DatasetSpec
+    prompt: PromptRef | None = None
+    generation: GenerationParams
+    dataset_fingerprint: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return stable_hash(
+            self.model.answer_fingerprint(),
+            self.task.model_dump(include={"kind", "filters", "image_region", "system_prompt",
+                                          "options", "dataset"}),
+            self.dataset.model_dump(mode="json"),
+            self.prompt.sha256 if self.prompt else None,
+            self.generation.model_dump(include={"max_tokens", "temperature"}),
+            self.dataset_fingerprint,
+        )
+
+    @property
+    def label(self) -> str:
+        prompt = self.prompt.label if self.prompt else "default"
+        return f"{self.model.name}__{self.task.name}__{prompt}"
+
+    @property
+    def dir_name(self) -> str:
+        return f"{self.label}__{self.run_id[:8]}"
+
+
+class StageName(StrEnum):
+    INFERENCE = "inference"
+    EVALUATION = "evaluation"
+    REPORT = "report"
+    EXPERIMENT_REPORT = "experiment_report"
+
+
+class TaskState(StrEnum):
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class StageTask(StrictModel):
+    """One node of the task graph: a stage of one run (or the experiment report).
+
+    ``run_dir`` is where the stage reads and writes its files; ``run_dirs`` lists all
+    run directories for the experiment report. ``gpu_ids`` is filled by the scheduler.
+    """
+
+    id: str
+    stage: StageName
+    experiment: str
+    run: RunSpec | None = None
+    run_dir: Path
+    run_dirs: list[Path] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    env: EnvSpec = Field(default_factory=EnvSpec)
+    gpu_ids: list[int] = Field(default_factory=list)
+
+
+class StageResult(BaseModel):
+    task_id: str
+    stage: StageName
+    status: TaskState
+    outputs: list[str] = Field(default_factory=list)
+    message: str = ""
+    summary: dict[str, Any] = Field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+# --------------------------------------------------------------------------- samples
+
+
+class Sample(BaseModel):
+    """One ground-truth item from a dataset reader.
+
+    ``answer`` is the reference text (VQA, classification: the class, ordering: a JSON
+    list of page numbers); ``fields`` is the reference for extraction tasks.
+    ``source`` says where it came from, e.g. ``annotation.csv:12``.
+    """
+
+    id: str
+    image_path: Path | None = None
+    question: str = ""
+    answer: str = ""
+    fields: dict[str, str] | None = None
+    doc_class: str = ""
+    question_type: str = ""
+    bbox: tuple[float, float, float, float] | None = None
+    split: str = ""
+    source: str = ""
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class RowProblem(BaseModel):
+    """A bad input row: reported, skipped, never a crash."""
+
+    source: str
+    field: str
+    message: str
+    sample_id: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source} [{self.field}]"
+        return f"{where}: {self.message}" + (f" (sample {self.sample_id})" if self.sample_id else "")
+
+
+class DatasetLoad(BaseModel):
+    samples: list[Sample]
+    problems: list[RowProblem] = Field(default_factory=list)
+
+
+class PreparedSample(Sample):
+    """A sample ready for inference: prompts rendered, crop decided.
+
+    Written one per line to ``samples.jsonl`` in the run directory by the inference stage;
+    the evaluation stage reads the same file as the ground truth.
+    """
+
+    system_prompt: str = ""
+    user_prompt: str = ""
+    crop_box: tuple[int, int, int, int] | None = None
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventType(StrEnum):
+    STATE = "state"
+    PROGRESS = "progress"
+    LOG = "log"
+
+
+class Event(BaseModel):
+    """News on the event bus. ``topic`` is the experiment name."""
+
+    type: EventType
+    topic: str
+    task_id: str | None = None
+    run: str | None = None
+    stage: StageName | None = None
+    state: TaskState | None = None
+    done: int | None = None
+    total: int | None = None
+    message: str = ""
+    ts: float = 0.0

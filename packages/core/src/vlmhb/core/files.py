@@ -1,0 +1,30 @@
+"""Names and columns of the files stages exchange in a run directory."""
+
+SAMPLES_FILE = "samples.jsonl"
+PROBLEMS_FILE = "problems.csv"
+ANSWERS_FILE = "answers.csv"
+METRICS_FILES = {
+    "by_id": "metrics_by_id.csv",
+    "by_doc_question": "metrics_by_doc_question.csv",
+    "by_doc_type": "metrics_by_doc_type.csv",
+    "general": "metrics_general.csv",
+}
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+MANIFEST_FILE = "manifest.json"
+RUN_SPEC_FILE = "run.json"
+DONE_DIR = ".done"
+CSV_SEPARATOR = ";"
+
+# answers.csv columns, in order. ``error`` is empty for a good answer.
+ANSWER_COLUMNS = [
+    "id",
+    "model_answer",
+    "error",
+    "ttft_ms",
+    "latency_ms",
+    "tpot_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "attempts",
+]

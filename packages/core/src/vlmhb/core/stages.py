@@ -1,0 +1,48 @@
+"""The ``Stage`` contract and the context a stage reports through.
+
+A stage is a class registered in the ``vlmhb.stages`` entry-point group under its
+``StageName`` value. It reads and writes files in ``task.run_dir`` only, is idempotent and
+resumes from what is on disk. It reports progress and log lines through ``ctx``; it never
+prints to stdout itself (stdout carries the event stream when run in a subprocess).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from vlmhb.core.contracts import Event, EventType, StageResult, StageTask
+
+
+class StageContext:
+    """What a running stage may use: progress/log reporting and a cancel flag.
+
+    ``emit`` receives each ``Event``; the process env manager prints them as JSON lines,
+    the in-process runner publishes them on the event bus.
+    """
+
+    def __init__(self, task: StageTask, emit: Callable[[Event], None] | None = None) -> None:
+        self.task = task
+        self._emit = emit or (lambda event: None)
+        self.cancelled = threading.Event()
+
+    def _event(self, type_: EventType, **fields: object) -> Event:
+        import time
+
+        return Event(type=type_, topic=self.task.experiment, task_id=self.task.id,
+                     run=self.task.run_dir.name, stage=self.task.stage, ts=time.time(),
+                     **fields)  # type: ignore[arg-type]
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Report ``done`` of ``total`` units (samples) finished, resumed ones included."""
+        self._emit(self._event(EventType.PROGRESS, done=done, total=total, message=message))
+
+    def log(self, message: str) -> None:
+        self._emit(self._event(EventType.LOG, message=message))
+
+
+class Stage(Protocol):
+    """A pipeline stage: ``run`` does the work for one ``StageTask``."""
+
+    def run(self, task: StageTask, ctx: StageContext) -> StageResult: ...

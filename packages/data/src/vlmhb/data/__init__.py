@@ -1,0 +1,1 @@
+"""VLMHyperBench data package."""

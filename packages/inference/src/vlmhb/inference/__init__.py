@@ -1,0 +1,1 @@
+"""VLMHyperBench inference package."""

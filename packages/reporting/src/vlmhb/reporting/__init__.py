@@ -1,0 +1,1 @@
+"""VLMHyperBench reporting package."""
