@@ -98,6 +98,7 @@ class TaskSpec(StrictModel):
     filters: Filters = Field(default_factory=Filters)
     image_region: Literal["full", "answer_bbox"] = "full"
     system_prompt: str | None = None
+    only_evaluate: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -109,8 +110,16 @@ class GenerationParams(StrictModel):
     retries: int = Field(3, ge=0)
 
 
+class RunSelector(StrictModel):
+    """One (model, task) pair; when an experiment lists some, only those are planned."""
+
+    model: str
+    task: str
+
+
 class ExperimentSpec(StrictModel):
-    """A whole experiment: the grid models × tasks × prompt collections."""
+    """A whole experiment: the grid models × tasks × prompt collections (or only the
+    pairs listed in ``runs``)."""
 
     name: str
     models: list[ModelSpec]
@@ -119,6 +128,7 @@ class ExperimentSpec(StrictModel):
     generation: GenerationParams = Field(default_factory=GenerationParams)
     output_dir: Path = Path("runs")
     registry_dirs: list[Path] = Field(default_factory=list)
+    runs: list[RunSelector] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -254,8 +264,8 @@ class RowProblem(BaseModel):
     sample_id: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.source} [{self.field}]"
-        return f"{where}: {self.message}" + (f" (sample {self.sample_id})" if self.sample_id else "")
+        sample = f" (sample {self.sample_id})" if self.sample_id else ""
+        return f"{self.source} [{self.field}]: {self.message}{sample}"
 
 
 class DatasetLoad(BaseModel):

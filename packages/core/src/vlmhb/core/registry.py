@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
-
 from vlmhb.core.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
@@ -34,7 +33,7 @@ class RegistryEntry(Generic[T]):
         if not self._loaded:
             self._value = self.loader()
             self._loaded = True
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
 
 class Registry(Generic[T]):
@@ -46,7 +45,8 @@ class Registry(Generic[T]):
         self._entries: dict[str, RegistryEntry[T]] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str, value: T, source: str = "built-in", description: str = "") -> None:
+    def register(self, name: str, value: T, source: str = "built-in",
+                 description: str = "") -> None:
         self._entries[name] = RegistryEntry(name, source, lambda: value, description)
 
     def register_lazy(

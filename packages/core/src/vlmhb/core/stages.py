@@ -32,7 +32,7 @@ class StageContext:
 
         return Event(type=type_, topic=self.task.experiment, task_id=self.task.id,
                      run=self.task.run_dir.name, stage=self.task.stage, ts=time.time(),
-                     **fields)  # type: ignore[arg-type]
+                     **fields)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Report ``done`` of ``total`` units (samples) finished, resumed ones included."""

@@ -1,0 +1,1 @@
+"""The ``vlmhb`` command line."""

@@ -1,0 +1,76 @@
+"""Cross-reference checks of an experiment against the registries and the file system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vlmhb.core.config.loader import Locator
+from vlmhb.core.contracts import ExperimentSpec
+from vlmhb.core.errors import ConfigError, UnknownNameError, did_you_mean
+from vlmhb.core.registries import get_registries
+from vlmhb.core.registry import Registry
+
+AGGREGATIONS = ("by_id", "by_doc_question", "by_doc_type", "general")
+
+
+def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
+    """Raise ``ConfigError`` (file:line, field, suggestion) on the first problem found."""
+    registries = get_registries(spec.registry_dirs)
+
+    def fail(loc: list[str | int], message: str) -> None:
+        field = ".".join(str(p) for p in loc)
+        raise ConfigError(locate(loc), f"field '{field}': {message}")
+
+    def known(registry: Registry[Any], name: str, loc: list[str | int]) -> None:
+        try:
+            registry.check(name)
+        except UnknownNameError as exc:
+            fail(loc, str(exc))
+
+    sections: list[tuple[str, list[str]]] = [
+        ("models", [m.name for m in spec.models]),
+        ("datasets", [d.name for d in spec.datasets]),
+        ("tasks", [t.name for t in spec.tasks])]
+    for section, names in sections:
+        if not names:
+            fail([section], f"at least one entry is needed in '{section}'")
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in seen:
+                fail([section, index, "name"], f"duplicate name {name!r}")
+            seen.add(name)
+
+    for index, model in enumerate(spec.models):
+        known(registries.models, model.backend, ["models", index, "backend"])
+    for index, dataset in enumerate(spec.datasets):
+        known(registries.datasets, dataset.format, ["datasets", index, "format"])
+        if not Path(dataset.path).exists():
+            fail(["datasets", index, "path"], f"dataset folder {dataset.path} does not exist")
+    dataset_names = [d.name for d in spec.datasets]
+    for index, task in enumerate(spec.tasks):
+        loc: list[str | int] = ["tasks", index]
+        if task.dataset not in dataset_names:
+            hint = did_you_mean(task.dataset, dataset_names)
+            fail([*loc, "dataset"], f"unknown dataset {task.dataset!r}"
+                 + (f". Did you mean {hint[0]!r}?" if hint else "")
+                 + f" Datasets in this experiment: {', '.join(dataset_names)}")
+        known(registries.tasks, task.kind, [*loc, "kind"])
+        for m_index, metric in enumerate(task.metrics):
+            known(registries.metrics, metric, [*loc, "metrics", m_index])
+        for a_index, aggregation in enumerate(task.aggregations):
+            if aggregation not in AGGREGATIONS:
+                hint = did_you_mean(aggregation, list(AGGREGATIONS))
+                fail([*loc, "aggregations", a_index], f"unknown aggregation {aggregation!r}"
+                     + (f". Did you mean {hint[0]!r}?" if hint else "")
+                     + f" Known: {', '.join(AGGREGATIONS)}")
+        for p_index, prompt in enumerate(task.prompts):
+            if not Path(prompt).is_file():
+                fail([*loc, "prompts", p_index], f"prompt collection {prompt} not found")
+    model_names = {m.name for m in spec.models}
+    task_names = {t.name for t in spec.tasks}
+    for index, selector in enumerate(spec.runs):
+        if selector.model not in model_names:
+            fail(["runs", index, "model"], f"unknown model {selector.model!r}")
+        if selector.task not in task_names:
+            fail(["runs", index, "task"], f"unknown task {selector.task!r}")

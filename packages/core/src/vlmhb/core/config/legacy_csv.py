@@ -1,0 +1,208 @@
+"""The legacy experiment format of VLMHyperBench v0.1: ``user_config.csv`` + ``vlm_base.csv``.
+
+``user_config.csv`` (``;``-separated, UTF-8 with or without BOM) has one row per
+(model, task) pair; ``vlm_base.csv`` beside it describes the models. Both load into the
+same ``ExperimentSpec`` as the YAML form, with ``runs`` listing the pairs.
+Extension columns in ``vlm_base.csv``: ``backend`` (registry name) and ``params`` (JSON).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from vlmhb.core.config.loader import Locator
+from vlmhb.core.contracts import ExperimentSpec
+from vlmhb.core.errors import ConfigError, did_you_mean
+
+USER_CONFIG_COLUMNS = ["dataset", "task", "framework", "model_name", "system_prompt",
+                       "prompt_collection", "metrics", "only_evaluate_metrics",
+                       "metrics_aggregators", "filter_doc_class", "filter_question_type"]
+VLM_BASE_COLUMNS = ["framework", "model_family", "model_name", "docker_image",
+                    "git_python_package", "python_package", "module", "class_name"]
+MODEL_TABLE = "vlm_base.csv"
+FRAMEWORK_BACKENDS = {"hugging face": "transformers", "huggingface": "transformers",
+                      "hf": "transformers", "transformers": "transformers", "vllm": "vllm",
+                      "sglang": "sglang", "openai": "openai", "tesseract": "tesseract",
+                      "scripted": "scripted"}
+LEGACY_METRIC_NAMES = {"em": "exact_match", "exactmatch": "exact_match"}
+TRUE_WORDS = {"true", "1", "yes", "да"}
+
+
+def read_rows(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a ``;`` CSV as (line number, {column: cell}); header checked."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+    reader = csv.reader(text.splitlines(), delimiter=";")
+    header = next(reader, None)
+    if not header:
+        raise ConfigError(f"{path}:1", "empty file: a header row is needed")
+    header = [h.strip() for h in header]
+    for column in required:
+        if column not in header:
+            hint = did_you_mean(column, header)
+            raise ConfigError(f"{path}:1", f"missing column '{column}'"
+                              + (f" (found {hint[0]!r} — misspelt?)" if hint else "")
+                              + f"; expected columns: {';'.join(required)}")
+    rows = []
+    for line_no, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise ConfigError(f"{path}:{line_no}", f"{len(cells)} cells but the header has "
+                              f"{len(header)} (is the separator ';'?)")
+        rows.append((line_no, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
+    if not rows:
+        raise ConfigError(str(path), "no data rows")
+    return rows
+
+
+def parse_list(cell: str, where: str) -> list[str]:
+    """A list cell: ``['CER', 'WER']``, ``CER, WER`` or empty."""
+    cell = cell.strip()
+    if not cell or cell.lower() in {"none", "nan", "[]"}:
+        return []
+    if cell.startswith("["):
+        try:
+            value = ast.literal_eval(cell)
+        except (ValueError, SyntaxError):
+            raise ConfigError(where, f"cannot read the list {cell!r}; write it like "
+                              "['CER', 'WER']") from None
+        if not isinstance(value, list | tuple):
+            raise ConfigError(where, f"expected a list, got {cell!r}")
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in cell.split(",") if part.strip()]
+
+
+def load_legacy_csv(path: Path) -> tuple[ExperimentSpec, Locator]:
+    base = path.parent
+    models_path = base / MODEL_TABLE
+    if not models_path.exists():
+        raise ConfigError(str(path), f"the model table {MODEL_TABLE} must lie beside it")
+    model_rows = read_rows(models_path, VLM_BASE_COLUMNS)
+    user_rows = read_rows(path, USER_CONFIG_COLUMNS)
+
+    models: dict[str, tuple[int, dict[str, Any]]] = {}
+    for line, row in model_rows:
+        models[row["model_name"]] = (line, _model(row, f"{models_path}:{line}"))
+
+    locations: dict[tuple[str, int], str] = {}
+    used_models: list[str] = []
+    datasets: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, dict[str, Any]] = {}
+    runs: list[dict[str, str]] = []
+    for line, row in user_rows:
+        where = f"{path}:{line}"
+        name = row["model_name"]
+        if name not in models:
+            hint = did_you_mean(name, list(models))
+            raise ConfigError(f"{where} [model_name]", f"model {name!r} is not in {MODEL_TABLE}"
+                              + (f". Did you mean {hint[0]!r}?" if hint else ""))
+        if name not in used_models:
+            locations[("models", len(used_models))] = f"{models_path}:{models[name][0]}"
+            used_models.append(name)
+        dataset = _dataset(row["dataset"], base, f"{where} [dataset]")
+        if dataset["name"] not in datasets:
+            locations[("datasets", len(datasets))] = where
+            datasets[dataset["name"]] = dataset
+        task = _task(row, dataset["name"], base, where)
+        task_name = _task_name(task, tasks)
+        if task_name not in tasks:
+            locations[("tasks", len(tasks))] = where
+            tasks[task_name] = {**task, "name": task_name}
+        runs.append({"model": name, "task": task_name})
+    data = {"name": base.name, "models": [models[n][1] for n in used_models],
+            "datasets": list(datasets.values()), "tasks": list(tasks.values()), "runs": runs}
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"][:2])
+        where = locations.get(loc, str(path))  # type: ignore[arg-type]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(where, f"field '{field}': {first['msg']}") from None
+
+    def locate(loc: Sequence[str | int]) -> str:
+        key = (str(loc[0]), int(loc[1])) if len(loc) > 1 and isinstance(loc[1], int) else None
+        return locations.get(key, str(path)) if key else str(path)
+
+    return spec, locate
+
+
+def _model(row: dict[str, str], where: str) -> dict[str, Any]:
+    backend = row.get("backend") or FRAMEWORK_BACKENDS.get(row["framework"].strip().lower())
+    if not backend:
+        raise ConfigError(f"{where} [framework]", f"unknown framework {row['framework']!r}; "
+                          f"known: {', '.join(sorted(set(FRAMEWORK_BACKENDS)))} (or add a "
+                          "'backend' column)")
+    params: dict[str, Any] = {}
+    if row.get("params"):
+        try:
+            params = json.loads(row["params"])
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where} [params]", f"invalid JSON: {exc.msg}") from None
+    packages = [p for p in (row["python_package"], row["git_python_package"]) if p]
+    model: dict[str, Any] = {"name": row["model_name"], "backend": backend, "params": params}
+    if packages or row["docker_image"]:
+        model["env"] = {"kind": "process", "packages": packages,
+                        "image": row["docker_image"] or None}
+    return model
+
+
+def _dataset(cell: str, base: Path, where: str) -> dict[str, Any]:
+    if not cell:
+        raise ConfigError(where, "empty dataset cell")
+    candidates = [base / cell, base / "datasets" / cell, base / "data" / cell]
+    path = next((c for c in candidates if c.exists()), None)
+    if path is None:
+        raise ConfigError(where, f"dataset {cell!r} not found; looked in "
+                          + ", ".join(str(c) for c in candidates))
+    fmt = "json_extraction" if (path / "jsons").is_dir() else "vqa_csv"
+    return {"name": path.name, "format": fmt, "path": str(path)}
+
+
+def _task(row: dict[str, str], dataset: str, base: Path, where: str) -> dict[str, Any]:
+    kind = row["task"].strip().lower() or "vqa"
+    metrics = [m.lower() for m in parse_list(row["metrics"], f"{where} [metrics]")]
+    task: dict[str, Any] = {
+        "dataset": dataset,
+        "kind": kind,
+        "metrics": [LEGACY_METRIC_NAMES.get(m, m) for m in metrics],
+        "filters": {
+            "doc_class": parse_list(row["filter_doc_class"], f"{where} [filter_doc_class]"),
+            "question_type": parse_list(row["filter_question_type"],
+                                        f"{where} [filter_question_type]"),
+        },
+        "only_evaluate": row["only_evaluate_metrics"].strip().lower() in TRUE_WORDS,
+    }
+    aggregations = parse_list(row["metrics_aggregators"], f"{where} [metrics_aggregators]")
+    if aggregations:
+        task["aggregations"] = [a.lower() for a in aggregations]
+    if row["prompt_collection"]:
+        task["prompts"] = [str(base / row["prompt_collection"])]
+    system = row["system_prompt"]
+    if system:
+        system_file = base / system
+        task["system_prompt"] = (system_file.read_text(encoding="utf-8-sig").strip()
+                                 if system_file.is_file() else system)
+    return task
+
+
+def _task_name(task: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> str:
+    """``<dataset>_<kind>``, with a number when rows of the same kind differ."""
+    stem = f"{task['dataset']}_{task['kind']}"
+    for name, existing in tasks.items():
+        if {k: v for k, v in existing.items() if k != "name"} == task:
+            return name
+    name, n = stem, 2
+    while name in tasks:
+        name, n = f"{stem}_{n}", n + 1
+    return name

@@ -1,0 +1,1 @@
+"""Control plane: task graph, resources, scheduler, executors and the event bus."""

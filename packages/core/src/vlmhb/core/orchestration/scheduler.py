@@ -1,0 +1,115 @@
+"""Run a task graph: dependencies first, resources respected, finished stages skipped.
+
+A stage whose dependency failed is cancelled; the experiment report runs once every
+other task has ended, whatever their outcome, so it can list failed runs too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from vlmhb.core.contracts import Event, EventType, StageName, StageResult, StageTask, TaskState
+from vlmhb.core.envs.base import Emit
+from vlmhb.core.orchestration.events import EventBus
+from vlmhb.core.orchestration.executor import Executor
+from vlmhb.core.orchestration.graph import TaskGraph
+from vlmhb.core.orchestration.markers import is_done, mark_done, read_marker
+from vlmhb.core.orchestration.resources import ResourceManager
+
+TERMINAL = {TaskState.COMPLETED, TaskState.SKIPPED, TaskState.FAILED, TaskState.CANCELLED}
+SUCCESS = {TaskState.COMPLETED, TaskState.SKIPPED}
+StageHook = Callable[[StageTask, StageResult], None]
+
+
+class Scheduler:
+    def __init__(self, graph: TaskGraph, executor: Executor, resources: ResourceManager,
+                 bus: EventBus, on_finished: StageHook | None = None,
+                 force: bool = False) -> None:
+        self.graph = graph
+        self.executor = executor
+        self.resources = resources
+        self.bus = bus
+        self.on_finished = on_finished
+        self.force = force
+        self.states: dict[str, TaskState] = {t.id: TaskState.PENDING for t in graph}
+        self.results: dict[str, StageResult] = {}
+
+    def _set(self, task: StageTask, state: TaskState, message: str = "") -> None:
+        self.states[task.id] = state
+        self.bus.publish(Event(type=EventType.STATE, topic=task.experiment, task_id=task.id,
+                               run=task.run_dir.name, stage=task.stage, state=state,
+                               message=message, ts=time.time()))
+
+    def _ready(self, task: StageTask) -> bool | None:
+        """True: start it; False: wait; None: cancel it (a dependency failed)."""
+        deps = [self.states[d] for d in task.depends_on]
+        if task.stage == StageName.EXPERIMENT_REPORT:
+            return all(s in TERMINAL for s in deps)
+        if any(s in {TaskState.FAILED, TaskState.CANCELLED} for s in deps):
+            return None
+        return all(s in SUCCESS for s in deps)
+
+    async def run(self) -> dict[str, StageResult]:
+        for task in self.graph:
+            self.resources.check(task.resources.gpus)
+            self._set(task, TaskState.PENDING)
+        pending = list(self.graph)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while pending or running:
+                for task in list(pending):
+                    ready = self._ready(task)
+                    if ready is None:
+                        pending.remove(task)
+                        self._set(task, TaskState.CANCELLED, "a stage it depends on failed")
+                    elif ready:
+                        pending.remove(task)
+                        running.add(asyncio.ensure_future(self._run_one(task)))
+                if not running:
+                    if pending:
+                        raise RuntimeError("scheduler stalled: tasks wait on tasks that "
+                                           "never start: " + ", ".join(t.id for t in pending))
+                    break
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    finished.result()
+        except BaseException:
+            for handle in running:
+                handle.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        return self.results
+
+    async def _run_one(self, task: StageTask) -> None:
+        if not self.force and is_done(task):
+            marker = read_marker(task)
+            result = StageResult(task_id=task.id, stage=task.stage, status=TaskState.SKIPPED,
+                                 message="finished earlier (same content hash)",
+                                 summary=marker.get("summary") or {},
+                                 outputs=marker.get("outputs") or [])
+            self.results[task.id] = result
+            if self.on_finished is not None:
+                self.on_finished(task, result)
+            self._set(task, TaskState.SKIPPED, result.message)
+            return
+        self._set(task, TaskState.QUEUED)
+        async with self.resources.allocate(task.resources.gpus) as allocation:
+            placed = task.model_copy(update={"gpu_ids": list(allocation.gpu_ids)})
+            self._set(task, TaskState.RUNNING)
+            emit: Emit = self.bus.publish
+            try:
+                result = await self.executor.submit(placed, emit)
+            except asyncio.CancelledError:
+                self._set(task, TaskState.CANCELLED, "cancelled")
+                raise
+            except Exception as exc:  # an env that could not be prepared, etc.
+                result = StageResult(task_id=task.id, stage=task.stage,
+                                     status=TaskState.FAILED, message=str(exc))
+        self.results[task.id] = result
+        if result.status == TaskState.COMPLETED:
+            mark_done(task, result)
+        if self.on_finished is not None:
+            self.on_finished(task, result)
+        self._set(task, result.status, result.message)

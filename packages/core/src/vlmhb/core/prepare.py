@@ -1,0 +1,141 @@
+"""Turn a run's dataset into the samples to send: filter, render prompts, decide crops.
+
+``prepare_run_inputs`` is called by the inference stage. It writes ``samples.jsonl``
+(the ground truth the evaluation stage scores against) and ``problems.csv`` (bad rows,
+skipped) in the run directory. Bad rows never stop the run; an empty result does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from vlmhb.core.contracts import DatasetLoad, PreparedSample, RowProblem, RunSpec, Sample
+from vlmhb.core.errors import VlmhbError
+from vlmhb.core.fileio import atomic_write_csv, atomic_write_text
+from vlmhb.core.files import PROBLEMS_FILE, SAMPLES_FILE
+from vlmhb.core.prompts import MissingPromptError, PromptCollection, load_prompt_collection
+from vlmhb.core.registries import get_registries
+
+DEFAULT_EXTRACTION_PROMPT = (
+    "Extract the fields {{ fields | join(', ') }} from the document image. Answer only with "
+    'JSON: {"fields": {"<field name>": "<value>"}}.'
+)
+
+
+@dataclass
+class PreparedRun:
+    samples: list[PreparedSample]
+    problems: list[RowProblem]
+
+
+def load_dataset(run: RunSpec) -> DatasetLoad:
+    reader_class = get_registries().datasets.get(run.dataset.format)
+    load: DatasetLoad = reader_class().read(run.dataset)
+    return load
+
+
+def prepare_run_inputs(run: RunSpec, run_dir: Path) -> PreparedRun:
+    """Read, filter and render the run's samples; write samples.jsonl and problems.csv."""
+    load = load_dataset(run)
+    problems = list(load.problems)
+    selected = _filter(load.samples, run)
+    collection = load_prompt_collection(run.prompt.path) if run.prompt else None
+    prepared: list[PreparedSample] = []
+    seen: set[str] = set()
+    for sample in selected:
+        if sample.id in seen:
+            problems.append(RowProblem(source=sample.source, field="id", sample_id=sample.id,
+                                       message="duplicate sample id; only the first is used"))
+            continue
+        seen.add(sample.id)
+        try:
+            prepared.append(_prepare(sample, run, collection))
+        except _SampleProblem as problem:
+            problems.append(RowProblem(source=sample.source, field=problem.field,
+                                       sample_id=sample.id, message=str(problem)))
+    if not prepared:
+        raise VlmhbError(_empty_message(run, load, problems))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / SAMPLES_FILE,
+                      "".join(s.model_dump_json() + "\n" for s in prepared))
+    atomic_write_csv(run_dir / PROBLEMS_FILE, ["source", "field", "sample_id", "message"],
+                     [[p.source, p.field, p.sample_id or "", p.message] for p in problems])
+    return PreparedRun(prepared, problems)
+
+
+def read_prepared_samples(run_dir: Path) -> list[PreparedSample]:
+    """The samples written by ``prepare_run_inputs``."""
+    lines = (run_dir / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()
+    return [PreparedSample.model_validate_json(line) for line in lines if line.strip()]
+
+
+class _SampleProblem(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _filter(samples: list[Sample], run: RunSpec) -> list[Sample]:
+    filters = run.task.filters
+    return [s for s in samples
+            if (not filters.doc_class or s.doc_class in filters.doc_class)
+            and (not filters.question_type or s.question_type in filters.question_type)]
+
+
+def _prepare(sample: Sample, run: RunSpec, collection: PromptCollection | None) -> PreparedSample:
+    if collection is not None:
+        try:
+            system, user = collection.render(sample, run.task.system_prompt)
+        except MissingPromptError as exc:
+            raise _SampleProblem("prompt", str(exc)) from None
+    else:
+        system = run.task.system_prompt or ""
+        user = sample.question
+        if run.task.kind == "extraction" and not user:
+            from vlmhb.core.prompts import render_template
+
+            user = render_template(DEFAULT_EXTRACTION_PROMPT, sample, "", "default prompt")
+    if not user:
+        raise _SampleProblem("question", "empty prompt: the sample has no question and the "
+                             "task no prompt collection")
+    crop = _crop_box(sample) if run.task.image_region == "answer_bbox" else None
+    return PreparedSample(**sample.model_dump(), system_prompt=system, user_prompt=user,
+                          crop_box=crop)
+
+
+def _crop_box(sample: Sample) -> tuple[int, int, int, int]:
+    if sample.bbox is None:
+        raise _SampleProblem("answer_bbox", "image_region is answer_bbox but the sample has "
+                             "no box")
+    if sample.image_path is None:
+        raise _SampleProblem("image_path", "no image")
+    try:
+        with Image.open(sample.image_path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise _SampleProblem("image_path", f"cannot read image: {exc}") from None
+    x1, y1, x2, y2 = sample.bbox
+    if x2 <= x1 or y2 <= y1:
+        raise _SampleProblem("answer_bbox", f"inverted or empty box {sample.bbox}")
+    if x1 < 0 or y1 < 0 or x2 > width + 1 or y2 > height + 1:
+        raise _SampleProblem("answer_bbox", f"box {sample.bbox} lies outside the "
+                             f"{width}x{height} image")
+    box = (int(x1), int(y1), min(round(x2), width), min(round(y2), height))
+    if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+        raise _SampleProblem("answer_bbox", f"box {sample.bbox} is under 2 px")
+    return box
+
+
+def _empty_message(run: RunSpec, load: DatasetLoad, problems: list[RowProblem]) -> str:
+    filters = run.task.filters
+    parts = [f"dataset {run.dataset.name!r} ({run.dataset.path}) gives no sample to run for "
+             f"task {run.task.name!r}: {len(load.samples)} sample(s) read"]
+    if filters.doc_class or filters.question_type:
+        parts.append(f"filters doc_class={filters.doc_class} "
+                     f"question_type={filters.question_type}")
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        parts.append(f"{len(problems)} problem(s), first: {shown}")
+    return ", ".join(parts)

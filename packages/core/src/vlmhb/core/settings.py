@@ -1,0 +1,20 @@
+"""Machine settings from the environment (``VLMHB_*``), not from experiment configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """``gpus``: GPUs to use when NVML is absent (NVML's count wins when present).
+    ``cpu_slots``: stages without a GPU that may run at once."""
+
+    model_config = SettingsConfigDict(env_prefix="VLMHB_")
+
+    gpus: int | None = Field(None, ge=0)
+    cpu_slots: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
+    env_cache_dir: Path = Path("~/.cache/vlmhb/envs").expanduser()
