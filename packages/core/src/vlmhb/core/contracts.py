@@ -63,7 +63,8 @@ class ModelSpec(StrictModel):
 
     def answer_fingerprint(self) -> dict[str, Any]:
         """The parts that change the model's answers (ids are hashed from these)."""
-        return self.model_dump(include={"backend", "model_path", "model", "base_url", "params"})
+        return self.model_dump(include={"name", "backend", "model_path", "model", "base_url",
+                                        "params"})
 
 
 class DatasetSpec(StrictModel):

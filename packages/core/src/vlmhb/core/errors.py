@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 
 
 class VlmhbError(Exception):
@@ -40,5 +40,5 @@ def did_you_mean(name: str, known: list[str], limit: int = 2) -> list[str]:
     if not known:
         return []
     matches = process.extract(name.lower(), {k: k.lower() for k in known}, limit=limit,
-                              score_cutoff=60)
+                              scorer=fuzz.ratio, score_cutoff=50)
     return [key for _, _, key in matches]

@@ -1,6 +1,8 @@
 """Run a task graph: dependencies first, resources respected, finished stages skipped.
 
-A stage whose dependency failed is cancelled; the experiment report runs once every
+A stage is skipped when its completion marker holds its id and every stage it depends on
+was skipped too (a re-run upstream stage may have changed its inputs). A stage whose
+dependency failed is cancelled; the experiment report runs once every
 other task has ended, whatever their outcome, so it can list failed runs too.
 """
 
@@ -83,7 +85,8 @@ class Scheduler:
         return self.results
 
     async def _run_one(self, task: StageTask) -> None:
-        if not self.force and is_done(task):
+        deps_unchanged = all(self.states[d] == TaskState.SKIPPED for d in task.depends_on)
+        if not self.force and deps_unchanged and is_done(task):
             marker = read_marker(task)
             result = StageResult(task_id=task.id, stage=task.stage, status=TaskState.SKIPPED,
                                  message="finished earlier (same content hash)",
