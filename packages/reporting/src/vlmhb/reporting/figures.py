@@ -1,0 +1,136 @@
+"""Plotly figures built from plain DataFrames (no I/O).
+
+Used by the HTML reports and by the backend's ``/analytics`` JSON
+(``figure.to_plotly_json()``), so every chart of the project is defined once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from vlmhb.reporting.metric_names import default_higher_is_better, is_timing_metric
+from vlmhb.reporting.pareto import pareto_front
+
+LATENCY_COLUMNS = ("latency_ms", "ttft_ms")
+
+
+def _numbers(series: pd.Series) -> list[float | None]:
+    """Plain floats for Plotly, missing values as ``None`` (a gap, not a zero)."""
+    values = pd.to_numeric(series, errors="coerce")
+    return [None if pd.isna(v) else float(v) for v in values]
+
+
+def metric_bars(general: pd.DataFrame) -> go.Figure:
+    """Quality metrics of one run: macro bars with 95% CI error bars, micro bars beside."""
+    quality = general[[not is_timing_metric(m) for m in general["metric"]]]
+    macro = pd.to_numeric(quality["macro"], errors="coerce")
+    figure = go.Figure()
+    error_y: dict[str, object] = {"visible": False}
+    if {"ci95_low", "ci95_high"} <= set(quality.columns):
+        high = pd.to_numeric(quality["ci95_high"], errors="coerce") - macro
+        low = macro - pd.to_numeric(quality["ci95_low"], errors="coerce")
+        error_y = {"type": "data", "symmetric": False, "array": _numbers(high),
+                   "arrayminus": _numbers(low), "visible": True}
+    figure.add_trace(go.Bar(name="macro", x=list(quality["metric"]), y=_numbers(macro),
+                            error_y=error_y))
+    if "micro" in quality.columns and quality["micro"].notna().any():
+        figure.add_trace(go.Bar(name="micro", x=list(quality["metric"]),
+                                y=_numbers(quality["micro"])))
+    figure.update_layout(title="Quality metrics (macro with 95% CI)", barmode="group",
+                         yaxis_title="value", xaxis_title="metric")
+    return figure
+
+
+def metric_heatmap(
+    by_doc_question: pd.DataFrame, metric: str, higher_is_better: bool | None = None
+) -> go.Figure:
+    """``metric`` per document class (rows) and question type (columns).
+
+    The colour scale is flipped for lower-is-better metrics so better is always the same
+    colour.
+    """
+    better_high = default_higher_is_better(metric) if higher_is_better is None else (
+        higher_is_better)
+    table = by_doc_question.assign(
+        **{metric: pd.to_numeric(by_doc_question[metric], errors="coerce")}
+    ).pivot_table(index="doc_class", columns="question_type", values=metric, aggfunc="mean",
+                  dropna=False)
+    z = [[None if pd.isna(v) else float(v) for v in row] for row in table.to_numpy()]
+    figure = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in table.columns], y=[str(i) for i in table.index],
+        colorscale="Viridis", reversescale=not better_high, texttemplate="%{z:.3f}",
+        colorbar={"title": {"text": metric}}, name=metric,
+    ))
+    figure.update_layout(title=f"{metric} by document class and question type",
+                         xaxis_title="question type", yaxis_title="document class")
+    return figure
+
+
+def latency_histogram(
+    answers: pd.DataFrame, columns: Sequence[str] = LATENCY_COLUMNS
+) -> go.Figure:
+    """Distribution of per-request timings (ms) from ``answers.csv``, one trace per column."""
+    figure = go.Figure()
+    for column in columns:
+        if column not in answers.columns:
+            continue
+        values = [v for v in _numbers(answers[column]) if v is not None]
+        if values:
+            figure.add_trace(go.Histogram(name=column, x=values, opacity=0.6))
+    figure.update_layout(title="Request timings", barmode="overlay",
+                         xaxis_title="milliseconds", yaxis_title="requests")
+    return figure
+
+
+def leaderboard_bars(
+    comparison: pd.DataFrame, metrics: Sequence[str], run_column: str = "run"
+) -> go.Figure:
+    """Grouped bars: one group per metric, one bar (trace) per run."""
+    figure = go.Figure()
+    present = [m for m in metrics if m in comparison.columns]
+    for _, row in comparison.iterrows():
+        figure.add_trace(go.Bar(name=str(row[run_column]), x=present,
+                                y=_numbers(pd.Series([row[m] for m in present]))))
+    figure.update_layout(title="Leaderboard (macro)", barmode="group",
+                         xaxis_title="metric", yaxis_title="value")
+    return figure
+
+
+def quality_latency_scatter(
+    comparison: pd.DataFrame,
+    quality_metric: str,
+    latency_column: str = "latency_ms_p50",
+    higher_is_better: Mapping[str, bool] | None = None,
+    label_column: str = "model",
+    run_column: str = "run",
+) -> go.Figure:
+    """One point per run (x = latency, y = ``quality_metric``) and the Pareto front as a
+    step line: lower latency and better quality (direction from ``higher_is_better``, else
+    by the metric's name) win."""
+    better_high = (higher_is_better or {}).get(quality_metric,
+                                               default_higher_is_better(quality_metric))
+    latency = _numbers(comparison[latency_column])
+    quality = _numbers(comparison[quality_metric])
+    nan = float("nan")
+    front = pareto_front([nan if v is None else v for v in latency],
+                         [nan if v is None else v for v in quality], better_high)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(
+        name="runs", x=latency, y=quality, mode="markers+text",
+        text=[str(v) for v in comparison[label_column]], textposition="top center",
+        customdata=[str(v) for v in comparison[run_column]],
+        hovertemplate="%{customdata}<br>latency %{x:.1f} ms<br>"
+                      + quality_metric + " %{y:.4f}<extra></extra>",
+    ))
+    figure.add_trace(go.Scatter(
+        name="Pareto front", x=[latency[i] for i in front], y=[quality[i] for i in front],
+        mode="lines", line={"shape": "hv", "dash": "dash"},
+        customdata=[str(comparison[run_column].iloc[i]) for i in front], hoverinfo="skip",
+    ))
+    direction = "higher is better" if better_high else "lower is better"
+    figure.update_layout(title=f"{quality_metric} vs {latency_column}",
+                         xaxis_title=f"{latency_column} (lower is better)",
+                         yaxis_title=f"{quality_metric} ({direction})")
+    return figure

@@ -1,0 +1,162 @@
+"""Reading a run directory's files into one ``RunData`` (no rendering here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+from vlmhb.core.contracts import RunSpec
+from vlmhb.core.errors import VlmhbError
+from vlmhb.core.files import (
+    ANSWERS_FILE,
+    CSV_SEPARATOR,
+    MANIFEST_FILE,
+    METRICS_FILES,
+    PROBLEMS_FILE,
+    RUN_SPEC_FILE,
+)
+from vlmhb.reporting.metric_names import is_timing_metric
+
+# Columns that hold text: read as strings, an empty cell is "" (never NaN, never "None"→NaN).
+TEXT_COLUMNS = (
+    "id", "sample_id", "doc_class", "question_type", "answer", "model_answer", "error",
+    "source", "field", "message", "metric",
+)
+GENERAL_COLUMNS = ("metric", "macro")
+
+
+class ReportInputError(VlmhbError):
+    """A file the report needs is missing or unreadable; the message names the file.
+
+    ``reason`` is the message without the file's full path (for tables of runs).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass
+class RunData:
+    """Everything a run report shows. Optional files that are absent are ``None``;
+    ``notes`` says which optional files could not be read and why."""
+
+    run_dir: Path
+    general: pd.DataFrame
+    by_doc_type: pd.DataFrame | None = None
+    by_doc_question: pd.DataFrame | None = None
+    by_id: pd.DataFrame | None = None
+    answers: pd.DataFrame | None = None
+    problems: pd.DataFrame | None = None
+    spec: RunSpec | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def label(self) -> str:
+        return self.spec.label if self.spec else self.name
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """``(model, task, prompt)`` from ``run.json``, else from the directory name."""
+        if self.spec:
+            prompt = self.spec.prompt.label if self.spec.prompt else "default"
+            return self.spec.model.name, self.spec.task.name, prompt
+        parts = [*self.name.split("__"), "", "", ""]
+        return parts[0], parts[1], parts[2]
+
+    @property
+    def quality_metrics(self) -> list[str]:
+        return [m for m in self.general["metric"] if not is_timing_metric(m)]
+
+    @property
+    def timing_metrics(self) -> list[str]:
+        return [m for m in self.general["metric"] if is_timing_metric(m)]
+
+    def macro(self) -> dict[str, float]:
+        """``{metric: macro value}`` for every row of ``metrics_general.csv``."""
+        return {
+            str(m): float(v)
+            for m, v in zip(self.general["metric"], pd.to_numeric(self.general["macro"],
+                                                                  errors="coerce"), strict=True)
+        }
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A ``;``-separated UTF-8 CSV (BOM tolerated); text columns keep empty cells as ``""``."""
+    frame = pd.read_csv(
+        path, sep=CSV_SEPARATOR, encoding="utf-8-sig", keep_default_na=False, na_values=[""],
+        dtype={c: str for c in TEXT_COLUMNS},
+    )
+    for column in TEXT_COLUMNS:
+        if column in frame.columns:
+            frame[column] = frame[column].fillna("")
+    return frame
+
+
+def load_general(run_dir: Path) -> pd.DataFrame:
+    """``metrics_general.csv``, required: a ``ReportInputError`` naming it when absent/bad."""
+    path = run_dir / METRICS_FILES["general"]
+    if not path.is_file():
+        raise ReportInputError(path, f"required file {path.name} is missing "
+                                     "(has the evaluation stage finished?)")
+    try:
+        frame = read_csv(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReportInputError(path, f"cannot read {path.name}: {exc}") from exc
+    missing = [c for c in GENERAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ReportInputError(path, f"{path.name} lacks column(s) {', '.join(missing)}")
+    return frame
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read all report inputs of ``run_dir``; only ``metrics_general.csv`` is required."""
+    data = RunData(run_dir=run_dir, general=load_general(run_dir))
+    data.by_doc_type = _optional_csv(data, METRICS_FILES["by_doc_type"])
+    data.by_doc_question = _optional_csv(data, METRICS_FILES["by_doc_question"])
+    data.by_id = _optional_csv(data, METRICS_FILES["by_id"])
+    data.answers = _optional_csv(data, ANSWERS_FILE)
+    data.problems = _optional_csv(data, PROBLEMS_FILE)
+    spec_json = _optional_json(data, RUN_SPEC_FILE)
+    if spec_json is not None:
+        try:
+            data.spec = RunSpec.model_validate(spec_json)
+        except ValidationError as exc:
+            data.notes.append(f"{RUN_SPEC_FILE}: not a valid run spec "
+                              f"({exc.error_count()} error(s))")
+    manifest = _optional_json(data, MANIFEST_FILE)
+    if isinstance(manifest, dict):
+        data.manifest = manifest
+    return data
+
+
+def _optional_csv(data: RunData, name: str) -> pd.DataFrame | None:
+    path = data.run_dir / name
+    if not path.is_file():
+        return None
+    try:
+        return read_csv(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        data.notes.append(f"{name}: unreadable, left out ({exc})")
+        return None
+
+
+def _optional_json(data: RunData, name: str) -> Any:
+    path = data.run_dir / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        data.notes.append(f"{name}: unreadable, left out ({exc})")
+        return None

@@ -1,0 +1,78 @@
+"""The ``report`` and ``experiment_report`` stages."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from vlmhb.core.contracts import StageName, StageResult, StageTask, TaskState
+from vlmhb.core.files import CSV_SEPARATOR, REPORT_HTML, REPORT_MD
+from vlmhb.core.stages import StageContext
+from vlmhb.reporting.experiment import COMPARISON_FILE, load_experiment
+from vlmhb.reporting.html import render_experiment_html, render_run_html
+from vlmhb.reporting.loading import ReportInputError, load_run
+from vlmhb.reporting.markdown import render_experiment_markdown, render_run_markdown
+from vlmhb.reporting.writing import write_text_atomic
+
+
+class RunReportStage:
+    """Stage ``report``: writes ``report.md`` and ``report.html`` into ``task.run_dir``.
+
+    Fails (status ``FAILED``, the message naming the file) when ``metrics_general.csv``
+    is missing or unreadable; missing optional files only leave their section empty.
+    """
+
+    def run(self, task: StageTask, ctx: StageContext) -> StageResult:
+        started = time.perf_counter()
+        try:
+            data = load_run(task.run_dir)
+        except ReportInputError as exc:
+            ctx.log(str(exc))
+            return StageResult(task_id=task.id, stage=task.stage, status=TaskState.FAILED,
+                               message=str(exc), duration_s=time.perf_counter() - started)
+        if data.spec is None and task.run is not None:
+            data.spec = task.run
+        outputs = _write(task.run_dir, {REPORT_MD: render_run_markdown(data),
+                                        REPORT_HTML: render_run_html(data)})
+        ctx.log(f"run report written: {', '.join(outputs)}")
+        metrics = {m: (None if math.isnan(v) else v) for m, v in data.macro().items()}
+        return StageResult(task_id=task.id, stage=StageName.REPORT, status=TaskState.COMPLETED,
+                           outputs=outputs, summary={"metrics": metrics, "notes": data.notes},
+                           duration_s=time.perf_counter() - started)
+
+
+class ExperimentReportStage:
+    """Stage ``experiment_report``: compares ``task.run_dirs`` and writes
+    ``comparison.csv``, ``report.md`` and ``report.html`` into ``task.run_dir``.
+
+    Runs without metrics are listed as failed (with the reason); the report is still
+    written and the stage completes.
+    """
+
+    def run(self, task: StageTask, ctx: StageContext) -> StageResult:
+        started = time.perf_counter()
+        data = load_experiment(task.run_dir, task.run_dirs)
+        comparison_csv = data.comparison.to_csv(sep=CSV_SEPARATOR, index=False,
+                                                lineterminator="\n")
+        outputs = _write(task.run_dir, {COMPARISON_FILE: comparison_csv,
+                                        REPORT_MD: render_experiment_markdown(data),
+                                        REPORT_HTML: render_experiment_html(data)})
+        message = f"{len(data.runs)} run(s) compared"
+        if data.failed:
+            message += f", {len(data.failed)} failed: " + ", ".join(f.name for f in data.failed)
+        ctx.log(message)
+        return StageResult(
+            task_id=task.id, stage=StageName.EXPERIMENT_REPORT, status=TaskState.COMPLETED,
+            outputs=outputs, message=message,
+            summary={"runs": [r.name for r in data.runs],
+                     "failed": {f.name: f.reason for f in data.failed}},
+            duration_s=time.perf_counter() - started,
+        )
+
+
+def _write(directory: Path, files: dict[str, str]) -> list[str]:
+    """Write each ``{name: text}`` atomically into ``directory``; the written paths."""
+    for name, text in files.items():
+        write_text_atomic(directory / name, text)
+    return [str(directory / name) for name in files]

@@ -1,0 +1,144 @@
+"""The ``experiment_report`` stage over three runs and a failed one."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+from vlmhb.core.contracts import StageName, TaskState
+from vlmhb.reporting.stage import ExperimentReportStage, RunReportStage
+
+StageTaskFactory = Callable[..., Any]
+Runs = dict[str, Any]  # name -> conftest.RunFixture
+
+
+@pytest.fixture
+def experiment(exp_dir: Path, three_runs: Runs, stage_task: StageTaskFactory) -> dict[str, Any]:
+    """Run reports written, one run that never got metrics, then the experiment report."""
+    for run in three_runs.values():
+        task, ctx, _ = stage_task(StageName.REPORT, run.run_dir)
+        assert RunReportStage().run(task, ctx).status is TaskState.COMPLETED
+    failed = exp_dir / "broken-vlm__passport_vqa__passport__deadbeef"
+    failed.mkdir()
+    (failed / "answers.csv").write_text("id;model_answer;error\n0;;CUDA out of memory\n",
+                                        encoding="utf-8")
+    run_dirs = [three_runs[k].run_dir for k in ("qwen3b", "tesseract", "qwen7b")] + [failed]
+    task, ctx, lines = stage_task(StageName.EXPERIMENT_REPORT, exp_dir, run_dirs)
+    result = ExperimentReportStage().run(task, ctx)
+    return {"result": result, "lines": lines, "failed": failed,
+            "md": (exp_dir / "report.md").read_text(encoding="utf-8"),
+            "html": (exp_dir / "report.html").read_text(encoding="utf-8")}
+
+
+def _table_rows(markdown: str, title: str) -> list[list[str]]:
+    """Cells of the first table after the ``## title`` heading (header row first)."""
+    lines = markdown[markdown.index(f"## {title}"):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    block = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+    return [[cell.strip() for cell in line[1:-1].split(" | ")] for line in block
+            if not line.startswith("|---")]
+
+
+def test_stage_completes_and_reports_the_failed_run(
+    experiment: dict[str, Any], three_runs: Runs
+) -> None:
+    result = experiment["result"]
+    assert result.status is TaskState.COMPLETED
+    assert sorted(Path(p).name for p in result.outputs) == [
+        "comparison.csv", "report.html", "report.md"]
+    assert set(result.summary["runs"]) == {r.run_dir.name for r in three_runs.values()}
+    reason = result.summary["failed"][experiment["failed"].name]
+    assert "metrics_general.csv" in reason
+    assert "1 failed" in result.message and experiment["lines"] == [result.message]
+
+
+def test_comparison_csv_one_row_per_run_sorted_by_first_metric(
+    exp_dir: Path, experiment: dict[str, Any], three_runs: Runs
+) -> None:
+    frame = pd.read_csv(exp_dir / "comparison.csv", sep=";")
+    assert list(frame.columns) == ["run", "model", "task", "prompt", "cer", "anls",
+                                   "latency_ms_p50", "ttft_ms_p50", "error_rate",
+                                   "throughput_rps"]
+    # CER is lower-is-better: best first.
+    assert list(frame["model"]) == ["qwen2.5-vl-7b", "qwen2.5-vl-3b", "tesseract-rus"]
+    assert list(frame["task"]) == ["passport_vqa"] * 3
+    assert list(frame["prompt"]) == ["passport"] * 3
+    by_model = frame.set_index("model")
+    for key, model in (("qwen7b", "qwen2.5-vl-7b"), ("tesseract", "tesseract-rus")):
+        run = three_runs[key]
+        assert by_model.loc[model, "run"] == run.run_dir.name
+        assert by_model.loc[model, "cer"] == pytest.approx(run.cer)
+        assert by_model.loc[model, "anls"] == pytest.approx(run.anls)
+        assert by_model.loc[model, "latency_ms_p50"] == pytest.approx(run.latency_p50)
+    assert experiment["failed"].name not in set(frame["run"])
+
+
+def test_markdown_marks_best_values_and_links_run_reports(
+    experiment: dict[str, Any], three_runs: Runs
+) -> None:
+    md = experiment["md"]
+    assert md.startswith("# Experiment report: passport-fields\n")
+    assert "3 run(s) compared, 1 failed." in md
+    assert "Sorted by cer (lower is better)" in md
+    header, *rows = _table_rows(md, "Comparison")
+    assert header[:6] == ["run", "model", "task", "prompt", "cer", "anls"]
+    column = {name: i for i, name in enumerate(header)}
+    best, mid, fast = rows
+    q7b, tess = three_runs["qwen7b"], three_runs["tesseract"]
+    assert best[0] == f"[{q7b.run_dir.name}]({q7b.run_dir.name}/report.md)"
+    assert best[column["cer"]] == f"**{q7b.cer:.4f}**"
+    assert best[column["anls"]] == f"**{q7b.anls:.4f}**"
+    assert fast[column["cer"]] == f"{tess.cer:.4f}"
+    assert fast[column["latency_ms_p50"]] == "**121.0**"  # fastest, lower is better
+    assert fast[column["throughput_rps"]].startswith("**")  # higher is better
+    assert best[column["error_rate"]] == "**0.0000**"  # a tie: every run is best
+    assert not any(cell.startswith("**") for cell in mid[1:4])
+    failed_rows = _table_rows(md, "Failed runs")
+    assert failed_rows[0] == ["run", "reason"]
+    assert failed_rows[1][0] == experiment["failed"].name
+    assert failed_rows[1][1] == ("required file metrics_general.csv is missing "
+                                 "(has the evaluation stage finished?)")
+
+
+def test_html_has_table_leaderboard_and_pareto_chart(
+    experiment: dict[str, Any], three_runs: Runs, plotly_traces: Callable[[str], Any]
+) -> None:
+    html = experiment["html"]
+    assert html.count(get_plotlyjs()) == 1
+    assert not re.search(r"<script[^>]*\ssrc=", html)
+    q7b, tess, q3b = (three_runs[k].run_dir.name for k in ("qwen7b", "tesseract", "qwen3b"))
+    assert f'<a href="{q7b}/report.html">{q7b}</a>' in html
+    assert f"<strong>{three_runs['qwen7b'].cer:.4f}</strong>" in html
+    leaderboard, cer_chart, anls_chart = plotly_traces(html)
+    assert [t["name"] for t in leaderboard] == [q7b, q3b, tess]
+    assert leaderboard[0]["x"] == ["cer", "anls"]
+    for chart, metric in ((cer_chart, "cer"), (anls_chart, "anls")):
+        points, front = chart
+        assert points["text"] == ["qwen2.5-vl-7b", "qwen2.5-vl-3b", "tesseract-rus"]
+        assert points["y"] == [getattr(three_runs[k], metric) for k in ("qwen7b", "qwen3b",
+                                                                       "tesseract")]
+        # The 3B run is slower and worse than the 7B one: off the front for both metrics.
+        assert front["name"] == "Pareto front" and front["customdata"] == [tess, q7b]
+    assert experiment["failed"].name in html
+
+
+def test_experiment_report_with_no_usable_run(
+    exp_dir: Path, stage_task: StageTaskFactory
+) -> None:
+    missing = exp_dir / "ghost__passport_vqa__passport__00000000"
+    task, ctx, _ = stage_task(StageName.EXPERIMENT_REPORT, exp_dir, [missing])
+    result = ExperimentReportStage().run(task, ctx)
+    assert result.status is TaskState.COMPLETED
+    md = (exp_dir / "report.md").read_text(encoding="utf-8")
+    assert "0 run(s) compared, 1 failed." in md
+    assert "| ghost__passport_vqa__passport__00000000 | run directory not found |" in md
+    assert (exp_dir / "comparison.csv").read_text(encoding="utf-8").startswith(
+        "run;model;task;prompt")
+    assert 'class="plotly-graph-div"' not in (exp_dir / "report.html").read_text(
+        encoding="utf-8")
