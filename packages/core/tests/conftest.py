@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-ANNOTATION_HEADER = "data_index;split;image_path;question;answer;doc_class;question_type;answer_bbox"
+ANNOTATION_HEADER = ("data_index;split;image_path;question;answer;doc_class;question_type;"
+                     "answer_bbox")
 
 
 def write_vqa_dataset(root: Path, rows: list[tuple[str, str, str, str]], bom: bool = False,

@@ -33,7 +33,8 @@ tasks:
     filters: {doc_class: [passport]}
 """
 
-PROMPTS = "prompt;doc_class_question_type\n{{ question }}?;passport Фамилия\n{{ question }}!;passport Имя\n"
+PROMPTS = ("prompt;doc_class_question_type\n{{ question }}?;passport Фамилия\n"
+           "{{ question }}!;passport Имя\n")
 
 
 def write(tmp: Path, name: str, text: str) -> Path:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+
 from vlmhb.core.contracts import DatasetLoad, PreparedSample, RowProblem, RunSpec, Sample
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_csv, atomic_write_text

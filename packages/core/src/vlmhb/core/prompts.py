@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from jinja2 import Environment, StrictUndefined, TemplateError
+
 from vlmhb.core.contracts import PromptRef, Sample
 from vlmhb.core.errors import ConfigError
 

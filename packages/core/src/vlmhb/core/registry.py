@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
+
 from vlmhb.core.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")

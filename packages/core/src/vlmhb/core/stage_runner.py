@@ -3,7 +3,8 @@
 Loads the ``StageTask``, finds the stage class in the stage registry, runs it with a
 context that prints events as JSON lines on stdout, and writes the ``StageResult`` JSON
 to ``--result``. A SIGTERM asks the stage to stop (``ctx.cancelled``); a second one ends
-the process.
+the process. The stage runs under an exclusive lock on its task folder, so a process
+left from a killed orchestrator and a new one never write the same files at once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import FrameType
 from vlmhb.core.contracts import Event, StageResult, StageTask, TaskState
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
+from vlmhb.core.proc import exclusive_lock
 from vlmhb.core.registries import get_registries
 from vlmhb.core.stages import StageContext
 
@@ -38,6 +40,13 @@ def run_stage_file(task_file: Path, result_file: Path) -> int:
         ctx.cancelled.set()
 
     signal.signal(signal.SIGTERM, on_term)
+    lock = task_file.parent / f"{task.stage.value}.lock"
+    with exclusive_lock(lock, lambda: ctx.log("waiting for an earlier process of this stage "
+                                              "to end (one writer per run directory)")):
+        return _run(task, ctx, result_file)
+
+
+def _run(task: StageTask, ctx: StageContext, result_file: Path) -> int:
     started = time.monotonic()
     ctx.log(f"stage {task.stage.value} started: pid={os.getpid()} python={sys.executable} "
             f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}")

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
+
 from vlmhb.core.config import load_experiment
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.registries import get_registries

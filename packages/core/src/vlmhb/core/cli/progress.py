@@ -13,6 +13,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
 from vlmhb.core.contracts import Event, EventType, StageName, TaskState
 
 STATE_STYLE = {TaskState.COMPLETED: "[green]done[/]", TaskState.SKIPPED: "[cyan]skipped[/]",

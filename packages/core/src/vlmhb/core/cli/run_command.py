@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
 from vlmhb.core.cli.progress import ProgressView, make_progress
 from vlmhb.core.contracts import ExperimentSpec, StageName, TaskState
 from vlmhb.core.orchestration.events import InProcessEventBus

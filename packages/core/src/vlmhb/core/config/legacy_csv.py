@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
 from vlmhb.core.config.loader import Locator
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, did_you_mean
@@ -166,7 +167,7 @@ def _dataset(cell: str, base: Path, where: str) -> dict[str, Any]:
         raise ConfigError(where, f"dataset {cell!r} not found; looked in "
                           + ", ".join(str(c) for c in candidates))
     fmt = "json_extraction" if (path / "jsons").is_dir() else "vqa_csv"
-    return {"name": path.name, "format": fmt, "path": str(path)}
+    return {"name": path.resolve().name, "format": fmt, "path": str(path.resolve())}
 
 
 def _task(row: dict[str, str], dataset: str, base: Path, where: str) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def _task(row: dict[str, str], dataset: str, base: Path, where: str) -> dict[str
     if aggregations:
         task["aggregations"] = [a.lower() for a in aggregations]
     if row["prompt_collection"]:
-        task["prompts"] = [str(base / row["prompt_collection"])]
+        task["prompts"] = [str((base / row["prompt_collection"]).resolve())]
     system = row["system_prompt"]
     if system:
         system_file = base / system

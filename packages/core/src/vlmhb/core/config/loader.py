@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+
 from vlmhb.core.config.locate import line_of
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError

@@ -25,6 +25,7 @@ from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.venv_cache import prepare_venv
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
+from vlmhb.core.proc import die_with_parent
 
 TASKS_DIR = ".tasks"
 LOGS_DIR = "logs"
@@ -56,7 +57,8 @@ class ProcessEnvManager:
         proc = await asyncio.create_subprocess_exec(
             prepared.python, "-m", "vlmhb.core.cli.main", "stage", "run", str(task_file),
             "--result", str(result_file), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
+            preexec_fn=die_with_parent())
         tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
             with log_path.open("a", encoding="utf-8") as log:

@@ -1,0 +1,164 @@
+"""End to end through the real ``vlmhb`` CLI: synthetic dataset → model API servers →
+answers → metrics → reports; a SIGKILL mid-inference resumes without re-asking or losing
+finished samples; the legacy CSV form of the quickstart plans the same runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+QUICKSTART = REPO / "examples" / "quickstart"
+VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
+
+pytestmark = pytest.mark.slow
+
+RUN_FILES = ["answers.csv", "metrics_by_id.csv", "metrics_by_doc_question.csv",
+             "metrics_by_doc_type.csv", "metrics_general.csv", "report.md", "report.html",
+             "manifest.json", "samples.jsonl", "run.json"]
+
+
+def vlmhb(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*VLMHB, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vlmhb {' '.join(args)} exited {proc.returncode}\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def read_answers(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the quickstart example with a freshly generated (small) dataset."""
+    root = tmp_path_factory.mktemp("quickstart")
+    shutil.copytree(QUICKSTART, root / "qs", ignore=shutil.ignore_patterns("data", "runs"))
+    vlmhb("datasets", "synth", "--out", str(root / "qs" / "data" / "quickstart"), "--n", "1",
+          "--seed", "7", cwd=root)
+    return root
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None,
+                    reason="the tesseract binary (apt tesseract-ocr) is not installed")
+def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
+    proc = vlmhb("run", "qs/experiment.yaml", cwd=quickstart)
+    experiment = quickstart / "runs" / "quickstart"
+    runs = sorted(p for p in experiment.iterdir() if (p / "run.json").is_file())
+    assert [r.name.split("__")[0] for r in runs] == ["noisy-oracle", "oracle", "tesseract-rus"]
+    samples = sum(1 for _ in (runs[0] / "samples.jsonl").open(encoding="utf-8"))
+    assert samples == 26  # one passport, one invoice, one SNILS: 26 fields
+    for run in runs:
+        for name in RUN_FILES:
+            assert (run / name).is_file(), f"{run.name} lacks {name}"
+        answers = read_answers(run / "answers.csv")
+        assert len(answers) == samples and len({a["id"] for a in answers}) == samples
+        assert all(float(a["latency_ms"]) > 0 for a in answers)
+        manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["rerun"].startswith("vlmhb run ")
+        assert manifest["dataset"]["fingerprint"] and manifest["packages"]["vlmhb-core"]
+        assert set(manifest["timings"]) == {"inference", "evaluation", "report"}
+    general = {r.name.split("__")[0]: _general(r) for r in runs}
+    assert general["oracle"]["cer"] == 0.0 and general["oracle"]["exact_match"] == 1.0
+    assert 0.0 < general["noisy-oracle"]["cer"] < 0.3
+    assert general["tesseract-rus"]["cer"] < 0.2  # real OCR on clean synthetic crops
+    html = (experiment / "report.html").read_text(encoding="utf-8")
+    assert html.count("tesseract-rus") >= 1 and "<script src=\"http" not in html
+    assert (experiment / "comparison.csv").is_file()
+    assert "samples" in proc.stdout or "runs" in proc.stdout
+
+    # a second run finds every stage finished and redoes nothing
+    again = vlmhb("run", "qs/experiment.yaml", cwd=quickstart)
+    assert again.stdout.count("skipped") == 10
+    assert "running" not in again.stdout
+
+
+def _general(run: Path) -> dict[str, float]:
+    with (run / "metrics_general.csv").open(encoding="utf-8") as handle:
+        return {row["metric"]: float(row["macro"])
+                for row in csv.DictReader(handle, delimiter=";")}
+
+
+KILL_EXPERIMENT = """\
+name: killme
+models:
+  - name: slow
+    backend: scripted
+    params: {{answers_file: {answers}, answer_column: answer, latency_ms: 150,
+             request_log: {log}}}
+    concurrency: 2
+datasets:
+  - {{name: docs, format: vqa_csv, path: {data}}}
+tasks:
+  - {{name: fields, dataset: docs, kind: vqa, metrics: [cer, exact_match]}}
+"""
+
+
+def test_sigkill_mid_inference_resumes_without_redoing_finished_samples(
+        quickstart: Path, tmp_path: Path) -> None:
+    data = quickstart / "qs" / "data" / "quickstart"
+    log = tmp_path / "requests.log"
+    config = tmp_path / "kill.yaml"
+    config.write_text(KILL_EXPERIMENT.format(answers=data / "annotation.csv", log=log,
+                                             data=data), encoding="utf-8")
+    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    answers_path = _wait_for(lambda: list((tmp_path / "runs" / "killme").glob(
+        "*/answers.csv")), proc)[0]
+    _wait_for(lambda: len(read_answers(answers_path)) >= 8 or None, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)  # the stage gets SIGTERM from the kernel (parent death) and stops
+    before = {row["id"] for row in read_answers(answers_path)}
+    assert 8 <= len(before) < 26
+
+    vlmhb("run", str(config), cwd=tmp_path)
+    rows = read_answers(answers_path)
+    ids = [row["id"] for row in rows]
+    assert len(ids) == 26 and len(set(ids)) == 26
+    requests = Counter(log.read_text(encoding="utf-8").split())
+    assert all(requests[i] == 1 for i in before), "a finished sample was requested again"
+    assert set(requests) == set(ids)
+    assert (answers_path.parent / "metrics_general.csv").is_file()
+
+
+def _wait_for(probe, proc: subprocess.Popen[bytes], timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except (OSError, ValueError):
+            value = None
+        if value:
+            return value
+        if proc.poll() is not None:
+            raise AssertionError(f"vlmhb run ended early with code {proc.returncode}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the run to make progress")
+
+
+def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None:
+    from vlmhb.core.config import load_experiment
+    from vlmhb.core.orchestration.graph import plan_runs
+
+    legacy = {r.model.name: r for r in plan_runs(load_experiment(quickstart / "qs" / "legacy"))}
+    assert set(legacy) == {"tesseract-rus", "oracle"}
+    assert legacy["oracle"].task.filters.doc_class == ["snils"]
+    assert legacy["oracle"].model.params["answers_file"] == str(
+        (quickstart / "qs" / "data" / "quickstart" / "annotation.csv").resolve())
+    proc = vlmhb("plan", "qs/legacy", cwd=quickstart)
+    assert "oracle__quickstart_vqa__fields" in proc.stdout.replace("\n", "")
