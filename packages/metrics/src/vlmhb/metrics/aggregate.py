@@ -1,0 +1,164 @@
+"""Aggregating the by-id table to by_doc_question, by_doc_type and general levels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from vlmhb.metrics.base import Metric
+from vlmhb.metrics.runfiles import AnswerRow
+from vlmhb.metrics.scoring import (
+    DOCUMENT,
+    HIDDEN_COLUMNS,
+    PREDICTION,
+    REFERENCE,
+    SAMPLE_ID,
+)
+
+LEVELS = ("by_id", "by_doc_question", "by_doc_type", "general")
+GROUP_KEYS = {"by_doc_question": ["doc_class", "question_type"], "by_doc_type": ["doc_class"]}
+GENERAL_COLUMNS = ["metric", "macro", "micro", "ci95_low", "ci95_high", "n"]
+
+
+def _rows(frame: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """The rows ``metric`` was (or, corpus-only, would be) scored on."""
+    mask = frame[DOCUMENT] == metric.document_level
+    if metric.per_sample:
+        mask &= frame[metric.name].notna()
+    return frame[mask]
+
+
+def macro_micro(frame: pd.DataFrame, metric: Metric) -> tuple[float, float, int]:
+    """(macro, micro, n rows) of ``metric`` over ``frame``. Macro is the mean of the
+    per-row values (for a corpus-only metric: its corpus value); micro the corpus value,
+    NaN where the metric has none."""
+    rows = _rows(frame, metric)
+    if rows.empty:
+        return math.nan, math.nan, 0
+
+    def corpus() -> float:
+        value = metric.corpus(list(rows[PREDICTION]), list(rows[REFERENCE]))
+        return math.nan if value is None else float(value)
+
+    if not metric.per_sample:
+        return corpus(), math.nan, len(rows)
+    macro = float(rows[metric.name].mean())
+    return macro, corpus() if metric.has_micro else math.nan, len(rows)
+
+
+def group_table(frame: pd.DataFrame, metrics: Sequence[Metric], keys: list[str]) -> pd.DataFrame:
+    """One row per group of ``keys``: keys, ``n`` (distinct samples), ``<metric>`` (macro)
+    for every metric, then ``<metric>_micro`` for metrics with a micro form."""
+    records = []
+    for group_key, group in frame.groupby(keys, sort=True, dropna=False):
+        values = group_key if isinstance(group_key, tuple) else (group_key,)
+        record: dict[str, object] = dict(zip(keys, values, strict=True))
+        record["n"] = group[SAMPLE_ID].nunique()
+        micros: dict[str, float] = {}
+        for metric in metrics:
+            macro, micro, _ = macro_micro(group, metric)
+            record[metric.name] = macro
+            if metric.per_sample and metric.has_micro:
+                micros[f"{metric.name}_micro"] = micro
+        record.update(micros)
+        records.append(record)
+    columns = [*keys, "n", *(m.name for m in metrics),
+               *(f"{m.name}_micro" for m in metrics if m.per_sample and m.has_micro)]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def bootstrap_ci(
+    values: np.ndarray, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (seeded; resampled in chunks so
+    memory stays bounded). NaN for fewer than 2 values."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // n)
+    means = np.empty(resamples)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = values[idx].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def _timing_rows(answers: Iterable[AnswerRow]) -> list[dict[str, object]]:
+    rows = list(answers)
+    good = [row for row in rows if not row.error]
+
+    def column(name: str) -> np.ndarray:
+        return np.array([v for row in good if (v := row.timings.get(name)) is not None])
+
+    def stat(label: str, data: np.ndarray, how: str) -> dict[str, object]:
+        if len(data) == 0:
+            value = math.nan
+        elif how == "mean":
+            value = float(data.mean())
+        else:
+            value = float(np.percentile(data, float(how[1:])))
+        return {"metric": label, "macro": value, "n": len(data)}
+
+    latency, ttft = column("latency_ms"), column("ttft_ms")
+    errors = sum(1 for row in rows if row.error)
+    return [
+        stat("latency_ms_mean", latency, "mean"),
+        stat("latency_ms_p50", latency, "p50"),
+        stat("latency_ms_p90", latency, "p90"),
+        stat("latency_ms_p99", latency, "p99"),
+        stat("ttft_ms_p50", ttft, "p50"),
+        stat("ttft_ms_p90", ttft, "p90"),
+        stat("tpot_ms_p50", column("tpot_ms"), "p50"),
+        {"metric": "error_rate", "macro": errors / len(rows) if rows else math.nan,
+         "n": len(rows)},
+        stat("completion_tokens_mean", column("completion_tokens"), "mean"),
+    ]
+
+
+def general_table(
+    frame: pd.DataFrame,
+    metrics: Sequence[Metric],
+    answers: Iterable[AnswerRow],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Long form: one row per metric (macro, micro, bootstrap CI of the macro, n rows),
+    then timing rows from the answers (value in ``macro``; timings over non-error rows)."""
+    records: list[dict[str, object]] = []
+    for metric in metrics:
+        macro, micro, n = macro_micro(frame, metric)
+        low = high = math.nan
+        if metric.per_sample:
+            low, high = bootstrap_ci(_rows(frame, metric)[metric.name].to_numpy(),
+                                     resamples, seed)
+        records.append({"metric": metric.name, "macro": macro, "micro": micro,
+                        "ci95_low": low, "ci95_high": high, "n": n})
+    records.extend(_timing_rows(answers))
+    return pd.DataFrame.from_records(records, columns=GENERAL_COLUMNS)
+
+
+def level_tables(
+    frame: pd.DataFrame,
+    metrics: Sequence[Metric],
+    answers: Iterable[AnswerRow],
+    levels: Sequence[str],
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """The table of each requested level, keyed by level name."""
+    tables: dict[str, pd.DataFrame] = {}
+    for level in levels:
+        if level == "by_id":
+            tables[level] = frame.drop(columns=HIDDEN_COLUMNS)
+        elif level == "general":
+            tables[level] = general_table(frame, metrics, answers, seed=seed)
+        else:
+            tables[level] = group_table(frame, metrics, GROUP_KEYS[level])
+    return tables
