@@ -88,3 +88,15 @@ def test_registry_yaml_errors_name_the_file(tmp_path: Path) -> None:
     (folder / "x.yaml").write_text("- kind: model\n  name: [unclosed\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"x\.yaml:\d+: invalid YAML"):
         get_registries([folder / ".." / "bad"])
+
+
+def test_registry_yaml_metric_variant_is_a_usable_metric(tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "variants.yaml").write_text(
+        "kind: metric\nname: cer_yo\nbase: cer\noptions: {yo_to_e: true, casefold: true}\n",
+        encoding="utf-8")
+    metric = get_registries([folder]).metrics.get("cer_yo")
+    assert metric.name == "cer_yo"
+    assert metric.score("ПЁТР", "петр") == 0.0
+    assert get_registries().metrics.get("cer").score("ПЁТР", "петр") == 1.0
