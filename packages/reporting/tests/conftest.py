@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from vlmhb.core.contracts import (
     DatasetSpec,
     GenerationParams,

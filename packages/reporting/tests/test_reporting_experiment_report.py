@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
+
 from vlmhb.core.contracts import StageName, TaskState
 from vlmhb.reporting.stage import ExperimentReportStage, RunReportStage
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from vlmhb.reporting import figures
 
 GENERAL = pd.DataFrame({

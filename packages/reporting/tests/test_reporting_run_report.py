@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from plotly.offline import get_plotlyjs
+
 from vlmhb.core.contracts import StageName, TaskState
 from vlmhb.reporting.stage import RunReportStage
 

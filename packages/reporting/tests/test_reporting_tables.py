@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pandas as pd
+
 from vlmhb.reporting import markdown_table
 from vlmhb.reporting.metric_names import (
     default_higher_is_better,

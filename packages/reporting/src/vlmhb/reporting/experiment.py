@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
 from vlmhb.reporting.loading import ReportInputError, RunData, load_run
 from vlmhb.reporting.metric_names import directions, has_direction
 from vlmhb.reporting.tables import Table, best_cells, table_from_frame

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+
 from vlmhb.reporting.metric_names import default_higher_is_better, is_timing_metric
 from vlmhb.reporting.pareto import pareto_front
 

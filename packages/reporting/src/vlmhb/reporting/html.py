@@ -10,6 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 from markupsafe import Markup
+
 from vlmhb.core.files import REPORT_HTML
 from vlmhb.reporting import figures
 from vlmhb.reporting.experiment import ExperimentData, experiment_context

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
+
 from vlmhb.core.contracts import RunSpec
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.files import (

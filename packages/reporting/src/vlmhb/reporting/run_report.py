@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
 from vlmhb.reporting.loading import RunData
 from vlmhb.reporting.metric_names import directions
 from vlmhb.reporting.tables import Table, key_value_table, table_from_frame
