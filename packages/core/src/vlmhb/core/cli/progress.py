@@ -21,6 +21,11 @@ STATE_STYLE = {TaskState.COMPLETED: "[green]done[/]", TaskState.SKIPPED: "[cyan]
                TaskState.RUNNING: "[blue]running[/]"}
 
 
+def short_run_name(run_dir_name: str) -> str:
+    """``model__task__prompt__hash`` → ``model · task · prompt``."""
+    return run_dir_name.rsplit("__", 1)[0].replace("__", " · ")
+
+
 def make_progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}", justify="left"),
@@ -47,7 +52,8 @@ class ProgressView:
         if event.type == EventType.PROGRESS and event.total:
             self._on_progress(event)
         elif event.type == EventType.STATE and event.state in STATE_STYLE:
-            label = f"{event.stage.value if event.stage else ''} {event.run or ''}".strip()
+            stage = event.stage.value if event.stage else ""
+            label = f"{stage} {short_run_name(event.run or '')}".strip()
             message = f" — {event.message}" if event.state == TaskState.FAILED else ""
             self.progress.console.print(f"{STATE_STYLE[event.state]} {label}{message}")
         elif event.type == EventType.LOG and self.verbose:
@@ -58,7 +64,7 @@ class ProgressView:
         done, total = event.done or 0, event.total or 0
         if key not in self._bars:
             stage = event.stage.value if event.stage else ""
-            name = event.run or ""
+            name = short_run_name(event.run or "")
             label = name if event.stage == StageName.INFERENCE else f"{stage} {name}"
             self._bars[key] = self.progress.add_task(label[:60], total=total, completed=done,
                                                      rate="")

@@ -12,6 +12,8 @@ from vlmhb.core.contracts import ExperimentSpec, StageName, TaskState
 from vlmhb.core.orchestration.events import InProcessEventBus
 from vlmhb.core.orchestration.orchestrator import ExperimentOutcome, Orchestrator
 
+SUMMARY_METRICS = 5
+
 
 async def run_experiment_cli(spec: ExperimentSpec, config_path: Path, console: Console, *,
                              force: bool, verbose: bool) -> bool:
@@ -41,8 +43,9 @@ def _summary(outcome: ExperimentOutcome, console: Console) -> None:
         status = inference.status.value if inference else "-"
         quality = ""
         if evaluation and evaluation.status in (TaskState.COMPLETED, TaskState.SKIPPED):
-            quality = ", ".join(f"{k}={v:.3f}" for k, v in evaluation.summary.items()
-                                if isinstance(v, int | float))[:90]
+            numbers = [(k, v) for k, v in evaluation.summary.items()
+                       if isinstance(v, int | float)][:SUMMARY_METRICS]
+            quality = ", ".join(f"{k}={v:.3f}" for k, v in numbers)
         elif evaluation:
             quality = f"[red]{evaluation.status.value}[/] {evaluation.message[:80]}"
         table.add_row(run_dir.name, status, quality)
