@@ -1,0 +1,115 @@
+"""``answers.csv``: finished samples, appended one fsynced row at a time.
+
+A killed run can leave the last row half-written; ``AnswersFile.recover`` cuts the file
+back to its last complete row and returns the ids already answered, so a resumed run
+sends only the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from vlmhb.core.errors import VlmhbError
+from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR
+from vlmhb.inference.client import RequestResult
+
+
+def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
+    """Parsed rows of ``data`` that end in a newline, and the byte length they cover.
+
+    Only the last row can be partial (each row is one write); any earlier damage is an
+    error, never silently cut."""
+    lines = data.splitlines(keepends=True)
+    consumed = 0
+    good_end = 0
+
+    def feed() -> Iterator[str]:
+        nonlocal consumed
+        for line in lines:
+            consumed += len(line)
+            yield line.decode("utf-8", errors="replace")
+
+    rows: list[list[str]] = []
+    reader = csv.reader(feed(), delimiter=CSV_SEPARATOR, strict=True)
+    try:
+        for row in reader:
+            if data[consumed - 1:consumed] != b"\n":
+                break
+            if len(row) != len(ANSWER_COLUMNS):
+                raise VlmhbError(f"answers.csv row {len(rows) + 1} has {len(row)} fields, "
+                                 f"expected {ANSWER_COLUMNS}; move the file away to start "
+                                 "the run afresh")
+            rows.append(row)
+            good_end = consumed
+    except csv.Error:
+        pass
+    return rows, good_end
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+class AnswersFile:
+    """The run's ``answers.csv``: ``recover`` once, then ``append`` results."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: TextIO | None = None
+
+    def recover(self) -> list[str]:
+        """Ids of the complete rows on disk, after cutting off a partial last row."""
+        if not self.path.exists():
+            return []
+        data = self.path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise VlmhbError(f"{self.path}: unexpected BOM; answers.csv is written without one")
+        rows, good_end = _complete_rows(data)
+        if rows and rows[0] != ANSWER_COLUMNS:
+            raise VlmhbError(f"{self.path}: header {rows[0]} is not {ANSWER_COLUMNS}; "
+                             "move the file away to start the run afresh")
+        if good_end < len(data):
+            with self.path.open("r+b") as handle:
+                handle.truncate(good_end)
+                handle.flush()
+                os.fsync(handle.fileno())
+        return [row[0] for row in rows[1:]]
+
+    def append(self, result: RequestResult) -> None:
+        """Write one row and fsync it (the header first when the file is empty)."""
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8", newline="")
+            if self._handle.tell() == 0:
+                self._write(ANSWER_COLUMNS)
+        self._write([result.id, result.model_answer, result.error, result.ttft_ms,
+                     result.latency_ms, result.tpot_ms, result.prompt_tokens,
+                     result.completion_tokens, result.attempts])
+
+    def _write(self, values: Sequence[object]) -> None:
+        assert self._handle is not None
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=CSV_SEPARATOR, lineterminator="\n").writerow(
+            [_format(v) for v in values])
+        self._handle.write(buffer.getvalue())
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> AnswersFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

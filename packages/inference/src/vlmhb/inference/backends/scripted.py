@@ -1,0 +1,151 @@
+"""Deterministic backend for tests and oracle / noisy / replay baselines.
+
+Params:
+- ``answers_file`` (or ``ModelSpec.model_path``): CSV with ``;``; the id is taken from
+  ``id_column`` (default ``id``) or, when that column is absent, the 0-based row number;
+  the answer from ``answer_column`` (default ``model_answer``).
+- ``rule``: answer for samples not in the file: ``echo`` (the user text, the default when
+  no file is given) or ``constant:<text>``.
+- ``noise``: probability (0..1) of replacing each character, seeded by the sample id.
+- ``latency_ms`` (total delay), ``ttft_ms`` (delay before the first chunk).
+- ``fail_ids``: sample ids that always fail (HTTP 500); ``fail_first_n``: the first N
+  requests of every sample id fail, later ones succeed.
+- ``load_delay_s``: seconds ``load`` takes (to test slow or hanging starts).
+- ``request_log``: file that gets one line per request: the sample id.
+Answers are looked up by ``metadata.sample_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from vlmhb.core.contracts import ModelSpec
+from vlmhb.inference.backends.base import (
+    Backend,
+    BackendError,
+    Generation,
+    GenerationRequest,
+    apply_limits,
+    count_words,
+    split_chunks,
+)
+
+NOISE_ALPHABET = "абвгдежзийклмнопрстуфхцчшщыэюяABCDEFGHKMOPTX0123456789"
+
+
+def read_answers(path: Path, id_column: str, answer_column: str) -> dict[str, str]:
+    """Answers by sample id from a ``;`` CSV (UTF-8, BOM tolerated)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=";")
+        fields = reader.fieldnames or []
+        if answer_column not in fields:
+            raise BackendError(f"{path}: no column {answer_column!r} (columns: {fields})")
+        return {
+            (row[id_column] if id_column in fields else str(index)): row[answer_column] or ""
+            for index, row in enumerate(reader)
+        }
+
+
+def add_noise(text: str, probability: float, seed: str) -> str:
+    """Replace each character with probability ``probability``; same seed, same result."""
+    if probability <= 0:
+        return text
+    rng = random.Random(f"vlmhb-noise:{seed}")
+    out = []
+    for char in text:
+        if rng.random() < probability:
+            choices = [c for c in NOISE_ALPHABET if c != char]
+            out.append(rng.choice(choices))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class ScriptedBackend(Backend):
+    """Answers from a file or a rule, with configurable delays and failures."""
+
+    name = "scripted"
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        params = self.params
+        source = params.get("answers_file") or spec.model_path
+        self.answers_file = Path(source) if source else None
+        self.id_column = str(params.get("id_column", "id"))
+        self.answer_column = str(params.get("answer_column", "model_answer"))
+        self.rule = str(params.get("rule", "" if self.answers_file else "echo"))
+        self.noise = float(params.get("noise", 0.0))
+        self.ttft_s = float(params.get("ttft_ms", 0.0)) / 1000
+        self.latency_s = max(float(params.get("latency_ms", 0.0)) / 1000, self.ttft_s)
+        self.fail_ids = {str(item) for item in params.get("fail_ids", [])}
+        self.fail_first_n = int(params.get("fail_first_n", 0))
+        self.load_delay_s = float(params.get("load_delay_s", 0.0))
+        log = params.get("request_log")
+        self.request_log = Path(log) if log else None
+        self.answers: dict[str, str] = {}
+        self.requests: Counter[str] = Counter()
+        if not 0.0 <= self.noise <= 1.0:
+            raise ValueError(f"scripted: noise must be within 0..1, got {self.noise}")
+        if self.rule and self.rule != "echo" and not self.rule.startswith("constant:"):
+            raise ValueError(f"scripted: unknown rule {self.rule!r} (echo | constant:<text>)")
+
+    async def load(self) -> None:
+        if self.load_delay_s:
+            await asyncio.sleep(self.load_delay_s)
+        if self.answers_file is not None:
+            self.answers = read_answers(self.answers_file, self.id_column, self.answer_column)
+
+    def _answer(self, request: GenerationRequest) -> Generation:
+        """Record the request, apply failure rules, return the scripted answer."""
+        sample_id = request.sample_id or ""
+        self.requests[sample_id] += 1
+        if self.request_log is not None:
+            with self.request_log.open("a", encoding="utf-8") as handle:
+                handle.write(sample_id + "\n")
+        if sample_id in self.fail_ids:
+            raise BackendError(f"scripted failure for sample {sample_id!r} (fail_ids)")
+        if self.requests[sample_id] <= self.fail_first_n:
+            raise BackendError(
+                f"scripted failure {self.requests[sample_id]}/{self.fail_first_n} "
+                f"for sample {sample_id!r} (fail_first_n)")
+        if sample_id in self.answers:
+            text = self.answers[sample_id]
+        elif self.rule == "echo":
+            text = request.user
+        elif self.rule.startswith("constant:"):
+            text = self.rule.removeprefix("constant:")
+        else:
+            raise BackendError(f"no scripted answer for sample {sample_id!r}")
+        text, finish = apply_limits(add_noise(text, self.noise, sample_id), request)
+        prompt_tokens = count_words(request.system) + count_words(request.user)
+        return Generation(text, prompt_tokens, count_words(text), finish)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        generation = self._answer(request)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return generation
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        """Chunks word by word: first after ``ttft_ms``, the rest spread to ``latency_ms``."""
+        chunks = split_chunks(self._answer(request).text) or [""]
+        if self.ttft_s:
+            await asyncio.sleep(self.ttft_s)
+        rest = max(self.latency_s - self.ttft_s, 0.0)
+        gap = rest / (len(chunks) - 1) if len(chunks) > 1 else 0.0
+        for index, chunk in enumerate(chunks):
+            if index and gap:
+                await asyncio.sleep(gap)
+            yield chunk
+        if len(chunks) == 1 and rest:
+            await asyncio.sleep(rest)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "answers": len(self.answers), "rule": self.rule,
+                "noise": self.noise, "latency_ms": self.latency_s * 1000}

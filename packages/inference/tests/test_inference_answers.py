@@ -1,0 +1,58 @@
+"""answers.csv recovery after a crash and fsynced appends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vlmhb.core.errors import VlmhbError
+from vlmhb.core.files import ANSWER_COLUMNS
+from vlmhb.inference.answers import AnswersFile
+from vlmhb.inference.client import RequestResult
+
+HEADER = ";".join(ANSWER_COLUMNS) + "\n"
+
+
+def test_rows_are_appended_after_one_header(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    with AnswersFile(path) as answers:
+        answers.append(RequestResult(id="1", model_answer="a;b\nc", ttft_ms=1.5,
+                                     latency_ms=3.25, completion_tokens=2, attempts=1))
+    with AnswersFile(path) as answers:
+        assert answers.recover() == ["1"]
+        answers.append(RequestResult(id="2", error="HTTP 500: boom", attempts=4))
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[0] == HEADER.strip()
+    assert lines[1:] == ['1;"a;b', 'c";;1.500;3.250;;;2;1', "2;;HTTP 500: boom;;;;;;4", ""]
+    assert AnswersFile(path).recover() == ["1", "2"]
+
+
+@pytest.mark.parametrize("tail", ["3;partial ans", '3;"multi\nline unfinished', "3;x;;1;2;3;4;5;1"])
+def test_partial_last_row_is_cut_off(tmp_path: Path, tail: str) -> None:
+    path = tmp_path / "answers.csv"
+    good = HEADER + "1;a;;;;;;;1\n" + '2;"x\ny";;;;;;;1\n'
+    path.write_text(good + tail, encoding="utf-8")
+    assert AnswersFile(path).recover() == ["1", "2"]
+    assert path.read_text(encoding="utf-8") == good
+
+
+def test_partial_header_starts_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_text("id;model_ans", encoding="utf-8")
+    answers = AnswersFile(path)
+    assert answers.recover() == []
+    answers.append(RequestResult(id="1", attempts=1))
+    answers.close()
+    assert path.read_text(encoding="utf-8") == HEADER + "1;;;;;;;;1\n"
+
+
+def test_foreign_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_text("id;answer\n1;x\n", encoding="utf-8")
+    with pytest.raises(VlmhbError, match="fields"):
+        AnswersFile(path).recover()
+    path.write_text(";".join("abcdefghi") + "\n", encoding="utf-8")
+    with pytest.raises(VlmhbError, match="header"):
+        AnswersFile(path).recover()
+    assert path.read_text(encoding="utf-8") == "a;b;c;d;e;f;g;h;i\n"
