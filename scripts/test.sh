@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite plus the style gates (ruff, mypy). Run after scripts/setup.sh.
+# The whole test suite plus the style gates (ruff, mypy); installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
+bash scripts/setup.sh
 uv run --frozen ruff check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
   packages/inference/src packages/reporting/src
