@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import stat
-from pathlib import Path
 
 import pandas as pd
 
@@ -16,7 +14,6 @@ from vlmhb.reporting.metric_names import (
     is_timing_metric,
 )
 from vlmhb.reporting.tables import Table, best_cells, format_value, render_markdown
-from vlmhb.reporting.writing import write_text_atomic
 
 
 def test_format_value() -> None:
@@ -67,12 +64,3 @@ def test_metric_names() -> None:
     assert is_timing_metric("ttft_ms_p90") and is_timing_metric("error_rate")
     assert not is_timing_metric("cer") and not is_timing_metric("exact_match")
     assert not has_direction("prompt_tokens_mean") and has_direction("latency_ms_p50")
-
-
-def test_write_text_atomic_replaces_readably(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "report.md"
-    write_text_atomic(target, "first")
-    write_text_atomic(target, "второй\n")
-    assert target.read_text(encoding="utf-8") == "второй\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    assert [p.name for p in target.parent.iterdir()] == ["report.md"]

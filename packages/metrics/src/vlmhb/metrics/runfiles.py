@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from pydantic import ValidationError
 
 from vlmhb.core.contracts import PreparedSample, RowProblem
 from vlmhb.core.errors import ConfigError
+from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import CSV_SEPARATOR
 
 TIMING_COLUMNS = ("ttft_ms", "latency_ms", "tpot_ms", "prompt_tokens", "completion_tokens")
@@ -118,13 +117,4 @@ def read_answers(path: Path) -> tuple[dict[str, AnswerRow], list[RowProblem]]:
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` as ``;``-separated UTF-8 CSV via a temp file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, sep=CSV_SEPARATOR, index=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, frame.to_csv(sep=CSV_SEPARATOR, index=False))

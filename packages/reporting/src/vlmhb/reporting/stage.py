@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 
 from vlmhb.core.contracts import StageName, StageResult, StageTask, TaskState
+from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import CSV_SEPARATOR, REPORT_HTML, REPORT_MD
 from vlmhb.core.stages import StageContext
 from vlmhb.reporting.experiment import COMPARISON_FILE, load_experiment
 from vlmhb.reporting.html import render_experiment_html, render_run_html
 from vlmhb.reporting.loading import ReportInputError, load_run
 from vlmhb.reporting.markdown import render_experiment_markdown, render_run_markdown
-from vlmhb.reporting.writing import write_text_atomic
 
 
 class RunReportStage:
@@ -74,5 +74,5 @@ class ExperimentReportStage:
 def _write(directory: Path, files: dict[str, str]) -> list[str]:
     """Write each ``{name: text}`` atomically into ``directory``; the written paths."""
     for name, text in files.items():
-        write_text_atomic(directory / name, text)
+        atomic_write_text(directory / name, text)
     return [str(directory / name) for name in files]
