@@ -1,8 +1,8 @@
 """CER/WER speed: vlmhb.metrics vs jiwer on 100k generated pairs.
 
 Checks both give the same values (per sample and corpus), prints the best-of-3 timings
-(``Metric.score`` called once per pair vs ``jiwer.cer``/``jiwer.wer`` once per pair; then
-one corpus call each) and writes
+(``Metric.scores`` over the pairs — what the evaluation stage calls — vs ``jiwer.cer``/
+``jiwer.wer`` once per pair; then one corpus call each) and writes
 them to benchmarks/results/metrics_speed.json. Run: .venv/bin/python benchmarks/metrics_speed.py
 """
 
@@ -54,7 +54,7 @@ def main() -> None:
     figures: dict[str, object] = {"pairs": PAIRS, "python": platform.python_version(),
                                   "machine": platform.machine()}
     for label, ours, theirs in (("cer", CER, jiwer.cer), ("wer", WER, jiwer.wer)):
-        t_ours, ours_values = timed(lambda m=ours: [m.score(p, r) for r, p in pairs])
+        t_ours, ours_values = timed(lambda m=ours: m.scores(preds, refs))
         t_jiwer, jiwer_values = timed(lambda f=theirs: [f(r, p) for r, p in pairs])
         assert isinstance(ours_values, list) and isinstance(jiwer_values, list)
         worst = max(abs(a - b) for a, b in zip(ours_values, jiwer_values, strict=True))

@@ -60,6 +60,10 @@ class Metric(ABC):
     def score(self, prediction: str, reference: Reference) -> float:
         """Per-sample value of ``prediction`` against ``reference``."""
 
+    def scores(self, predictions: Sequence[str], references: Sequence[Reference]) -> list[float]:
+        """Per-sample values of paired lists (metrics may override with a faster loop)."""
+        return [self.score(p, r) for p, r in zip(predictions, references, strict=True)]
+
     def counts(self, prediction: str, reference: Reference) -> tuple[float, float] | None:
         """Per-sample (numerator, denominator) of the corpus form; None without one."""
         return None

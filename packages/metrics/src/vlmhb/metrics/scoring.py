@@ -73,6 +73,24 @@ def applies(metric: Metric, document_row: bool) -> bool:
     return metric.document_level == document_row
 
 
+def _scores(metric: Metric, rows: list[ScoreRow], problems: list[RowProblem]) -> list[float]:
+    """Values of ``metric`` for ``rows`` in one batch; when the batch fails, row by row,
+    each failing row reported as a problem and left NaN."""
+    try:
+        return metric.scores([r.prediction for r in rows], [r.reference for r in rows])
+    except (TypeError, ValueError):
+        pass
+    values = []
+    for row in rows:
+        try:
+            values.append(metric.score(row.prediction, row.reference))
+        except (TypeError, ValueError) as exc:
+            problems.append(RowProblem(source=row.sample.source or "samples.jsonl",
+                                       field=metric.name, message=str(exc), sample_id=row.id))
+            values.append(math.nan)
+    return values
+
+
 def score_table(
     samples: Sequence[Sample],
     answers: dict[str, AnswerRow],
@@ -84,27 +102,25 @@ def score_table(
     apply or is corpus-only) and the hidden columns used for aggregation.
     A metric failing on a row is reported as a problem and leaves NaN there."""
     records: list[dict[str, Any]] = []
-    problems: list[RowProblem] = []
-    for done, sample in enumerate(samples, start=1):
+    rows: list[ScoreRow] = []
+    for sample in samples:
         for row in build_rows(sample, answers[sample.id], kind):
-            record: dict[str, Any] = {
+            rows.append(row)
+            records.append({
                 "id": row.id, "doc_class": sample.doc_class, "question_type": row.question_type,
                 "answer": row.answer, "model_answer": row.model_answer, "error": row.error,
                 SAMPLE_ID: sample.id, DOCUMENT: row.document, PREDICTION: row.prediction,
                 REFERENCE: row.reference,
-            }
-            for metric in metrics:
-                value = math.nan
-                if metric.per_sample and applies(metric, row.document):
-                    try:
-                        value = metric.score(row.prediction, row.reference)
-                    except (TypeError, ValueError) as exc:
-                        problems.append(RowProblem(source=sample.source or "samples.jsonl",
-                                                   field=metric.name, message=str(exc),
-                                                   sample_id=row.id))
-                record[metric.name] = value
-            records.append(record)
-        if done % 1000 == 0 or done == len(samples):
-            progress(done, len(samples))
+            })
+    problems: list[RowProblem] = []
+    for done, metric in enumerate(metrics, start=1):
+        for record in records:
+            record[metric.name] = math.nan
+        chosen = [i for i, row in enumerate(rows)
+                  if metric.per_sample and applies(metric, row.document)]
+        for i, value in zip(chosen, _scores(metric, [rows[i] for i in chosen], problems),
+                            strict=True):
+            records[i][metric.name] = value
+        progress(done * len(samples) // len(metrics), len(samples))
     columns = ID_COLUMNS + [m.name for m in metrics] + HIDDEN_COLUMNS
     return pd.DataFrame.from_records(records, columns=columns), problems

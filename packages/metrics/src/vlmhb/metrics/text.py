@@ -46,6 +46,27 @@ class EditRate(Metric):
             return num / den
         return self.ratio(num, den)
 
+    def scores(self, predictions: Sequence[str], references: Sequence[Reference]) -> list[float]:
+        """Same values as ``score`` per pair, in one tight loop for the common case
+        (no normalisation, one reference each)."""
+        if not self.normalization.is_identity or not all(
+                isinstance(r, str) for r in references):
+            return super().scores(predictions, references)
+        distance, ratio = Levenshtein.distance, self.ratio
+        out: list[float] = []
+        append = out.append
+        if self.unit == "char":
+            for prediction, reference in zip(predictions, references, strict=True):
+                ref = reference.strip()  # type: ignore[union-attr]
+                num = distance(ref, prediction.strip())
+                append(num / len(ref) if ref else ratio(num, 0))
+        else:
+            for prediction, reference in zip(predictions, references, strict=True):
+                words = reference.split()  # type: ignore[union-attr]
+                num = distance(words, prediction.split())
+                append(num / len(words) if words else ratio(num, 0))
+        return out
+
 
 @dataclass(frozen=True, kw_only=True)
 class Anls(Metric):
