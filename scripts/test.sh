@@ -6,5 +6,5 @@ export UV_PYTHON_DOWNLOADS=never
 bash scripts/setup.sh
 uv run --frozen ruff check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
-  packages/inference/src packages/reporting/src
+  packages/inference/src packages/reporting/src services/backend/src
 uv run --frozen pytest -q "$@"

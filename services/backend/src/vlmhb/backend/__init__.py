@@ -1,0 +1,1 @@
+"""VLMHyperBench management backend."""
