@@ -162,3 +162,25 @@ def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None
         (quickstart / "qs" / "data" / "quickstart" / "annotation.csv").resolve())
     proc = vlmhb("plan", "qs/legacy", cwd=quickstart)
     assert "oracle__quickstart_vqa__fields" in proc.stdout.replace("\n", "")
+
+
+def test_ctrl_c_cancels_the_stage_and_says_how_to_resume(quickstart: Path,
+                                                         tmp_path: Path) -> None:
+    data = quickstart / "qs" / "data" / "quickstart"
+    config = tmp_path / "int.yaml"
+    config.write_text(KILL_EXPERIMENT.format(answers=data / "annotation.csv",
+                                             log=tmp_path / "requests.log", data=data),
+                      encoding="utf-8")
+    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answers_path = _wait_for(lambda: list((tmp_path / "runs" / "killme").glob(
+        "*/answers.csv")), proc)[0]
+    _wait_for(lambda: len(read_answers(answers_path)) >= 4 or None, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "cancelled inference" in out and "run the same command again to resume" in err
+    kept = len(read_answers(answers_path))
+    assert 4 <= kept < 26
+    vlmhb("run", str(config), cwd=tmp_path)
+    assert len({row["id"] for row in read_answers(answers_path)}) == 26

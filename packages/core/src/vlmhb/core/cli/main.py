@@ -45,8 +45,13 @@ def run(
     spec = load_experiment(config)
     if output_dir is not None:
         spec.output_dir = output_dir.resolve()
-    ok = asyncio.run(run_experiment_cli(spec, config.resolve(), console, force=force,
-                                        verbose=verbose))
+    try:
+        ok = asyncio.run(run_experiment_cli(spec, config.resolve(), console, force=force,
+                                            verbose=verbose))
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: finished samples are kept; run the same "
+                          "command again to resume.")
+        raise typer.Exit(130) from None
     raise typer.Exit(0 if ok else 1)
 
 
@@ -136,6 +141,7 @@ def main() -> None:
     except VlmhbError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
+
 
 
 if __name__ == "__main__":
