@@ -107,6 +107,8 @@ def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
     spec.output_dir = spec.output_dir.expanduser().resolve()  # relative to the working dir
     spec.registry_dirs = [resolve(p) for p in spec.registry_dirs]
     for model in spec.models:
+        if model.model_path and (base / model.model_path).exists():
+            model.model_path = str(resolve(model.model_path))  # else a name the backend knows
         for key, value in model.params.items():
             if key.endswith(PATH_PARAM_SUFFIXES) and isinstance(value, str) and value:
                 model.params[key] = str(resolve(value))
