@@ -24,14 +24,16 @@ def test_rows_are_appended_after_one_header(tmp_path: Path) -> None:
         answers.append(RequestResult(id="2", error="HTTP 500: boom", attempts=4))
     lines = path.read_text(encoding="utf-8").split("\n")
     assert lines[0] == HEADER.strip()
-    assert lines[1:] == ['1;"a;b', 'c";;1.500;3.250;;;2;1', "2;;HTTP 500: boom;;;;;;4", ""]
+    assert lines[1:] == ['1;"a;b', 'c";;1.500;3.250;;;2;1;0.000;;;',
+                         "2;;HTTP 500: boom;;;;;;4;0.000;;;", ""]
     assert AnswersFile(path).recover() == ["1", "2"]
 
 
-@pytest.mark.parametrize("tail", ["3;partial ans", '3;"multi\nline unfinished', "3;x;;1;2;3;4;5;1"])
+@pytest.mark.parametrize("tail", ["3;partial ans", '3;"multi\nline unfinished',
+                                  "3;x;;1;2;3;4;5;1;0;1;2;t"])
 def test_partial_last_row_is_cut_off(tmp_path: Path, tail: str) -> None:
     path = tmp_path / "answers.csv"
-    good = HEADER + "1;a;;;;;;;1\n" + '2;"x\ny";;;;;;;1\n'
+    good = HEADER + "1;a;;;;;;;1;;;;\n" + '2;"x\ny";;;;;;;1;;;;\n'
     path.write_text(good + tail, encoding="utf-8")
     assert AnswersFile(path).recover() == ["1", "2"]
     assert path.read_text(encoding="utf-8") == good
@@ -44,13 +46,13 @@ def test_partial_header_starts_afresh(tmp_path: Path) -> None:
     assert answers.recover() == []
     answers.append(RequestResult(id="1", attempts=1))
     answers.close()
-    assert path.read_text(encoding="utf-8") == HEADER + "1;;;;;;;;1\n"
+    assert path.read_text(encoding="utf-8") == HEADER + "1;;;;;;;;1;0.000;;;\n"
 
 
 def test_foreign_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "answers.csv"
     path.write_text("id;answer\n1;x\n", encoding="utf-8")
-    with pytest.raises(VlmhbError, match="fields"):
+    with pytest.raises(VlmhbError, match="header"):
         AnswersFile(path).recover()
     path.write_text(";".join("abcdefghi") + "\n", encoding="utf-8")
     with pytest.raises(VlmhbError, match="header"):

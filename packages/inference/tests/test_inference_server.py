@@ -113,7 +113,7 @@ def test_bad_bodies_get_400_with_a_clear_message(serve: ServeFn) -> None:
         assert "readable image" in response.json()["error"]["message"]
         remote = chat("x")
         remote["messages"][1]["content"][0]["image_url"]["url"] = "http://example.com/a.png"
-        assert "only data: URLs" in http.post("/v1/chat/completions",
+        assert "data:<mime>;base64" in http.post("/v1/chat/completions",
                                               json=remote).json()["error"]["message"]
 
 

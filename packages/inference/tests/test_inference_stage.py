@@ -19,6 +19,7 @@ from vlmhb.inference.answers import AnswersFile
 from vlmhb.inference.stage import InferenceStage
 
 HEADER = ";".join(ANSWER_COLUMNS) + "\n"
+LEGACY_HEADER = ";".join(ANSWER_COLUMNS[:9]) + "\n"  # answers.csv of v0.2 and earlier
 
 
 def read_answers(run_dir: Path) -> list[dict[str, str]]:
@@ -63,7 +64,8 @@ def test_resume_skips_finished_rows_and_cuts_a_partial_one(
         tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
     samples_factory(tmp_path, 30)
     finished = "".join(f"{i};old {i};;1.000;2.000;;2;2;1\n" for i in range(10))
-    (tmp_path / "answers.csv").write_text(HEADER + finished + "10;half-writ", encoding="utf-8")
+    (tmp_path / "answers.csv").write_text(LEGACY_HEADER + finished + "10;half-writ",
+                                          encoding="utf-8")
     log = tmp_path / "requests.log"
     result = run_stage(task_factory(tmp_path, {"request_log": str(log)}))
     rows = read_answers(tmp_path)

@@ -27,4 +27,8 @@ ANSWER_COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "attempts",
+    "queue_ms",
+    "itl_ms_mean",
+    "itl_ms_max",
+    "error_type",
 ]

@@ -2,7 +2,9 @@
 
 A killed run can leave the last row half-written; ``AnswersFile.recover`` cuts the file
 back to its last complete row and returns the ids already answered, so a resumed run
-sends only the rest.
+sends only the rest. A file written by an older version (the first
+``len(LEGACY_ANSWER_COLUMNS)`` columns only) is upgraded in place on ``recover``: the new
+columns are added empty to its rows (write-temp-then-rename), so resuming it works.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from pathlib import Path
 from typing import TextIO
 
 from vlmhb.core.errors import VlmhbError
+from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR
 from vlmhb.inference.client import RequestResult
+
+# The header of answers.csv files written before queue_ms, itl_ms_*, error_type existed.
+LEGACY_ANSWER_COLUMNS = ANSWER_COLUMNS[:9]
 
 
 def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
@@ -36,13 +42,19 @@ def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
 
     rows: list[list[str]] = []
     reader = csv.reader(feed(), delimiter=CSV_SEPARATOR, strict=True)
+    width = len(ANSWER_COLUMNS)
     try:
         for row in reader:
             if data[consumed - 1:consumed] != b"\n":
                 break
-            if len(row) != len(ANSWER_COLUMNS):
+            if not rows:
+                if row not in (ANSWER_COLUMNS, LEGACY_ANSWER_COLUMNS):
+                    raise VlmhbError(f"answers.csv header {row} is not {ANSWER_COLUMNS}; "
+                                     "move the file away to start the run afresh")
+                width = len(row)
+            if len(row) != width:
                 raise VlmhbError(f"answers.csv row {len(rows) + 1} has {len(row)} fields, "
-                                 f"expected {ANSWER_COLUMNS}; move the file away to start "
+                                 f"expected {width}; move the file away to start "
                                  "the run afresh")
             rows.append(row)
             good_end = consumed
@@ -74,6 +86,9 @@ class AnswersFile:
         if data.startswith(b"\xef\xbb\xbf"):
             raise VlmhbError(f"{self.path}: unexpected BOM; answers.csv is written without one")
         rows, good_end = _complete_rows(data)
+        if rows and rows[0] == LEGACY_ANSWER_COLUMNS:
+            self._upgrade(rows)
+            return [row[0] for row in rows[1:]]
         if rows and rows[0] != ANSWER_COLUMNS:
             raise VlmhbError(f"{self.path}: header {rows[0]} is not {ANSWER_COLUMNS}; "
                              "move the file away to start the run afresh")
@@ -84,6 +99,15 @@ class AnswersFile:
                 os.fsync(handle.fileno())
         return [row[0] for row in rows[1:]]
 
+    def _upgrade(self, rows: list[list[str]]) -> None:
+        """Rewrite a legacy file with the current header, new columns empty."""
+        pad = [""] * (len(ANSWER_COLUMNS) - len(LEGACY_ANSWER_COLUMNS))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=CSV_SEPARATOR, lineterminator="\n")
+        writer.writerow(ANSWER_COLUMNS)
+        writer.writerows(row + pad for row in rows[1:])
+        atomic_write_text(self.path, buffer.getvalue())
+
     def append(self, result: RequestResult) -> None:
         """Write one row and fsync it (the header first when the file is empty)."""
         if self._handle is None:
@@ -92,7 +116,8 @@ class AnswersFile:
                 self._write(ANSWER_COLUMNS)
         self._write([result.id, result.model_answer, result.error, result.ttft_ms,
                      result.latency_ms, result.tpot_ms, result.prompt_tokens,
-                     result.completion_tokens, result.attempts])
+                     result.completion_tokens, result.attempts, result.queue_ms,
+                     result.itl_ms_mean, result.itl_ms_max, result.error_type])
 
     def _write(self, values: Sequence[object]) -> None:
         assert self._handle is not None

@@ -3,6 +3,9 @@
 Example::
 
     vlmhb-api serve --backend scripted --port 8000 --param latency_ms=20 --param rule=echo
+
+The API key is taken only from the environment (``VLMHB_API_KEY``), never from a flag,
+so it does not show in process listings or logs.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def watch_parent(pid: int, interval_s: float = 0.5) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from vlmhb.inference.server import create_app
+    from vlmhb.inference.server import ServerConfig, create_app
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -82,7 +85,9 @@ def serve(args: argparse.Namespace) -> int:
         watch_parent(args.parent_pid)
     config: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,
                               "log_level": args.log_level, "timeout_graceful_shutdown": 5}
-    uvicorn.run(create_app(backend), **config)
+    server_config = ServerConfig.from_env([Path(p) for p in args.allowed_root],
+                                          args.max_image_bytes)
+    uvicorn.run(create_app(backend, server_config), **config)
     return 0
 
 
@@ -97,6 +102,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model path (ModelSpec.model_path)")
     run.add_argument("--param", type=parse_param, action="append", default=[],
                      metavar="KEY=VALUE", help="backend parameter (JSON value or string)")
+    run.add_argument("--allowed-root", action="append", default=[], metavar="DIR",
+                     help="folder whose files may be sent as file:// image URLs "
+                          "(repeatable; also VLMHB_API_ALLOWED_ROOTS)")
+    run.add_argument("--max-image-bytes", type=int, default=None, metavar="N",
+                     help="largest accepted image in bytes (default 20 MiB)")
     run.add_argument("--parent-pid", type=int,
                      help="exit when this process is gone (used by the launcher)")
     run.add_argument("--log-level", default="info",

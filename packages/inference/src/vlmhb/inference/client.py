@@ -1,34 +1,62 @@
-"""Async benchmark client for OpenAI-compatible chat servers.
+"""Async load client for OpenAI-compatible chat servers.
 
-``InferenceClient.infer(sample)`` sends one ``PreparedSample`` (at most ``concurrency``
-at a time, one keep-alive connection per slot), streams the reply and measures, like
-vLLM's ``bench serve``: ``ttft_ms`` (to the first non-empty content chunk),
-``latency_ms`` (request start to the end of the reply),
-``tpot_ms = (latency - ttft) / (completion_tokens - 1)`` and token counts from the
-server's ``usage``. Timings are those of the final attempt; ``queue_ms``
-(waiting for a concurrency slot) and ``attempts`` are kept separately. Transient failures
-(connection errors, timeouts, 429, 5xx) are retried with exponential backoff up to
-``GenerationParams.retries`` times; a sample that keeps failing gives a result with
-``error`` set, never an exception.
+``InferenceClient.infer(sample)`` sends one ``PreparedSample`` under a concurrency limit
+(one keep-alive connection per slot), streams the reply and measures, like vLLM's
+``bench serve``:
+
+- ``ttft_ms``: request sent → first non-empty content chunk;
+- ``latency_ms``: request sent → end of the reply (end-to-end);
+- ``tpot_ms = (latency - ttft) / (completion_tokens - 1)``, None with fewer than 2
+  tokens; ``completion_tokens`` / ``prompt_tokens`` come from the server's ``usage``
+  (never from counting chunks);
+- inter-token latencies (ITL): gaps between successive content chunks, kept per request
+  as mean and max (the full list only with ``keep_itl=True``).
+
+Timings are those of the final attempt. ``queue_ms`` is the time the request waited on
+the client for a concurrency slot (from its arrival, and again after each backoff), never
+part of ``latency_ms``. Transient failures (connection errors, timeouts, 429, 5xx, a
+broken stream) are retried with exponential backoff up to ``GenerationParams.retries``
+times, the slot released while waiting. With ``adaptive=True`` the concurrency limit is
+AIMD (``vlmhb.inference.limiter``): halved on 429/5xx, +1 per success up to
+``concurrency``. A sample that keeps failing gives a result with ``error`` and
+``error_type`` set, never an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from vlmhb.core.contracts import GenerationParams, PreparedSample
 from vlmhb.inference.images import ImageError, encode_image
+from vlmhb.inference.limiter import ConcurrencyLimiter
+
+# error_type values
+BAD_INPUT = "bad_input"
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+HTTP_429 = "http_429"
+HTTP_5XX = "http_5xx"
+HTTP_4XX = "http_4xx"
+STREAM = "stream"
+MALFORMED = "malformed"
+OVERLOAD_TYPES = frozenset({HTTP_429, HTTP_5XX})
 
 
 @dataclass
 class RequestResult:
-    """Outcome and timings of one sample."""
+    """Outcome and timings of one sample (milliseconds).
+
+    ``sent_at``/``done_at`` are ``time.perf_counter()`` marks of the final attempt (for
+    run wall-clock and throughput); ``itl_ms`` holds the gaps only when the client keeps
+    them.
+    """
 
     id: str
     model_answer: str = ""
@@ -40,14 +68,21 @@ class RequestResult:
     completion_tokens: int | None = None
     attempts: int = 0
     queue_ms: float = 0.0
+    itl_ms_mean: float | None = None
+    itl_ms_max: float | None = None
+    error_type: str = ""
+    sent_at: float | None = None
+    done_at: float | None = None
+    itl_ms: list[float] = field(default_factory=list, repr=False)
 
 
 class RequestFailed(Exception):
-    """One failed attempt; ``transient`` ones are retried."""
+    """One failed attempt; ``transient`` ones are retried. ``kind`` is an error_type."""
 
-    def __init__(self, message: str, transient: bool) -> None:
+    def __init__(self, message: str, transient: bool, kind: str) -> None:
         super().__init__(message)
         self.transient = transient
+        self.kind = kind
 
 
 def tpot(latency_ms: float, ttft_ms: float | None, completion_tokens: int | None
@@ -78,8 +113,9 @@ def _status_failure(response: httpx.Response, body: bytes) -> RequestFailed:
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = body.decode("utf-8", errors="replace")[:300]
-    transient = response.status_code == 429 or response.status_code >= 500
-    return RequestFailed(f"HTTP {response.status_code}: {message}", transient)
+    status = response.status_code
+    kind = HTTP_429 if status == 429 else HTTP_5XX if status >= 500 else HTTP_4XX
+    return RequestFailed(f"HTTP {status}: {message}", kind != HTTP_4XX, kind)
 
 
 class InferenceClient:
@@ -87,13 +123,15 @@ class InferenceClient:
 
     def __init__(self, base_url: str, model: str, generation: GenerationParams,
                  concurrency: int = 4, api_key: str | None = None,
-                 backoff_s: float = 0.5,
-                 max_backoff_s: float = 8.0) -> None:
+                 backoff_s: float = 0.5, max_backoff_s: float = 8.0,
+                 adaptive: bool = False, keep_itl: bool = False) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.generation = generation
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.keep_itl = keep_itl
+        self.limiter = ConcurrencyLimiter(concurrency, adaptive)
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         # One single-connection httpx client per concurrency slot: httpcore's shared pool
         # costs O(connections) socket checks per request, which dominated at 32+ slots.
@@ -102,9 +140,7 @@ class InferenceClient:
             headers=headers, timeout=httpx.Timeout(generation.timeout_s), verify=tls,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
             for _ in range(concurrency)]
-        self._slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for http in self._clients:
-            self._slots.put_nowait(http)
+        self._slots: list[httpx.AsyncClient] = list(self._clients)
 
     async def __aenter__(self) -> InferenceClient:
         return self
@@ -130,39 +166,58 @@ class InferenceClient:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def infer(self, sample: PreparedSample) -> RequestResult:
-        """Run one sample to a result (answer or error) with retries."""
-        queued = time.perf_counter()
-        http = await self._slots.get()
-        try:
-            result = RequestResult(id=sample.id, queue_ms=_ms(time.perf_counter() - queued))
+    async def _body(self, sample: PreparedSample) -> dict[str, Any]:
+        # image decoding/encoding is CPU work: keep it off the event loop
+        if sample.image_path is not None:
+            return await asyncio.to_thread(self.payload, sample)
+        return self.payload(sample)
+
+    async def infer(self, sample: PreparedSample, arrived: float | None = None,
+                    body: dict[str, Any] | None = None) -> RequestResult:
+        """Run one sample to a result (answer or error) with retries.
+
+        ``arrived`` (a ``time.perf_counter()`` mark, default now) is when the request
+        entered the client: ``queue_ms`` counts from there. ``body`` overrides the
+        request body built from ``sample``.
+        """
+        result = RequestResult(id=sample.id)
+        waiting = time.perf_counter() if arrived is None else arrived
+        for attempt in range(1, self.generation.retries + 2):
+            permit = await self.limiter.acquire()
+            result.queue_ms += _ms(time.perf_counter() - waiting)
+            http = self._slots.pop()
             try:
-                # image decoding/encoding is CPU work: keep it off the event loop
-                body = (await asyncio.to_thread(self.payload, sample)
-                        if sample.image_path is not None else self.payload(sample))
-            except ImageError as exc:
-                result.error = f"bad input: {exc}"
-                return result
-            for attempt in range(1, self.generation.retries + 2):
+                if body is None:
+                    try:
+                        body = await self._body(sample)
+                    except ImageError as exc:
+                        result.error, result.error_type = f"bad input: {exc}", BAD_INPUT
+                        return result
                 result.attempts = attempt
                 try:
                     await self._attempt(http, body, result)
-                    result.error = ""
-                    return result
                 except RequestFailed as exc:
-                    result.error = str(exc)
+                    result.error, result.error_type = str(exc), exc.kind
+                    if exc.kind in OVERLOAD_TYPES:
+                        self.limiter.overload(permit)
                     if not exc.transient or attempt > self.generation.retries:
                         return result
-                await asyncio.sleep(min(self.backoff_s * 2 ** (attempt - 1),
-                                        self.max_backoff_s))
-            return result
-        finally:
-            self._slots.put_nowait(http)
+                else:
+                    result.error = result.error_type = ""
+                    self.limiter.success()
+                    return result
+            finally:
+                self._slots.append(http)
+                self.limiter.release()
+            await asyncio.sleep(min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s))
+            waiting = time.perf_counter()
+        return result
 
     async def _attempt(self, http: httpx.AsyncClient, body: dict[str, Any],
                        result: RequestResult) -> None:
         """One HTTP request; fills ``result`` or raises ``RequestFailed``."""
         started = time.perf_counter()
+        result.sent_at, result.done_at = started, None
         try:
             async with http.stream("POST", self.url, json=body) as response:
                 if response.status_code != 200:
@@ -172,26 +227,29 @@ class InferenceClient:
                 else:
                     await self._read_json(response, result)
         except httpx.TimeoutException as exc:
-            raise RequestFailed(f"timeout: {type(exc).__name__}", transient=True) from exc
+            raise RequestFailed(f"timeout: {type(exc).__name__}", True, TIMEOUT) from exc
         except httpx.TransportError as exc:
             raise RequestFailed(f"connection error: {type(exc).__name__}: {exc}",
-                                transient=True) from exc
+                                True, CONNECTION) from exc
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise RequestFailed(f"malformed reply: {type(exc).__name__}: {exc}",
-                                transient=False) from exc
-        result.latency_ms = _ms(time.perf_counter() - started)
+                                False, MALFORMED) from exc
+        result.done_at = time.perf_counter()
+        result.latency_ms = _ms(result.done_at - started)
         result.tpot_ms = tpot(result.latency_ms, result.ttft_ms, result.completion_tokens)
 
     async def _read_json(self, response: httpx.Response, result: RequestResult) -> None:
         data = json.loads(await response.aread())
         result.model_answer = data["choices"][0]["message"].get("content") or ""
+        result.prompt_tokens = result.completion_tokens = None
         self._set_usage(result, data.get("usage"))
-        result.ttft_ms = None
+        result.ttft_ms = result.itl_ms_mean = result.itl_ms_max = None
+        result.itl_ms = []
 
     async def _read_stream(self, response: httpx.Response, result: RequestResult,
                            started: float) -> None:
         parts: list[str] = []
-        result.ttft_ms = None
+        marks: list[float] = []
         result.prompt_tokens = result.completion_tokens = None
         done = False
         async for line in response.aiter_lines():
@@ -204,17 +262,21 @@ class InferenceClient:
             event = json.loads(data)
             if "error" in event:
                 message = event["error"].get("message", "stream error")
-                raise RequestFailed(f"stream error: {message}", transient=True)
+                raise RequestFailed(f"stream error: {message}", True, STREAM)
             for choice in event.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")
                 if text:
-                    if result.ttft_ms is None:
-                        result.ttft_ms = _ms(time.perf_counter() - started)
+                    marks.append(time.perf_counter())
                     parts.append(text)
             self._set_usage(result, event.get("usage"))
         if not done:
-            raise RequestFailed("stream ended without [DONE]", transient=True)
+            raise RequestFailed("stream ended without [DONE]", True, STREAM)
         result.model_answer = "".join(parts)
+        result.ttft_ms = _ms(marks[0] - started) if marks else None
+        gaps = [(b - a) * 1000 for a, b in itertools.pairwise(marks)]
+        result.itl_ms = [round(g, 3) for g in gaps] if self.keep_itl else []
+        result.itl_ms_mean = round(sum(gaps) / len(gaps), 3) if gaps else None
+        result.itl_ms_max = round(max(gaps), 3) if gaps else None
 
     @staticmethod
     def _set_usage(result: RequestResult, usage: dict[str, Any] | None) -> None:

@@ -1,7 +1,8 @@
 """Starting and stopping the API wrapper for one run.
 
 ``model_endpoint(spec, run_dir)`` yields where to send requests: ``spec.base_url`` when
-the model is an already running server (API key from the env var ``spec.api_key_env``),
+the model is an already running server without client-side rate limits (API key from
+the env var ``spec.api_key_env``),
 otherwise a fresh ``vlmhb-api serve`` subprocess on a free loopback port, logging to
 ``run_dir/server.log``, stopped (SIGTERM, then SIGKILL) when the block ends. The server
 also exits by itself if this process dies (``--parent-pid``).
@@ -30,6 +31,9 @@ HOST = "127.0.0.1"
 
 class ServerStartError(VlmhbError):
     """The API wrapper did not become healthy; the message ends with its log tail."""
+
+
+RATE_LIMIT_PARAMS = {"requests_per_s", "tokens_per_min"}
 
 
 @dataclass(frozen=True)
@@ -139,9 +143,12 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def model_endpoint(spec: ModelSpec, run_dir: Path) -> Iterator[Endpoint]:
-    """The endpoint to query for ``spec``; starts and stops a server when needed."""
+    """The endpoint to query for ``spec``; starts and stops a server when needed.
+
+    A ``base_url`` model is queried directly, unless it sets client-side rate limits: then
+    the wrapper (its ``openai`` backend holds the token buckets) sits in between."""
     model = spec.model or spec.name
-    if spec.base_url:
+    if spec.base_url and not RATE_LIMIT_PARAMS & set(spec.params):
         api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         if spec.api_key_env and api_key is None:
             raise VlmhbError(f"model {spec.name!r}: environment variable "

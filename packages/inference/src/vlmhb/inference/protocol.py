@@ -9,7 +9,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vlmhb.inference.backends.base import Generation, GenerationRequest
-from vlmhb.inference.images import decode_data_url
+from vlmhb.inference.images import ImagePolicy, read_image_url
+
+
+class UnsupportedParameterError(ValueError):
+    """A request parameter the wrapper cannot honour (answered with HTTP 400)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class TextPart(BaseModel):
@@ -18,6 +26,8 @@ class TextPart(BaseModel):
 
 
 class ImageURL(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
     url: str
 
 
@@ -37,6 +47,14 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class ResponseFormat(BaseModel):
+    """``{"type": "text" | "json_object" | "json_schema", ...}``, passed to the backend."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["text", "json_object", "json_schema"]
+
+
 class ChatRequest(BaseModel):
     """``POST /v1/chat/completions`` body; unknown OpenAI fields are accepted and ignored."""
 
@@ -51,30 +69,54 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     metadata: dict[str, Any] | None = None
+    n: int | None = None
+    response_format: ResponseFormat | None = None
 
-    def to_generation_request(self) -> GenerationRequest:
-        """Join system and user texts, decode images (``ImageError`` on a bad one)."""
+    def check_supported(self) -> None:
+        """``UnsupportedParameterError`` for parameters the wrapper cannot honour."""
+        if self.n is not None and self.n != 1:
+            raise UnsupportedParameterError(
+                "n", f"only n=1 is supported (one choice per request), got n={self.n}")
+
+    def has_images(self) -> bool:
+        return any(isinstance(part, ImagePart) for message in self.messages
+                   if isinstance(message.content, list) for part in message.content)
+
+    def to_generation_request(self, policy: ImagePolicy | None = None,
+                              decode_images: bool = True) -> GenerationRequest:
+        """Join system and user texts and read images under ``policy`` (``ImageError``
+        on a bad one); ``messages`` keeps the OpenAI form with ``data:`` image URLs."""
         system: list[str] = []
         user: list[str] = []
         images = []
+        messages: list[dict[str, Any]] = []
         for message in self.messages:
+            wire = message.model_dump(exclude_none=True)
+            messages.append(wire)
+            prompt = message.role in ("system", "developer", "user")
             target = system if message.role in ("system", "developer") else user
-            if message.role not in ("system", "developer", "user"):
-                continue
             parts = message.content
             if isinstance(parts, str):
-                target.append(parts)
+                if prompt:
+                    target.append(parts)
                 continue
-            for part in parts or []:
+            for part, wire_part in zip(parts or [], wire.get("content") or [], strict=True):
                 if isinstance(part, TextPart):
-                    target.append(part.text)
-                else:
-                    images.append(decode_data_url(part.image_url.url))
+                    if prompt:
+                        target.append(part.text)
+                    continue
+                image = read_image_url(part.image_url.url, policy)
+                wire_part["image_url"]["url"] = image.url
+                if decode_images and prompt:
+                    images.append(image.decode())
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        response_format = (self.response_format.model_dump()
+                           if self.response_format is not None else None)
         return GenerationRequest(
             system="\n".join(system), user="\n".join(user), images=images,
             max_tokens=self.max_completion_tokens or self.max_tokens or 128,
-            temperature=self.temperature, stop=stop, metadata=dict(self.metadata or {}))
+            temperature=self.temperature, stop=stop, metadata=dict(self.metadata or {}),
+            response_format=response_format, messages=messages)
 
 
 def completion_id() -> str:
@@ -108,6 +150,7 @@ def chunk_body(chunk_id: str, model: str, created: int, delta: dict[str, str] | 
             "model": model, "choices": choices}
 
 
-def error_body(message: str, type_: str, code: int) -> dict[str, Any]:
+def error_body(message: str, type_: str, code: int | str, param: str | None = None
+               ) -> dict[str, Any]:
     """OpenAI-style error object."""
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}

@@ -2,14 +2,22 @@
 
 Resumable: ids already in ``answers.csv`` are never sent again, a half-written last row
 is cut off, each new row is fsynced as soon as its answer arrives. The model server is
-started for the stage (or ``ModelSpec.base_url`` is used) and stopped at the end.
+started for the stage (or ``ModelSpec.base_url`` is used) and stopped at the end; before
+it stops, its peak RSS is read from ``/metrics`` and, with the session's active wall time
+(first request to last answer), added to ``inference_stats.json``.
+
+Load options, from ``ModelSpec.params`` or else ``TaskSpec.options``: ``request_rate``
+(requests/s, default unlimited), ``arrivals`` (``poisson`` | ``constant``), ``seed``,
+``warmup`` (requests sent first and not recorded, default 0), ``adaptive_concurrency``
+(AIMD on 429/5xx, default true). ``ModelSpec.concurrency`` is the concurrency limit.
 """
 
 from __future__ import annotations
 
-import asyncio
+import math
 import statistics
 import time
+from typing import Any
 
 from vlmhb.core.contracts import (
     PreparedSample,
@@ -24,6 +32,14 @@ from vlmhb.core.prepare import prepare_run_inputs, read_prepared_samples
 from vlmhb.core.stages import StageContext
 from vlmhb.inference import loop
 from vlmhb.inference.answers import AnswersFile
+from vlmhb.inference.bench import (
+    INFERENCE_STATS_FILE,
+    LoadConfig,
+    LoadRun,
+    read_peaks,
+    record_session,
+    run_load,
+)
 from vlmhb.inference.client import InferenceClient, RequestResult
 from vlmhb.inference.launcher import Endpoint, model_endpoint
 
@@ -41,6 +57,26 @@ def _run_of(task: StageTask) -> RunSpec:
     if task.run is None:
         raise VlmhbError(f"inference task {task.id} has no run spec")
     return task.run
+
+
+def run_option(run: RunSpec, name: str, default: Any = None) -> Any:
+    """A load option: ``run.model.params[name]``, else ``run.task.options[name]``."""
+    if name in run.model.params:
+        return run.model.params[name]
+    return run.task.options.get(name, default)
+
+
+def load_config(run: RunSpec) -> LoadConfig:
+    """The ``LoadConfig`` of ``run``'s load options (``VlmhbError`` when invalid)."""
+    rate = run_option(run, "request_rate")
+    try:
+        return LoadConfig(
+            request_rate=math.inf if rate in (None, "", "inf") else float(rate),
+            arrivals=str(run_option(run, "arrivals", "poisson")),
+            seed=int(run_option(run, "seed", 0)),
+            warmup=int(run_option(run, "warmup", 0)))
+    except (TypeError, ValueError) as exc:
+        raise VlmhbError(f"run {run.label}: bad load option: {exc}") from exc
 
 
 def _unique(samples: list[PreparedSample]) -> list[PreparedSample]:
@@ -74,12 +110,22 @@ class InferenceStage:
         if resumed:
             ctx.log(f"resuming: {resumed} of {len(samples)} samples already answered")
         ctx.progress(resumed, len(samples))
+        config = load_config(run)
         results: list[RequestResult] = []
+        outputs = [ANSWERS_FILE]
+        active_s: float | None = None
         if pending and not ctx.cancelled.is_set():
             with model_endpoint(run.model, task.run_dir) as endpoint, answers:
                 ctx.log(f"sending {len(pending)} samples to {endpoint.base_url}")
-                loop.run(self._infer(run, endpoint, pending, answers, ctx, resumed,
-                                        len(samples), results))
+                load = loop.run(self._infer(run, endpoint, pending, config, answers, ctx,
+                                            resumed, len(samples), results))
+                peaks = read_peaks(endpoint.base_url, endpoint.api_key)
+            stats = record_session(task.run_dir, load.wall_s, len(results),
+                                   sum(1 for r in results if r.error), peaks)
+            outputs.append(INFERENCE_STATS_FILE)
+            active_s = round(load.wall_s, 3)
+            ctx.log(f"active {load.wall_s:.3f} s this session, {stats['active_s']:.3f} s "
+                    f"in all; server peak RSS {peaks.rss_bytes or 'not reported'}")
         left = len(pending) - len(results)
         status = TaskState.CANCELLED if left else TaskState.COMPLETED
         latencies = [r.latency_ms for r in results if not r.error and r.latency_ms is not None]
@@ -88,42 +134,30 @@ class InferenceStage:
         summary = {
             "samples": len(samples), "answered": len(results), "resumed": resumed,
             "errors": sum(1 for r in results if r.error), "left": left,
-            "wall_s": round(wall_s, 3),
+            "wall_s": round(wall_s, 3), "active_s": active_s,
             "latency_ms_mean": round(statistics.fmean(latencies), 3) if latencies else None,
             "ttft_ms_mean": round(statistics.fmean(ttfts), 3) if ttfts else None,
         }
         message = (f"{len(results)} answered ({summary['errors']} errors), {resumed} resumed"
                    + (f", {left} left (cancelled)" if left else ""))
         return StageResult(task_id=task.id, stage=task.stage, status=status,
-                           outputs=[ANSWERS_FILE], message=message, summary=summary,
+                           outputs=outputs, message=message, summary=summary,
                            duration_s=wall_s)
 
     async def _infer(self, run: RunSpec, endpoint: Endpoint, pending: list[PreparedSample],
-                     answers: AnswersFile, ctx: StageContext, done: int, total: int,
-                     results: list[RequestResult]) -> None:
-        """Answer ``pending`` with ``concurrency`` workers, appending each result."""
-        queue = list(reversed(pending))
-        concurrency = min(run.model.concurrency, len(pending))
+                     config: LoadConfig, answers: AnswersFile, ctx: StageContext, done: int,
+                     total: int, results: list[RequestResult]) -> LoadRun:
+        """Answer ``pending`` under ``config``, appending each result as it arrives."""
 
-        async def worker() -> None:
-            while queue and not ctx.cancelled.is_set():
-                result = await client.infer(queue.pop())
-                answers.append(result)
-                results.append(result)
-                ctx.progress(done + len(results), total)
+        def record(result: RequestResult) -> None:
+            answers.append(result)
+            results.append(result)
+            ctx.progress(done + len(results), total)
 
-        async def watch_cancel(workers: list[asyncio.Task[None]]) -> None:
-            while not ctx.cancelled.is_set():
-                await asyncio.sleep(0.2)
-            for job in workers:
-                job.cancel()
-
+        adaptive = bool(run_option(run, "adaptive_concurrency", True))
         async with InferenceClient(endpoint.base_url, endpoint.model, run.generation,
-                                   concurrency=concurrency, api_key=endpoint.api_key,
-                                   backoff_s=self.backoff_s) as client:
-            workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-            watcher = asyncio.create_task(watch_cancel(workers))
-            try:
-                await asyncio.gather(*workers, return_exceptions=True)
-            finally:
-                watcher.cancel()
+                                   concurrency=min(run.model.concurrency, len(pending)),
+                                   api_key=endpoint.api_key, backoff_s=self.backoff_s,
+                                   adaptive=adaptive) as client:
+            return await run_load(client, pending, config, on_result=record,
+                                  stop=ctx.cancelled.is_set)

@@ -17,6 +17,7 @@ from vlmhb.metrics.scoring import (
     REFERENCE,
     SAMPLE_ID,
 )
+from vlmhb.metrics.timing import RunStats, timing_rows
 
 LEVELS = ("by_id", "by_doc_question", "by_doc_type", "general")
 GROUP_KEYS = {"by_doc_question": ["doc_class", "question_type"], "by_doc_type": ["doc_class"]}
@@ -91,47 +92,18 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def _timing_rows(answers: Iterable[AnswerRow]) -> list[dict[str, object]]:
-    rows = list(answers)
-    good = [row for row in rows if not row.error]
-
-    def column(name: str) -> np.ndarray:
-        return np.array([v for row in good if (v := row.timings.get(name)) is not None])
-
-    def stat(label: str, data: np.ndarray, how: str) -> dict[str, object]:
-        if len(data) == 0:
-            value = math.nan
-        elif how == "mean":
-            value = float(data.mean())
-        else:
-            value = float(np.percentile(data, float(how[1:])))
-        return {"metric": label, "macro": value, "n": len(data)}
-
-    latency, ttft = column("latency_ms"), column("ttft_ms")
-    errors = sum(1 for row in rows if row.error)
-    return [
-        stat("latency_ms_mean", latency, "mean"),
-        stat("latency_ms_p50", latency, "p50"),
-        stat("latency_ms_p90", latency, "p90"),
-        stat("latency_ms_p99", latency, "p99"),
-        stat("ttft_ms_p50", ttft, "p50"),
-        stat("ttft_ms_p90", ttft, "p90"),
-        stat("tpot_ms_p50", column("tpot_ms"), "p50"),
-        {"metric": "error_rate", "macro": errors / len(rows) if rows else math.nan,
-         "n": len(rows)},
-        stat("completion_tokens_mean", column("completion_tokens"), "mean"),
-    ]
-
-
 def general_table(
     frame: pd.DataFrame,
     metrics: Sequence[Metric],
     answers: Iterable[AnswerRow],
     resamples: int = 1000,
     seed: int = 0,
+    stats: RunStats | None = None,
+    slo: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Long form: one row per metric (macro, micro, bootstrap CI of the macro, n rows),
-    then timing rows from the answers (value in ``macro``; timings over non-error rows)."""
+    then timing rows (``vlmhb.metrics.timing``; value in ``macro``) from the answers and
+    the run's ``stats``, with goodput rows when an ``slo`` is given."""
     records: list[dict[str, object]] = []
     for metric in metrics:
         macro, micro, n = macro_micro(frame, metric)
@@ -141,7 +113,7 @@ def general_table(
                                      resamples, seed)
         records.append({"metric": metric.name, "macro": macro, "micro": micro,
                         "ci95_low": low, "ci95_high": high, "n": n})
-    records.extend(_timing_rows(answers))
+    records.extend(timing_rows(answers, stats, slo))
     return pd.DataFrame.from_records(records, columns=GENERAL_COLUMNS)
 
 
@@ -151,6 +123,8 @@ def level_tables(
     answers: Iterable[AnswerRow],
     levels: Sequence[str],
     seed: int = 0,
+    stats: RunStats | None = None,
+    slo: dict[str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The table of each requested level, keyed by level name."""
     tables: dict[str, pd.DataFrame] = {}
@@ -158,7 +132,8 @@ def level_tables(
         if level == "by_id":
             tables[level] = frame.drop(columns=HIDDEN_COLUMNS)
         elif level == "general":
-            tables[level] = general_table(frame, metrics, answers, seed=seed)
+            tables[level] = general_table(frame, metrics, answers, seed=seed, stats=stats,
+                                          slo=slo)
         else:
             tables[level] = group_table(frame, metrics, GROUP_KEYS[level])
     return tables

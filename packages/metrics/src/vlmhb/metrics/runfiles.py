@@ -15,7 +15,8 @@ from vlmhb.core.errors import ConfigError
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import CSV_SEPARATOR
 
-TIMING_COLUMNS = ("ttft_ms", "latency_ms", "tpot_ms", "prompt_tokens", "completion_tokens")
+TIMING_COLUMNS = ("ttft_ms", "latency_ms", "tpot_ms", "prompt_tokens", "completion_tokens",
+                  "queue_ms", "itl_ms_mean", "itl_ms_max")
 
 
 @dataclass

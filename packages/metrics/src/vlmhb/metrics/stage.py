@@ -16,6 +16,7 @@ from vlmhb.metrics.base import Metric
 from vlmhb.metrics.runfiles import read_answers, read_samples, write_csv_atomic
 from vlmhb.metrics.scoring import score_table
 from vlmhb.metrics.selection import resolve_levels, resolve_metrics
+from vlmhb.metrics.timing import parse_slo, read_run_stats
 
 
 class MissingAnswersError(VlmhbError):
@@ -36,6 +37,8 @@ class EvaluationStage:
         spec = task.run.task
         metrics = resolve_metrics(spec.metrics, spec.kind, self.registry, f"task {spec.name!r}")
         levels = resolve_levels(spec.aggregations)
+        slo = parse_slo(task.run.model.params.get("slo", spec.options.get("slo")),
+                        f"run {task.run.label}: slo")
         for metric in metrics:
             options = ", ".join(metric.normalization.enabled()) or "none"
             ctx.log(f"metric {metric.name}: {metric.description or type(metric).__name__}; "
@@ -59,7 +62,8 @@ class EvaluationStage:
         for problem in problems:
             ctx.log(str(problem))
         scored_answers = [answers[s.id] for s in samples]
-        tables = level_tables(table, metrics, scored_answers, levels, seed=self.seed)
+        tables = level_tables(table, metrics, scored_answers, levels, seed=self.seed,
+                              stats=read_run_stats(task.run_dir), slo=slo)
         for level, frame in tables.items():
             write_csv_atomic(frame, task.run_dir / METRICS_FILES[level])
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from vlmhb.reporting.loading import ReportInputError, RunData, load_run
-from vlmhb.reporting.metric_names import directions, has_direction
+from vlmhb.reporting.metric_names import COMPARISON_TIMING, directions, has_direction
 from vlmhb.reporting.tables import Table, best_cells, table_from_frame
 
 COMPARISON_FILE = "comparison.csv"
@@ -33,7 +33,8 @@ class ExperimentData:
 
     ``comparison`` has one row per loaded run (``run;model;task;prompt;<quality
     metrics>...;<timing metrics>...``, macro values), sorted best first by the first
-    quality metric.
+    quality metric. Timing columns are those of ``COMPARISON_TIMING`` the runs have
+    (latency p50/p99, TTFT/TPOT p50, error rate, throughput, goodput, memory peaks).
     """
 
     exp_dir: Path
@@ -74,7 +75,7 @@ def load_experiment(
         except ReportInputError as exc:
             failed.append(FailedRun(run_dir.name, run_dir, exc.reason))
     quality = _union(m for r in runs for m in r.quality_metrics)
-    timing = _union(m for r in runs for m in r.timing_metrics)
+    timing = _union(m for r in runs for m in r.timing_metrics if m in COMPARISON_TIMING)
     direction = directions(quality + timing, higher_is_better)
     comparison = comparison_frame(runs, quality, timing)
     if quality:

@@ -3,6 +3,14 @@
 A backend is constructed from a ``ModelSpec``, loaded once, then answers
 ``GenerationRequest``s (already decoded from the OpenAI request by the API wrapper).
 Token counts of the built-in backends are whitespace word counts (approximate).
+
+Optional capabilities, declared as class attributes:
+- ``supports_response_format``: the backend honours ``GenerationRequest.response_format``
+  (e.g. ``{"type": "json_object"}``); others ignore it and ``info()`` says so.
+- ``decode_images``: when False the wrapper does not decode images into Pillow objects
+  (``GenerationRequest.images`` stays empty); proxies read ``GenerationRequest.messages``.
+A ``stream`` may end with a ``StreamEnd`` item carrying the real token usage and finish
+reason; otherwise the wrapper asks ``usage()``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,10 @@ class GenerationRequest:
     temperature: float = 0.0
     stop: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: OpenAI ``response_format`` as sent (None when absent)
+    response_format: dict[str, Any] | None = None
+    #: the OpenAI messages as sent, every image as a ``data:`` URL (for proxying backends)
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sample_id(self) -> str | None:
@@ -52,6 +64,15 @@ class Generation:
     """A finished answer with its token usage."""
 
     text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+
+
+@dataclass
+class StreamEnd:
+    """Optional last item of ``Backend.stream``: the answer's usage and finish reason."""
+
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
@@ -93,6 +114,8 @@ class Backend(ABC):
     """A model behind the API wrapper."""
 
     name = "backend"
+    supports_response_format = False
+    decode_images = True
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -108,8 +131,9 @@ class Backend(ABC):
     async def generate(self, request: GenerationRequest) -> Generation:
         """The whole answer for ``request``."""
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Answer chunks; by default ``generate`` output split word by word."""
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | StreamEnd]:
+        """Answer chunks (optionally ending with a ``StreamEnd``); by default ``generate``
+        output split word by word."""
         generation = await self.generate(request)
         for chunk in split_chunks(generation.text):
             yield chunk
@@ -120,4 +144,6 @@ class Backend(ABC):
 
     def info(self) -> dict[str, Any]:
         """Description shown by ``GET /v1/models``."""
-        return {"backend": self.name, "model": self.spec.model or self.spec.name}
+        return {"backend": self.name, "model": self.spec.model or self.spec.name,
+                "response_format": "supported" if self.supports_response_format
+                else "ignored"}

@@ -1,0 +1,219 @@
+"""Driving the load client over a list of samples: arrivals, warm-up, wall-clock.
+
+``run_load(client, samples, config)`` sends every sample once. Without a request rate all
+requests arrive at the start and wait for a concurrency slot (vLLM's ``--request-rate
+inf`` with ``--max-concurrency``); with one, arrival times are Poisson (exponential gaps,
+seeded) or evenly spaced. A request's ``queue_ms`` counts from its arrival. Warm-up
+requests (the first samples, cycled) run before the clock starts and are left out of the
+results. ``wall_s`` runs from the first arrival to the last answer.
+
+Also here: ``read_peaks`` (memory peaks from the server's ``/metrics``) and ``record_session``
+(``inference_stats.json`` in a run directory, merged across resumed sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vlmhb.core.contracts import PreparedSample
+from vlmhb.core.fileio import atomic_write_json
+from vlmhb.inference.client import InferenceClient, RequestResult
+
+INFERENCE_STATS_FILE = "inference_stats.json"
+ARRIVALS = ("poisson", "constant")
+_METRIC_LINE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """How ``run_load`` sends: ``request_rate`` in requests/s (inf = all at once)."""
+
+    request_rate: float = math.inf
+    arrivals: str = "poisson"
+    seed: int = 0
+    warmup: int = 0
+
+    def __post_init__(self) -> None:
+        if self.arrivals not in ARRIVALS:
+            raise ValueError(f"arrivals must be one of {ARRIVALS}, got {self.arrivals!r}")
+        if not self.request_rate > 0:
+            raise ValueError(f"request rate must be > 0, got {self.request_rate}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be >= 0, got {self.warmup}")
+
+
+@dataclass
+class LoadRun:
+    """Results in completion order, the wall-clock and the limiter's history."""
+
+    results: list[RequestResult]
+    wall_s: float
+    warmup: list[RequestResult] = field(default_factory=list)
+    lowest_concurrency: int = 0
+    concurrency_decreases: int = 0
+
+
+def arrival_offsets(count: int, config: LoadConfig) -> list[float]:
+    """Seconds after the start at which each request arrives (the first at 0)."""
+    if math.isinf(config.request_rate):
+        return [0.0] * count
+    if config.arrivals == "constant":
+        return [i / config.request_rate for i in range(count)]
+    rng = random.Random(config.seed)
+    offsets, now = [], 0.0
+    for _ in range(count):
+        offsets.append(now)
+        now += rng.expovariate(config.request_rate)
+    return offsets
+
+
+async def run_load(
+    client: InferenceClient,
+    samples: Sequence[PreparedSample],
+    config: LoadConfig,
+    on_result: Callable[[RequestResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    bodies: Sequence[dict[str, Any]] | None = None,
+) -> LoadRun:
+    """Send ``samples`` per ``config``; ``on_result`` sees each result as it arrives.
+
+    ``stop()`` is polled; once true no request is started and those in flight are
+    cancelled (their samples get no result). ``bodies[i]``, when given, is sent for
+    ``samples[i]`` instead of a body built when its slot is granted."""
+    if bodies is not None and len(bodies) != len(samples):
+        raise ValueError(f"{len(bodies)} bodies for {len(samples)} samples")
+
+    def body(index: int) -> dict[str, Any] | None:
+        return bodies[index] if bodies is not None else None
+
+    warm: list[RequestResult] = []
+    if config.warmup and samples:
+        warm = list(await asyncio.gather(*(
+            client.infer(samples[i % len(samples)], body=body(i % len(samples)))
+            for i in range(config.warmup))))
+    results: list[RequestResult] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(index: int, arrived: float) -> None:
+        result = await client.infer(samples[index], arrived=arrived, body=body(index))
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    async def watch() -> None:
+        while not (stop is not None and stop()):
+            await asyncio.sleep(0.1)
+        for task in tasks:
+            task.cancel()
+
+    watcher = asyncio.create_task(watch()) if stop is not None else None
+    start = time.perf_counter()
+    try:
+        for index, offset in enumerate(arrival_offsets(len(samples), config)):
+            if stop is not None and stop():
+                break
+            delay = start + offset - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index, start + offset)))
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+    ends = [r.done_at for r in results if r.done_at is not None]
+    wall_s = (max(ends) if ends and not (stop and stop()) else time.perf_counter()) - start
+    return LoadRun(results, max(wall_s, 0.0), warm, client.limiter.lowest,
+                   client.limiter.decreases)
+
+
+@dataclass(frozen=True)
+class ServerPeaks:
+    """Memory peaks a server reports on ``/metrics`` (bytes; None when not reported)."""
+
+    rss_bytes: float | None = None
+    gpu_bytes: float | None = None
+
+
+def parse_peaks(text: str) -> ServerPeaks:
+    """Peaks from Prometheus text, tolerant of the exact names: RSS = the largest value of
+    any metric whose name contains ``peak_rss``; GPU = the sum over devices (labels) of
+    any metric whose name contains ``gpu`` and ``peak``."""
+    rss: list[float] = []
+    gpu: list[float] = []
+    for line in text.splitlines():
+        match = _METRIC_LINE.match(line.strip())
+        if not match:
+            continue
+        name = match.group(1).lower()
+        try:
+            value = float(match.group(3))
+        except ValueError:
+            continue
+        if "peak_rss" in name:
+            rss.append(value)
+        elif "gpu" in name and "peak" in name:
+            gpu.append(value)
+    return ServerPeaks(max(rss) if rss else None, sum(gpu) if gpu else None)
+
+
+def metrics_url(base_url: str) -> str:
+    """``/metrics`` beside an OpenAI base URL (``.../v1`` → ``.../metrics``)."""
+    root = base_url.rstrip("/")
+    return (root[:-3] if root.endswith("/v1") else root) + "/metrics"
+
+
+def read_peaks(base_url: str, api_key: str | None = None, timeout_s: float = 3.0
+               ) -> ServerPeaks:
+    """The server's memory peaks from its ``/metrics``; empty when it has none."""
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(metrics_url(base_url), headers=headers, timeout=timeout_s)
+    except httpx.HTTPError:
+        return ServerPeaks()
+    return parse_peaks(response.text) if response.status_code == 200 else ServerPeaks()
+
+
+def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
+                   peaks: ServerPeaks) -> dict[str, Any]:
+    """Add one inference session to ``run_dir/inference_stats.json`` and return it.
+
+    Totals: ``active_s`` and ``requests`` summed over sessions, ``peak_rss_bytes`` and
+    ``peak_gpu_bytes`` the largest reported. An unreadable old file is replaced (its
+    sessions are lost)."""
+    path = run_dir / INFERENCE_STATS_FILE
+    sessions: list[dict[str, Any]] = []
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            sessions = [s for s in old.get("sessions", []) if isinstance(s, dict)]
+        except (ValueError, AttributeError):
+            sessions = []
+    sessions.append({"finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "active_s": round(active_s, 6), "requests": requests, "errors": errors,
+                     "peak_rss_bytes": peaks.rss_bytes, "peak_gpu_bytes": peaks.gpu_bytes})
+
+    def largest(key: str) -> float | None:
+        values = [float(s[key]) for s in sessions if isinstance(s.get(key), int | float)]
+        return max(values) if values else None
+
+    stats = {
+        "active_s": round(sum(float(s.get("active_s") or 0) for s in sessions), 6),
+        "requests": sum(int(s.get("requests") or 0) for s in sessions),
+        "peak_rss_bytes": largest("peak_rss_bytes"),
+        "peak_gpu_bytes": largest("peak_gpu_bytes"),
+        "sessions": sessions,
+    }
+    atomic_write_json(path, stats)
+    return stats
