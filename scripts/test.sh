@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 bash scripts/setup.sh
+bash scripts/services.sh   # PostgreSQL and Redis on 127.0.0.1 for the backend tests
 uv run --frozen ruff check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
   packages/inference/src packages/reporting/src services/backend/src

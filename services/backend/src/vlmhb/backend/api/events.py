@@ -1,0 +1,180 @@
+"""Live events: WebSocket ``/api/v1/ws/{id}`` and its SSE twin
+``/api/v1/experiments/{id}/events``.
+
+Protocol (JSON text messages): first ``{"type": "snapshot", "seq": N, "experiment":
+<ExperimentDetail>}`` read from the database, then, with ``since=<seq>``, the stored events
+after ``since`` up to N, then live ``{"type": "event", "seq": n, "experiment_status": ...,
+"event": {...}}`` messages with increasing ``seq`` > N. A client that falls
+``VLMHB_WS_QUEUE_SIZE`` messages behind is disconnected (WebSocket close code 1013, SSE
+stream end) and resumes by reconnecting with ``since=<last seq it got>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+
+from vlmhb.backend.api.experiments import ExperimentId
+from vlmhb.backend.db.models import Experiment
+from vlmhb.backend.events.hub import CLOSE, Client
+from vlmhb.backend.queries import detail, events_after
+from vlmhb.backend.security import token_ok
+from vlmhb.backend.services import Services, get_services, services_of
+
+router = APIRouter(tags=["events"])
+ws_router = APIRouter()
+KEEPALIVE_S = 15.0
+SLOW_CLIENT = 1013
+NOT_FOUND = 4404
+UNAUTHORIZED = 4401
+MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit integer column
+
+
+def snapshot(services: Services, experiment_id: str) -> tuple[int, str] | None:
+    """``(seq, snapshot message)`` from the database, or None when unknown."""
+    with services.db.session() as session:
+        experiment = session.get(Experiment, experiment_id)
+        if experiment is None:
+            return None
+        state = detail(session, experiment)
+    text = json.dumps({"type": "snapshot", "seq": state.last_seq,
+                       "experiment": state.model_dump(mode="json")}, ensure_ascii=False)
+    return state.last_seq, text
+
+
+async def stream(services: Services, experiment_id: str, client: Client,
+                 since: int | None) -> AsyncIterator[tuple[int, str] | None]:
+    """Snapshot, replay after ``since``, then live messages; ``None`` means keepalive.
+    Ends when the client falls behind (after a ``CLOSE``)."""
+    snap = await run_in_threadpool(snapshot, services, experiment_id)
+    if snap is None:
+        return
+    last, text = snap
+    yield last, text
+    if since is not None and since < last:
+        cursor = since
+        while True:
+            rows = await run_in_threadpool(_replay, services, experiment_id, cursor, last)
+            for seq, payload in rows:
+                yield seq, payload
+                cursor = seq
+            if len(rows) < 1000:
+                break
+    while True:
+        try:
+            message = await asyncio.wait_for(client.next(), KEEPALIVE_S)
+        except TimeoutError:
+            yield None
+            continue
+        if message is CLOSE:
+            return
+        if message.seq <= last:
+            continue
+        last = message.seq
+        yield message.seq, message.text
+
+
+def _replay(services: Services, experiment_id: str, after: int,
+            upto: int) -> list[tuple[int, str]]:
+    with services.db.session() as session:
+        return events_after(session, experiment_id, after, upto)
+
+
+@ws_router.websocket("/ws/{experiment_id}")
+async def websocket_events(websocket: WebSocket, experiment_id: str,
+                           since: int | None = None, access_token: str | None = None) -> None:
+    """Snapshot then live events of one experiment (see the module docs)."""
+    services = services_of(websocket)
+    await websocket.accept()
+    if not token_ok(websocket, read_only=False, query_token=access_token):
+        await websocket.close(UNAUTHORIZED, "missing or wrong bearer token")
+        return
+    if since is not None and not 0 <= since <= MAX_SEQ:
+        since = None
+    client = services.hub.register(experiment_id)
+    receiver = asyncio.create_task(_drain_incoming(websocket))
+    sender = asyncio.create_task(_send_all(websocket, services, experiment_id, client, since))
+    try:
+        await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        services.hub.unregister(client)
+        for task in (receiver, sender):
+            task.cancel()
+        for task in (receiver, sender):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _send_all(websocket: WebSocket, services: Services, experiment_id: str,
+                    client: Client, since: int | None) -> None:
+    sent_any = False
+    try:
+        async for item in stream(services, experiment_id, client, since):
+            if item is None:
+                continue
+            await websocket.send_text(item[1])
+            sent_any = True
+        if not sent_any:
+            await websocket.close(NOT_FOUND, "experiment not found")
+        else:
+            await websocket.close(SLOW_CLIENT, "client too slow: reconnect with since=<seq>")
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Read (and ignore) client messages until it disconnects."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+@router.get("/experiments/{experiment_id}/events",
+            responses={200: {"content": {"text/event-stream": {}}},
+                       404: {"description": "not found"}},
+            response_class=StreamingResponse)
+async def sse_events(
+    experiment_id: ExperimentId, request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
+) -> StreamingResponse:
+    """Server-sent events twin of the WebSocket: ``event: snapshot`` then ``event:
+    event`` messages with ``id: <seq>`` (``Last-Event-ID`` resumes)."""
+    exists = await run_in_threadpool(_exists, services, experiment_id)
+    if not exists:
+        raise HTTPException(404, f"experiment {experiment_id!r} not found")
+    client = services.hub.register(experiment_id)
+    start = since if since is not None else last_event_id
+
+    async def body() -> AsyncIterator[str]:
+        first = True
+        try:
+            async for item in stream(services, experiment_id, client, start):
+                if await request.is_disconnected():
+                    return
+                if item is None:
+                    yield ": keepalive\n\n"
+                    continue
+                kind = "snapshot" if first else "event"
+                first = False
+                yield f"id: {item[0]}\nevent: {kind}\ndata: {item[1]}\n\n"
+        finally:
+            services.hub.unregister(client)
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _exists(services: Services, experiment_id: str) -> bool:
+    with services.db.session() as session:
+        return session.get(Experiment, experiment_id) is not None

@@ -1,0 +1,145 @@
+"""Per-sample rows of a run, one sample across runs, and sample images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from vlmhb.backend.api.experiments import ExperimentId
+from vlmhb.backend.db.models import Experiment, Run
+from vlmhb.backend.paths import OutsideRoot, is_inside, resolve_inside
+from vlmhb.backend.run_files import RunFileCache, SampleData
+from vlmhb.backend.schemas import ComparePage, CompareRow, SamplePage, SampleRow
+from vlmhb.backend.services import Services, get_services
+
+router = APIRouter(tags=["samples"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+CACHE = RunFileCache()
+RunName = Annotated[str, "run directory name"]
+MAX_COMPARE = 10
+
+
+def _run_dir(services: Services, experiment_id: str, run: str) -> tuple[Run, Path]:
+    with services.db.session() as session:
+        experiment = session.get(Experiment, experiment_id)
+        if experiment is None:
+            raise HTTPException(404, f"experiment {experiment_id!r} not found")
+        query = select(Run).where(Run.experiment_id == experiment_id)
+        row = session.scalar(query.where(Run.id == int(run)) if run.isdigit() and len(run) <= 9
+                             else query.where(Run.name == run))
+        if row is None:
+            raise HTTPException(404, f"run {run!r} not found in experiment {experiment_id}")
+        session.expunge(row)
+        name = experiment.name
+    try:
+        run_dir = resolve_inside(services.settings.runs_dir, f"{name}/{row.name}")
+    except OutsideRoot:
+        raise HTTPException(404, "run folder outside the runs root") from None
+    return row, run_dir
+
+
+def _image_url(experiment_id: str, run: Run, sample_id: str) -> str:
+    return (f"/api/v1/experiments/{experiment_id}/runs/{quote(run.name)}/image"
+            f"?sample_id={quote(sample_id, safe='')}")
+
+
+@router.get("/experiments/{experiment_id}/runs/{run}/samples", response_model=SamplePage,
+            responses={404: {"description": "not found"}})
+def run_samples(
+    experiment_id: ExperimentId, run: str, services: ServicesDep,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    errors_only: bool = False,
+) -> SamplePage:
+    """Samples of a run (``run`` = its name or numeric id), paged: image link, question,
+    ground truth, answer, per-sample metrics and timings."""
+    row, run_dir = _run_dir(services, experiment_id, run)
+    data = CACHE.get(run_dir)
+    ids = data.order
+    if errors_only:
+        ids = [i for i in ids if (data.answers.get(i) or {}).get("error")]
+    items = []
+    for sample_id in ids[offset:offset + limit]:
+        fields = data.row(sample_id)
+        has_image = fields.pop("has_image")
+        items.append(SampleRow(**fields, image_url=_image_url(experiment_id, row, sample_id)
+                               if has_image else None))
+    return SamplePage(run=row.name, items=items, total=len(ids), offset=offset, limit=limit)
+
+
+@router.get("/experiments/{experiment_id}/runs/{run}/image",
+            responses={200: {"content": {"image/*": {}}}, 404: {"description": "not found"}})
+def sample_image(experiment_id: ExperimentId, run: str, services: ServicesDep,
+                 sample_id: Annotated[str, Query(min_length=1, max_length=500)]
+                 ) -> FileResponse:
+    """The image of one sample, served only from inside the run's dataset folder."""
+    _, run_dir = _run_dir(services, experiment_id, run)
+    data = CACHE.get(run_dir)
+    sample = data.samples.get(sample_id)
+    if not sample or not sample.get("image_path") or data.dataset_path is None:
+        raise HTTPException(404, "no image for this sample")
+    path = Path(sample["image_path"])
+    if not path.is_absolute():
+        path = data.dataset_path / path
+    if not is_inside(data.dataset_path, path) or not path.is_file():
+        raise HTTPException(404, "image not found inside the dataset folder")
+    return FileResponse(path)
+
+
+@router.get("/samples/compare", response_model=ComparePage,
+            responses={404: {"description": "a run not found"},
+                       422: {"description": "fewer than two runs"}})
+def compare_samples(
+    services: ServicesDep,
+    runs: Annotated[str, Query(pattern=r"^\d{1,9}(,\d{1,9}){1,9}$",
+                               description="run ids (the `id` of runs in an experiment "
+                                           "detail), comma-separated, 2 to 10")],
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    only_different: Annotated[bool, Query(description="only samples whose answers "
+                                                      "differ")] = False,
+) -> ComparePage:
+    """The same samples across runs, with metric deltas against the first run."""
+    run_ids = list(dict.fromkeys(runs.split(",")))
+    if len(run_ids) < 2:
+        raise HTTPException(422, "give at least two different run ids")
+    loaded: list[tuple[str, SampleData]] = []
+    for run_id in run_ids[:MAX_COMPARE]:
+        with services.db.session() as session:
+            row = session.get(Run, int(run_id))
+            if row is None:
+                raise HTTPException(404, f"run {run_id} not found")
+            experiment_id = row.experiment_id
+        _, run_dir = _run_dir(services, experiment_id, run_id)
+        loaded.append((run_id, CACHE.get(run_dir)))
+    first_id, first = loaded[0]
+    metrics = [m for m in first.metric_names if all(m in d.metric_names for _, d in loaded)]
+    ids = list(first.order) + [i for _, d in loaded[1:] for i in d.order
+                               if i not in first.samples and i not in first.answers]
+    ids = list(dict.fromkeys(ids))
+    if only_different:
+        ids = [i for i in ids
+               if len({(d.answers.get(i) or {}).get("model_answer") for _, d in loaded}) > 1]
+    items = []
+    for sample_id in ids[offset:offset + limit]:
+        rows = {run_id: data.row(sample_id) for run_id, data in loaded}
+        base = rows[first_id]
+        values = {m: {run_id: r["metrics"].get(m) for run_id, r in rows.items()}
+                  for m in metrics}
+        deltas = {m: {run_id: (v - values[m][first_id]) if v is not None
+                      and values[m][first_id] is not None else None
+                      for run_id, v in values[m].items()} for m in metrics}
+        reference = next((r for r in rows.values() if r["question"] or r["ground_truth"]), base)
+        items.append(CompareRow(
+            id=sample_id, question=reference["question"],
+            ground_truth=reference["ground_truth"], doc_class=reference["doc_class"],
+            question_type=reference["question_type"],
+            answers={run_id: r["answer"] for run_id, r in rows.items()},
+            metrics=values, deltas=deltas))
+    return ComparePage(runs=[r for r, _ in loaded], metrics=metrics, items=items,
+                       total=len(ids), offset=offset, limit=limit)

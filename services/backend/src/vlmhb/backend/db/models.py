@@ -1,0 +1,174 @@
+"""SQLAlchemy 2 models: the database is the source of truth for state.
+
+``Experiment`` → ``Run`` (one run directory) → ``StageTaskRow`` (one stage task), plus
+``EventRow`` (every event, logs included, with a global sequence number used for
+replay/ordering) and ``Artifact`` (files a run wrote, relative to the runs root).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None,
+                             dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (
+        Index("ix_experiments_created", "created_at", "id"),
+        Index("ix_experiments_status_created", "status", "created_at", "id"),
+        Index("ix_experiments_name_created", "name", "created_at", "id"),
+        Index("ix_experiments_updated", "updated_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
+    config_format: Mapped[str] = mapped_column(String(20))
+    config_path: Mapped[str] = mapped_column(Text)
+    models: Mapped[str] = mapped_column(Text, default="")  # comma-joined model names (display)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stages_total: Mapped[int] = mapped_column(Integer, default=0)
+    stages_done: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    model_rows: Mapped[list[ExperimentModel]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="Run.id")
+    stages: Mapped[list[StageTaskRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="StageTaskRow.id")
+
+
+class ExperimentModel(Base):
+    """One model of an experiment (for the ``model`` filter of the list)."""
+
+    __tablename__ = "experiment_models"
+    __table_args__ = (Index("ix_experiment_models_model", "model", "experiment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    backend: Mapped[str] = mapped_column(String(100), default="")
+
+    experiment: Mapped[Experiment] = relationship(back_populates="model_rows")
+
+
+class Run(Base):
+    """One run directory ``runs/<experiment>/<name>`` (model × task × prompt)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("experiment_id", "name", name="uq_runs_experiment_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(400))
+    model: Mapped[str] = mapped_column(String(200), default="")
+    task: Mapped[str] = mapped_column(String(200), default="")
+    prompt: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(20), default="PENDING")
+    done: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="runs")
+
+
+class StageTaskRow(Base):
+    """One stage task (content-hash ``task_id``) of an experiment."""
+
+    __tablename__ = "stage_tasks"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "task_id", name="uq_stage_tasks_experiment_task"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    run_name: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    stage: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), default="PENDING")
+    message: Mapped[str] = mapped_column(Text, default="")
+    done: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EventRow(Base):
+    """Every event of an experiment; ``seq`` orders them globally (replay, dedup)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_experiment_seq", "experiment_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(20))
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    payload: Mapped[str] = mapped_column(Text)  # the WebSocket/SSE message, JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Artifact(Base):
+    """A file of a run, ``path`` relative to the runs root (served by /artifacts)."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("experiment_id", "path", name="uq_artifacts_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    run_name: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,1 @@
+"""Events: bus implementations (in-process, Redis), persistence into the DB, WebSocket fan-out."""

@@ -1,0 +1,1 @@
+"""Who runs submitted experiments: in this process (embedded) or a remote orchestrator."""

@@ -1,0 +1,99 @@
+"""Run experiments in this process: the core ``Orchestrator`` with ``LocalExecutor`` and
+``ProcessEnvManager``, one asyncio task per experiment, GPUs/CPU slots shared by all.
+
+Experiment-level news is published as a core ``Event`` of type ``state`` with no
+``task_id``: ``RUNNING`` at the start, then ``COMPLETED``, ``FAILED`` or ``CANCELLED``.
+Events carry the experiment id as topic (``TopicBus``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+from vlmhb.backend.events.topic import TopicBus
+from vlmhb.core.config import load_experiment
+from vlmhb.core.contracts import Event, EventType, TaskState
+from vlmhb.core.orchestration.events import EventBus
+from vlmhb.core.orchestration.orchestrator import Orchestrator
+from vlmhb.core.orchestration.resources import ResourceManager
+from vlmhb.core.settings import Settings
+
+
+class AlreadyRunning(Exception):
+    """The experiment already has an active run in this runner."""
+
+
+class LocalRunner:
+    def __init__(self, bus: EventBus, runs_root: Path, settings: Settings | None = None) -> None:
+        self.bus = bus
+        self.runs_root = runs_root
+        self.settings = settings or Settings()
+        self.resources = ResourceManager.from_settings(self.settings)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.last_state: dict[str, str] = {}
+        self._stopping = False
+
+    def submit(self, experiment_id: str, config_path: Path, force: bool = False) -> None:
+        """Start the experiment in the background; returns at once."""
+        if self.is_active(experiment_id):
+            raise AlreadyRunning(experiment_id)
+        self.last_state[experiment_id] = "ACCEPTED"
+        task = asyncio.get_running_loop().create_task(
+            self._run(experiment_id, config_path, force), name=f"experiment-{experiment_id}")
+        self._tasks[experiment_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(experiment_id, None))
+
+    def is_active(self, experiment_id: str) -> bool:
+        return experiment_id in self._tasks
+
+    def cancel(self, experiment_id: str) -> bool:
+        task = self._tasks.get(experiment_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    def _publish(self, experiment_id: str, state: TaskState, message: str = "") -> None:
+        self.last_state[experiment_id] = state.value
+        self.bus.publish(Event(type=EventType.STATE, topic=experiment_id, state=state,
+                               message=message, ts=time.time()))
+
+    async def _run(self, experiment_id: str, config_path: Path, force: bool) -> None:
+        self._publish(experiment_id, TaskState.RUNNING)
+        try:
+            spec = await asyncio.to_thread(load_experiment, config_path)
+            spec.output_dir = self.runs_root
+            orchestrator = Orchestrator(spec, settings=self.settings,
+                                        bus=TopicBus(self.bus, experiment_id),
+                                        resources=self.resources, config_path=config_path,
+                                        force=force)
+            outcome = await orchestrator.run()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                self._publish(experiment_id, TaskState.CANCELLED, "cancelled by request")
+            raise
+        except Exception as exc:
+            self._publish(experiment_id, TaskState.FAILED, f"{type(exc).__name__}: {exc}")
+            return
+        if outcome.ok:
+            self._publish(experiment_id, TaskState.COMPLETED)
+        else:
+            failed = "; ".join(f"{r.stage.value} {r.task_id[:8]}: {r.message[:200]}"
+                               for r in outcome.failed)
+            self._publish(experiment_id, TaskState.FAILED, failed or "some stages did not run")
+
+    def snapshot(self) -> dict[str, int]:
+        return {**self.resources.snapshot(), "experiments_running": len(self._tasks)}
+
+    async def shutdown(self) -> None:
+        """Stop every experiment (their stage processes get SIGTERM); no CANCELLED news:
+        the backend marks them INTERRUPTED, to be resumed with rerun."""
+        self._stopping = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*tasks, return_exceptions=True)

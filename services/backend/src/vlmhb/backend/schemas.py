@@ -1,0 +1,182 @@
+"""Request/response models of the HTTP API (documented in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vlmhb.backend.states import ExperimentStatus
+
+
+class ExperimentSummary(BaseModel):
+    """One experiment in the list: status and progress, no config."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    status: ExperimentStatus
+    message: str = ""
+    models: list[str] = Field(default_factory=list)
+    config_format: str
+    progress: float = Field(description="finished stages / all stages (0..1)")
+    stages_total: int
+    stages_done: int
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ExperimentPage(BaseModel):
+    items: list[ExperimentSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class StageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    task_id: str
+    stage: str
+    run_name: str | None = None
+    state: str
+    message: str = ""
+    done: int | None = None
+    total: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunOut(BaseModel):
+    id: int
+    name: str
+    model: str
+    task: str
+    prompt: str
+    state: str
+    done: int | None = None
+    total: int | None = None
+    stages: list[StageOut] = Field(default_factory=list)
+
+
+class ArtifactOut(BaseModel):
+    path: str = Field(description="relative to the runs root")
+    run_name: str | None = None
+    kind: str
+    size: int
+    url: str
+
+
+class ExperimentDetail(ExperimentSummary):
+    """An experiment with its runs, stages, artifacts and the last event ``seq``."""
+
+    runs: list[RunOut] = Field(default_factory=list)
+    experiment_stages: list[StageOut] = Field(default_factory=list)
+    artifacts: list[ArtifactOut] = Field(default_factory=list)
+    samples_done: int = 0
+    samples_total: int = 0
+    last_seq: int = 0
+
+
+class Accepted(BaseModel):
+    id: str
+    status: Literal["accepted"] = "accepted"
+    name: str
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class ActionResult(BaseModel):
+    id: str
+    status: str
+    detail: str = ""
+
+
+class DeleteResult(BaseModel):
+    id: str
+    deleted: bool
+    artifacts_deleted: bool
+    detail: str = ""
+
+
+class SortField(StrEnum):
+    created_at = "created_at"
+    created_at_desc = "-created_at"
+    updated_at = "updated_at"
+    updated_at_desc = "-updated_at"
+    name = "name"
+    name_desc = "-name"
+    status = "status"
+    status_desc = "-status"
+
+
+class SampleRow(BaseModel):
+    """One sample of a run: input, ground truth, answer, metrics and timings."""
+
+    id: str
+    image_url: str | None = None
+    question: str = ""
+    ground_truth: str = ""
+    answer: str | None = None
+    error: str = ""
+    doc_class: str = ""
+    question_type: str = ""
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    timings: dict[str, float | None] = Field(default_factory=dict)
+
+
+class SamplePage(BaseModel):
+    run: str
+    items: list[SampleRow]
+    total: int
+    offset: int
+    limit: int
+
+
+class CompareRow(BaseModel):
+    """One sample across runs; ``deltas[m][run] = value(run) - value(first run)``."""
+
+    id: str
+    question: str = ""
+    ground_truth: str = ""
+    doc_class: str = ""
+    question_type: str = ""
+    answers: dict[str, str | None] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    deltas: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+
+
+class ComparePage(BaseModel):
+    runs: list[str]
+    metrics: list[str]
+    items: list[CompareRow]
+    total: int
+    offset: int
+    limit: int
+
+
+class RegistryEntryOut(BaseModel):
+    name: str
+    source: str
+    description: str = ""
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    bus: str
+    mode: str
+    version: str
+
+
+class Analytics(BaseModel):
+    """Plotly figures (``figure.to_plotly_json()``), by name."""
+
+    experiment_id: str
+    quality_metrics: list[str]
+    figures: dict[str, dict[str, Any]]

@@ -1,0 +1,36 @@
+"""The objects one backend process shares: settings, DB, event hub, recorder, runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from starlette.requests import HTTPConnection
+
+from vlmhb.backend.db.engine import Database
+from vlmhb.backend.events.hub import Hub
+from vlmhb.backend.events.recorder import Recorder
+from vlmhb.backend.runner.base import Runner
+from vlmhb.backend.settings import BackendSettings
+
+
+@dataclass
+class Services:
+    settings: BackendSettings
+    db: Database
+    hub: Hub
+    recorder: Recorder
+    runner: Runner
+    bus_kind: str
+    bus: Any
+
+
+def get_services(request: Request) -> Services:
+    """FastAPI dependency: the process's ``Services``."""
+    return services_of(request)
+
+
+def services_of(conn: HTTPConnection) -> Services:
+    services: Services = conn.app.state.services
+    return services

@@ -1,0 +1,68 @@
+"""Helpers shared by the backend tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vlmhb.backend.app import create_app
+from vlmhb.backend.settings import BackendSettings
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"}
+
+
+async def wait_status(client: httpx.AsyncClient, experiment_id: str,
+                      statuses: set[str] = TERMINAL, deadline_s: float = 180) -> dict[str, Any]:
+    """Poll the experiment until its status is in ``statuses`` (a safety deadline only)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        response = await client.get(f"/api/v1/experiments/{experiment_id}")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        if body["status"] in statuses:
+            return body
+        if time.monotonic() > end:
+            raise AssertionError(f"experiment stuck in {body['status']}: {body}")
+        await asyncio.sleep(0.2)
+
+
+async def submit(client: httpx.AsyncClient, text: str,
+                 content_type: str = "application/yaml", **kwargs: Any) -> httpx.Response:
+    return await client.post("/api/v1/experiments", content=text.encode(),
+                             headers={"content-type": content_type, **kwargs})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def experiment_yaml(dataset: Path, name: str = "demo", latency_ms: int = 0,
+                    models: tuple[str, ...] = ("echo",)) -> str:
+    model_lines = "".join(
+        f"  - name: {m}\n    backend: scripted\n"
+        f"    params: {{rule: echo, latency_ms: {latency_ms}}}\n    concurrency: 2\n"
+        for m in models)
+    return (f"name: {name}\nmodels:\n{model_lines}"
+            f"datasets:\n  - {{name: synth, format: vqa_csv, path: {dataset}}}\n"
+            "tasks:\n  - name: vqa\n    dataset: synth\n    kind: vqa\n"
+            "    metrics: [cer, anls]\n")
+
+
+@asynccontextmanager
+async def api_client(settings: BackendSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, behind an in-memory ASGI transport."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
