@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
-import os
-import platform
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from results_file import environment, write_results
+
+from vlmhb.inference.launcher import free_port
 
 RESULTS = Path(__file__).parent / "results" / "client_throughput.json"
 CHUNKS = [f"tok{i} " for i in range(4)]
@@ -58,11 +59,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 "headers": [(b"content-type", b"text/event-stream")]})
     await send({"type": "http.response.body", "body": STREAM_BODY})
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -163,15 +159,9 @@ def main() -> int:
         "ours_rps": best["ours"], "openai_rps": best["openai"],
         "ratio": round(best["ours"] / best["openai"], 3), "target_ratio": 1.5,
         "errors": sum(r["errors"] for runs in rounds.values() for r in runs),
-        "environment": {
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "cpus": os.cpu_count(), "openai": openai.__version__,
-            "uvloop": importlib.util.find_spec("uvloop") is not None,
-        },
+        "environment": environment(openai=openai.__version__),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    write_results(RESULTS.stem, report)
     return 0 if report["errors"] == 0 else 1
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from results_file import environment, write_results
 
 from vlmhb.core.contracts import GenerationParams, ModelSpec, PreparedSample
 from vlmhb.inference import loop
@@ -80,16 +78,9 @@ def main() -> int:
         "latency_ms_p99": percentile(latencies, 0.99),
         "ttft_ms_mean": round(statistics.fmean(ttfts), 3),
         "queue_ms_mean": round(statistics.fmean(r.queue_ms for r in results), 3),
-        "environment": {
-            "python": sys.version.split()[0], "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "uvloop": importlib.util.find_spec("uvloop") is not None,
-            "httptools": importlib.util.find_spec("httptools") is not None,
-        },
+        "environment": environment(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    write_results(RESULTS.stem, report)
     return 0 if report["errors"] == 0 else 1
 
 

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -29,6 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from results_file import environment, write_results
+
+from vlmhb.inference.launcher import free_port
 
 RESULTS = Path(__file__).parent / "results" / "ttft_accuracy.json"
 TTFT_S = float(os.environ.get("VLMHB_BENCH_TTFT_MS", "100")) / 1000
@@ -71,11 +74,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         with open(SERVER_LOG, "a", encoding="utf-8") as handle:
             handle.write(f"{ttft_ms:.4f} {tpot_ms:.4f}\n")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -151,12 +149,9 @@ def main() -> int:
         "completion_tokens_from_usage": sorted({r.completion_tokens for r in load.results}),
         "errors": summary["failed"], "worst_abs_delta_ms_p50_p99": round(worst, 3),
         "target_abs_delta_ms": 1.0, "within_target": worst <= 1.0,
-        "environment": {"python": sys.version.split()[0], "platform": platform.platform(),
-                        "cpus": os.cpu_count()},
+        "environment": environment(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=2))
+    write_results(RESULTS.stem, report)
     return 0 if report["errors"] == 0 else 1
 
 
