@@ -5,6 +5,12 @@ cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 bash scripts/setup.sh
 bash scripts/services.sh   # PostgreSQL and Redis on 127.0.0.1 for the backend tests
+# The web UI's end-to-end test drives Debian's Chromium (Playwright cannot download one).
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -q --no-install-recommends chromium \
+    || { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends chromium; }
+fi
 uv run --frozen ruff check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
   packages/inference/src packages/reporting/src services/backend/src

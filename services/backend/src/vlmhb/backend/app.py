@@ -28,6 +28,7 @@ from vlmhb.backend.security import BodyLimit, bearer_dependency
 from vlmhb.backend.services import Services
 from vlmhb.backend.settings import BackendSettings
 from vlmhb.backend.states import ACTIVE, ExperimentStatus
+from vlmhb.backend.web import mount_web
 from vlmhb.core.orchestration.events import InProcessEventBus
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    mount_web(app)
     return app
 
 

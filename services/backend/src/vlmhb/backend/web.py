@@ -1,0 +1,81 @@
+"""The web UI: built assets (``services/web/dist`` or ``VLMHB_WEB_DIST``) served at ``/``.
+
+Unknown non-API paths fall back to ``index.html`` (the UI routes in the browser). When the
+folder has not been built, ``/`` answers a short page saying how to build it. The folder
+is looked up on each request, so building the UI does not need a server restart.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
+
+from vlmhb.backend.paths import OutsideRoot, resolve_inside
+
+ENV = "VLMHB_WEB_DIST"
+# services/backend/src/vlmhb/backend/web.py -> services/web/dist (a source checkout)
+DEFAULT_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
+
+
+class WebPath(Convertor[str]):
+    """Any path except the API's own (``/api/...``, ``/ws/...``, ``/docs``, ...), so those
+    keep their 404/405 answers."""
+
+    regex = r"(?!(?:api|ws|docs|redoc|openapi\.json)(?:/|$)).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("vlmhb_web_path", WebPath())
+
+NOT_BUILT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>VLMHyperBench</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 640px; margin: 48px auto">
+<h1>VLMHyperBench</h1>
+<p>The API is running (<a href="/docs">/docs</a>), but the web UI is not built:
+no <code>{dist}</code>.</p>
+<p>Build it (Node 20+):</p>
+<pre>cd services/web &amp;&amp; npm ci &amp;&amp; npm run build</pre>
+<p>or point <code>VLMHB_WEB_DIST</code> at a built <code>dist/</code> folder.
+See docs/web.md.</p>
+</body></html>
+"""
+
+
+def web_dist() -> Path:
+    """The folder with the built UI (it may not exist)."""
+    configured = os.environ.get(ENV)
+    return Path(configured).expanduser().resolve() if configured else DEFAULT_DIST
+
+
+def mount_web(app: FastAPI, dist: Path | None = None) -> None:
+    """Add the UI routes (after the API routes, so those win)."""
+
+    @app.get("/{path:vlmhb_web_path}", include_in_schema=False)
+    def web(path: str) -> Response:
+        folder = dist or web_dist()
+        index = folder / "index.html"
+        if not index.is_file():
+            return HTMLResponse(NOT_BUILT.format(dist=html.escape(str(folder))))
+        if path:
+            try:
+                target = resolve_inside(folder, path)
+            except OutsideRoot:
+                raise HTTPException(404, "Not Found") from None
+            if target.is_file():
+                # content-hashed names under assets/ never change
+                cache = ("public, max-age=31536000, immutable" if path.startswith("assets/")
+                         else "no-cache")
+                return FileResponse(target, headers={"Cache-Control": cache})
+            if path.startswith("assets/"):
+                raise HTTPException(404, "Not Found")  # a missing asset is not a page
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,82 @@
+"""The web UI served at ``/``: built assets with SPA fallback, or a how-to-build page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from vlmhb_backend_testkit import api_client
+
+from vlmhb.backend.settings import BackendSettings
+
+INDEX = "<!doctype html><html><body><div id='root'></div>VLMHB-UI</body></html>"
+
+
+def _settings(tmp_path: Path) -> BackendSettings:
+    return BackendSettings(data_dir=tmp_path / "state", runs_dir=tmp_path / "runs",
+                           database_url=f"sqlite:///{tmp_path / 'vlmhb.db'}", redis_url=None,
+                           orchestrator_url=None, auth_token="secret")
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    folder = tmp_path / "dist"
+    (folder / "assets").mkdir(parents=True)
+    (folder / "index.html").write_text(INDEX)
+    (folder / "assets" / "app-1234.js").write_text("console.log('ui')")
+    (folder / "favicon.svg").write_text("<svg/>")
+    (tmp_path / "secret.txt").write_text("outside")
+    return folder
+
+
+async def test_built_ui_is_served_with_spa_fallback(
+        tmp_path: Path, dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLMHB_WEB_DIST", str(dist))
+    async with api_client(_settings(tmp_path)) as client:
+        root = await client.get("/")
+        assert root.status_code == 200 and "VLMHB-UI" in root.text
+        assert root.headers["content-type"].startswith("text/html")
+        asset = await client.get("/assets/app-1234.js")
+        assert asset.status_code == 200 and asset.text == "console.log('ui')"
+        assert "immutable" in asset.headers["cache-control"]
+        assert (await client.get("/favicon.svg")).text == "<svg/>"
+        # client-side routes get index.html; the UI is open without the token
+        for page in ("/experiments/abc", "/experiments/abc/compare", "/new"):
+            response = await client.get(page)
+            assert response.status_code == 200 and "VLMHB-UI" in response.text, page
+        # a missing asset is a 404, not the page; no escaping the folder
+        assert (await client.get("/assets/missing.js")).status_code == 404
+        escaped = await client.get("/%2e%2e/secret.txt")
+        assert "outside" not in escaped.text
+        # the API keeps its own answers (auth, 404, 405), and its docs
+        assert (await client.get("/api/v1/experiments")).status_code == 401
+        unknown = await client.get("/api/v1/nothing-here",
+                                   headers={"Authorization": "Bearer secret"})
+        assert unknown.status_code == 404 and unknown.json() == {"detail": "Not Found"}
+        assert (await client.get("/api/v1/experiments/x/cancel",
+                                 headers={"Authorization": "Bearer secret"})).status_code == 405
+        assert (await client.get("/api")).status_code == 404
+        assert (await client.get("/openapi.json")).status_code == 200
+        assert (await client.get("/api/v1/health")).json()["status"] == "ok"
+
+
+async def test_unbuilt_ui_explains_how_to_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "no-dist"
+    monkeypatch.setenv("VLMHB_WEB_DIST", str(missing))
+    async with api_client(_settings(tmp_path)) as client:
+        response = await client.get("/")
+        assert response.status_code == 200
+        assert "npm run build" in response.text and str(missing) in response.text
+        assert (await client.get("/experiments/abc")).status_code == 200
+        assert (await client.get("/api/v1/nothing")).status_code in (401, 404)
+        # built later: picked up without a restart
+        missing.mkdir()
+        (missing / "index.html").write_text(INDEX)
+        assert "VLMHB-UI" in (await client.get("/")).text
+
+
+def test_default_dist_is_the_source_checkout() -> None:
+    from vlmhb.backend.web import DEFAULT_DIST
+
+    assert DEFAULT_DIST.parts[-3:] == ("services", "web", "dist")

@@ -1,0 +1,26 @@
+const TONES: Record<string, string> = {
+  ACCEPTED: 'info',
+  QUEUED: 'info',
+  PENDING: 'muted',
+  RUNNING: 'running',
+  COMPLETED: 'ok',
+  SKIPPED: 'ok',
+  FAILED: 'bad',
+  CANCELLED: 'warn',
+  INTERRUPTED: 'warn',
+};
+
+export function statusTone(status: string): string {
+  return TONES[status?.toUpperCase()] ?? 'muted';
+}
+
+/** A coloured pill for an experiment/run/stage state. */
+export function StatusBadge({ status, title, testId }: { status: string; title?: string; testId?: string }) {
+  const tone = statusTone(status);
+  return (
+    <span className={`badge badge-${tone}`} title={title || status} data-testid={testId} data-status={status}>
+      {tone === 'running' && <span className="pulse" aria-hidden="true" />}
+      {status}
+    </span>
+  );
+}

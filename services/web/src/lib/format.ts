@@ -1,0 +1,44 @@
+export function relativeTime(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return '—';
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  const s = Math.round((now - t) / 1000);
+  if (s < 5) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(t).toLocaleDateString();
+}
+
+export function dateTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : new Date(t).toLocaleString();
+}
+
+export function duration(start: string | null, end: string | null): string {
+  if (!start) return '';
+  const ms = (end ? Date.parse(end) : Date.now()) - Date.parse(start);
+  if (!(ms >= 0)) return '';
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+export function num(value: number | null | undefined, digits = 3): string {
+  if (value == null || Number.isNaN(value)) return '—';
+  if (Number.isInteger(value)) return String(value);
+  return value.toFixed(digits);
+}
+
+/** Metrics where smaller is better (error rates, timings). */
+export function lowerIsBetter(metric: string): boolean {
+  return /^(cer|wer|ter|mer)|error|latency|_ms$|ttft|tpot/i.test(metric);
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

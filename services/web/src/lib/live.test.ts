@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { applyEvent } from './live';
+import type { ExperimentDetail, LiveMessage, Stage } from './types';
+
+const stage = (task_id: string, name: string, state = 'PENDING'): Stage => ({
+  task_id, stage: name, run_name: 'r1', state, message: '', done: null, total: null,
+  started_at: null, finished_at: null,
+});
+
+const base: ExperimentDetail = {
+  id: 'e1', name: 'demo', status: 'RUNNING', message: '', models: ['m'], config_format: 'yaml',
+  progress: 0, stages_total: 4, stages_done: 0, attempts: 1, created_at: '', updated_at: '',
+  started_at: null, finished_at: null,
+  runs: [{ id: 1, name: 'r1', model: 'm', task: 'vqa', prompt: 'default', state: 'RUNNING',
+    done: null, total: null,
+    stages: [stage('t1', 'inference'), stage('t2', 'evaluation'), stage('t3', 'report')] }],
+  experiment_stages: [{ ...stage('t4', 'experiment_report'), run_name: null }],
+  artifacts: [], samples_done: 0, samples_total: 0, last_seq: 5,
+};
+
+type Ev = Extract<LiveMessage, { type: 'event' }>;
+const msg = (event: Ev['event'], extra: Partial<Ev> = {}): Ev => ({
+  type: 'event', seq: 6, experiment_id: 'e1', experiment_status: 'RUNNING', progress: 0, event, ...extra,
+});
+
+describe('applyEvent', () => {
+  it('applies progress to the stage and the run', () => {
+    const { detail, refresh } = applyEvent(base, msg({ type: 'progress', task_id: 't1', stage: 'inference', done: 4, total: 10 }));
+    expect(detail.runs[0].stages[0]).toMatchObject({ done: 4, total: 10 });
+    expect(detail.runs[0]).toMatchObject({ done: 4, total: 10 });
+    expect(detail.samples_done).toBe(4);
+    expect(refresh).toBe(false);
+    expect(base.runs[0].stages[0].done).toBeNull(); // not mutated
+  });
+
+  it('applies stage states; a finished stage asks for artifacts', () => {
+    const running = applyEvent(base, msg({ type: 'state', task_id: 't2', state: 'RUNNING' }));
+    expect(running.detail.runs[0].stages[1].state).toBe('RUNNING');
+    expect(running.refresh).toBe(false);
+    const done = applyEvent(running.detail, msg({ type: 'state', task_id: 't4', state: 'COMPLETED', message: '1 run(s)' }, { progress: 0.25 }));
+    expect(done.detail.experiment_stages[0]).toMatchObject({ state: 'COMPLETED', message: '1 run(s)' });
+    expect(done.detail.stages_done).toBe(1);
+    expect(done.detail.progress).toBe(0.25);
+    expect(done.refresh).toBe(true);
+  });
+
+  it('updates the experiment status and asks for a re-read on unknown tasks', () => {
+    const finished = applyEvent(base, msg({ type: 'state', task_id: null, state: 'COMPLETED' }, { experiment_status: 'COMPLETED', progress: 1 }));
+    expect(finished.detail.status).toBe('COMPLETED');
+    expect(finished.refresh).toBe(true);
+    const unknown = applyEvent(base, msg({ type: 'state', task_id: 'new', state: 'PENDING' }));
+    expect(unknown.refresh).toBe(true);
+    const logLine = applyEvent(base, msg({ type: 'log', task_id: 't1', message: 'hello' }));
+    expect(logLine.refresh).toBe(false);
+  });
+});
