@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from vlmhb.core.config import load_experiment
-from vlmhb.core.contracts import StageName, StageResult, StageTask, TaskState
+from vlmhb.core.contracts import Event, EventType, StageName, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import Emit
 from vlmhb.core.orchestration.events import InProcessEventBus
 from vlmhb.core.orchestration.graph import plan_experiment
@@ -50,7 +50,8 @@ class RecordingExecutor:
         status = TaskState.FAILED if task.run_dir.name in self.fail else TaskState.COMPLETED
         if status == TaskState.COMPLETED:
             (task.run_dir / f"{task.stage.value}.out").parent.mkdir(parents=True, exist_ok=True)
-        return StageResult(task_id=task.id, stage=task.stage, status=status)
+        summary = {"samples": 3} if task.stage == StageName.INFERENCE else {}
+        return StageResult(task_id=task.id, stage=task.stage, status=status, summary=summary)
 
 
 def max_overlap(spans: list[tuple[StageTask, float, float]]) -> int:
@@ -133,6 +134,8 @@ async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
     assert first[report.id].status == TaskState.COMPLETED  # still reports the other runs
 
     second_executor = RecordingExecutor(durations)
+    seen: list[Event] = []
+    bus.add_listener(seen.append)
     second = await Scheduler(graph, second_executor, ResourceManager(4, 2), bus).run()
     ran = {(t.run_dir.name, t.stage) for t, _, _ in second_executor.spans}
     assert ran == {(failing, StageName.INFERENCE), (failing, StageName.EVALUATION),
@@ -140,3 +143,6 @@ async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
                                                  StageName.EXPERIMENT_REPORT)}
     skipped = [r for r in second.values() if r.status == TaskState.SKIPPED]
     assert len(skipped) == 9
+    # skipped inference stages still tell views how many samples they hold
+    kept = [e for e in seen if e.type == EventType.PROGRESS and e.stage == StageName.INFERENCE]
+    assert len(kept) == 3 and all(e.done == e.total == 3 for e in kept)

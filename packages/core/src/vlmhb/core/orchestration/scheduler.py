@@ -84,6 +84,15 @@ class Scheduler:
             raise
         return self.results
 
+    def _report_kept_samples(self, task: StageTask, result: StageResult) -> None:
+        """A skipped stage that counted samples reports them as done, so views show the
+        run complete rather than empty."""
+        samples = result.summary.get("samples")
+        if isinstance(samples, int) and samples > 0:
+            self.bus.publish(Event(type=EventType.PROGRESS, topic=task.experiment,
+                                   task_id=task.id, run=task.run_dir.name, stage=task.stage,
+                                   done=samples, total=samples, ts=time.time()))
+
     async def _run_one(self, task: StageTask) -> None:
         deps_unchanged = all(self.states[d] == TaskState.SKIPPED for d in task.depends_on)
         if not self.force and deps_unchanged and is_done(task):
@@ -95,6 +104,7 @@ class Scheduler:
             self.results[task.id] = result
             if self.on_finished is not None:
                 self.on_finished(task, result)
+            self._report_kept_samples(task, result)
             self._set(task, TaskState.SKIPPED, result.message)
             return
         self._set(task, TaskState.QUEUED)
