@@ -145,3 +145,27 @@ def test_sigkill_then_rerun_answers_every_sample_exactly_once(
     again = requested(second_log)
     assert not before & set(again)
     assert len(again) == len(set(again)) == 40 - len(before) == result.summary["answered"]
+
+
+def test_only_evaluate_never_asks_the_model(
+        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    """Legacy ``only_evaluate_metrics``: answers must already be there; missing ones are a
+    clear error, and no request is ever sent."""
+    import pytest
+
+    from vlmhb.core.errors import VlmhbError
+
+    samples_factory(tmp_path, 5)
+    log = tmp_path / "requests.log"
+    task = task_factory(tmp_path, {"request_log": str(log)})
+    assert task.run is not None
+    task.run.task.only_evaluate = True
+    (tmp_path / "answers.csv").write_text(
+        LEGACY_HEADER + "".join(f"{i};given {i};;;;;;;\n" for i in range(3)), encoding="utf-8")
+    with pytest.raises(VlmhbError, match=r"2 of 5 samples have no row.*first: 3, 4"):
+        run_stage(task)
+    (tmp_path / "answers.csv").write_text(
+        LEGACY_HEADER + "".join(f"{i};given {i};;;;;;;\n" for i in range(5)), encoding="utf-8")
+    result = run_stage(task)
+    assert result.status == TaskState.COMPLETED and result.summary["resumed"] == 5
+    assert not log.exists() and not (tmp_path / "server.log").exists()

@@ -110,6 +110,13 @@ class InferenceStage:
         if resumed:
             ctx.log(f"resuming: {resumed} of {len(samples)} samples already answered")
         ctx.progress(resumed, len(samples))
+        if pending and run.task.only_evaluate:
+            raise VlmhbError(
+                f"run {run.label}: only_evaluate is set, so the model is not asked, but "
+                f"{len(pending)} of {len(samples)} samples have no row in "
+                f"{task.run_dir / ANSWERS_FILE} (first: "
+                f"{', '.join(s.id for s in pending[:5])}); put the model's answers there "
+                "(columns id;model_answer) or unset only_evaluate")
         config = load_config(run)
         results: list[RequestResult] = []
         outputs = [ANSWERS_FILE]
