@@ -152,14 +152,16 @@ def _wait_for(probe, proc: subprocess.Popen[bytes], timeout: float = 60.0):  # t
 
 
 def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None:
+    """examples/quickstart/legacy is the quickstart written as user_config.csv +
+    vlm_base.csv: the same runs and stage ids (only names may differ)."""
     from vlmhb.core.config import load_experiment
-    from vlmhb.core.orchestration.graph import plan_runs
+    from vlmhb.core.orchestration.graph import plan_experiment
 
-    legacy = {r.model.name: r for r in plan_runs(load_experiment(quickstart / "qs" / "legacy"))}
-    assert set(legacy) == {"tesseract-rus", "oracle"}
-    assert legacy["oracle"].task.filters.doc_class == ["snils"]
-    assert legacy["oracle"].model.params["answers_file"] == str(
-        (quickstart / "qs" / "data" / "quickstart" / "annotation.csv").resolve())
+    modern = plan_experiment(load_experiment(quickstart / "qs" / "experiment.yaml"))
+    legacy = plan_experiment(load_experiment(quickstart / "qs" / "legacy"))
+    assert [t.id for t in legacy] == [t.id for t in modern]
+    assert [r.run_id for r in legacy.runs] == [r.run_id for r in modern.runs]
+    assert legacy.runs[0].dataset.format == "vqa_csv"  # the folder also has jsons/
     proc = vlmhb("plan", "qs/legacy", cwd=quickstart)
     assert "oracle__quickstart_vqa__fields" in proc.stdout.replace("\n", "")
 

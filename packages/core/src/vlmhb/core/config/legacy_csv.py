@@ -3,7 +3,8 @@
 ``user_config.csv`` (``;``-separated, UTF-8 with or without BOM) has one row per
 (model, task) pair; ``vlm_base.csv`` beside it describes the models. Both load into the
 same ``ExperimentSpec`` as the YAML form, with ``runs`` listing the pairs.
-Extension columns in ``vlm_base.csv``: ``backend`` (registry name) and ``params`` (JSON).
+Extension columns: ``vlm_base.csv`` ``backend`` (registry name) and ``params`` (JSON);
+``user_config.csv`` ``image_region`` (``full`` or ``answer_bbox``).
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ def load_legacy_csv(path: Path) -> tuple[ExperimentSpec, Locator]:
         if name not in used_models:
             locations[("models", len(used_models))] = f"{models_path}:{models[name][0]}"
             used_models.append(name)
-        dataset = _dataset(row["dataset"], base, f"{where} [dataset]")
+        dataset = _dataset(row["dataset"], base, f"{where} [dataset]", row["task"])
+        known = datasets.get(dataset["name"])
+        if known is not None and known["format"] != dataset["format"]:
+            dataset["name"] = f"{dataset['name']}_{dataset['format']}"
         if dataset["name"] not in datasets:
             locations[("datasets", len(datasets))] = where
             datasets[dataset["name"]] = dataset
@@ -158,7 +162,9 @@ def _model(row: dict[str, str], where: str) -> dict[str, Any]:
     return model
 
 
-def _dataset(cell: str, base: Path, where: str) -> dict[str, Any]:
+def _dataset(cell: str, base: Path, where: str, task: str) -> dict[str, Any]:
+    """The dataset a row names; its format from the folder's files and the task kind (a
+    folder may hold both an ``annotation.csv`` and ``jsons/``, as generated ones do)."""
     if not cell:
         raise ConfigError(where, "empty dataset cell")
     candidates = [base / cell, base / "datasets" / cell, base / "data" / cell]
@@ -166,7 +172,9 @@ def _dataset(cell: str, base: Path, where: str) -> dict[str, Any]:
     if path is None:
         raise ConfigError(where, f"dataset {cell!r} not found; looked in "
                           + ", ".join(str(c) for c in candidates))
-    fmt = "json_extraction" if (path / "jsons").is_dir() else "vqa_csv"
+    has_jsons, has_csv = (path / "jsons").is_dir(), (path / "annotation.csv").is_file()
+    extraction = task.strip().lower() == "extraction"
+    fmt = "json_extraction" if has_jsons and (extraction or not has_csv) else "vqa_csv"
     return {"name": path.resolve().name, "format": fmt, "path": str(path.resolve())}
 
 
@@ -184,6 +192,8 @@ def _task(row: dict[str, str], dataset: str, base: Path, where: str) -> dict[str
         },
         "only_evaluate": row["only_evaluate_metrics"].strip().lower() in TRUE_WORDS,
     }
+    if row.get("image_region"):
+        task["image_region"] = row["image_region"].strip()
     aggregations = parse_list(row["metrics_aggregators"], f"{where} [metrics_aggregators]")
     if aggregations:
         task["aggregations"] = [a.lower() for a in aggregations]
