@@ -175,6 +175,23 @@ async def test_same_name_while_active_conflicts(client: httpx.AsyncClient,
                for r in body["runs"] for s in r["stages"])
 
 
+async def test_rerun_while_still_in_the_runner_conflicts(client: httpx.AsyncClient,
+                                                         dataset: Path, db_url: str) -> None:
+    """The database says finished (e.g. a second rerun on SQLite, which has no row lock)
+    but the runner still has the experiment: 409, not a 500 from ``AlreadyRunning``."""
+    first = (await submit(client, experiment_yaml(dataset, "twice", latency_ms=300))).json()
+    await wait_status(client, first["id"], {"RUNNING"})
+    db = Database(db_url)
+    with db.session() as session:
+        experiment = session.get(Experiment, first["id"])
+        assert experiment is not None
+        experiment.status = "CANCELLED"
+    db.dispose()
+    response = await client.post(f"{API}/experiments/{first['id']}/rerun")
+    assert response.status_code == 409, response.text
+    assert "already running" in response.json()["detail"]
+
+
 def _seed(url: str, n: int) -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -24,4 +24,5 @@ def resolve_inside(root: Path, relative: str) -> Path:
 
 
 def is_inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` (symlinks followed) lies inside ``root``."""
     return path.resolve().is_relative_to(root.resolve())

@@ -73,7 +73,17 @@ def last_seq(session: Session, experiment_id: str) -> int:
         EventRow.experiment_id == experiment_id)) or 0
 
 
-def detail(session: Session, experiment: Experiment) -> ExperimentDetail:
+def detail(session: Session, experiment_id: str) -> ExperimentDetail | None:
+    """The experiment with its runs, stages and artifacts; None when unknown.
+
+    ``last_seq`` is read first: the recorder may commit between the reads below (each sees
+    the latest commit), so the rows are at least as new as ``last_seq`` and a client that
+    resumes with ``since=last_seq`` misses nothing (re-applied events are idempotent).
+    """
+    seq = last_seq(session, experiment_id)
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        return None
     stages = session.scalars(select(StageTaskRow).where(
         StageTaskRow.experiment_id == experiment.id).order_by(StageTaskRow.id)).all()
     runs = session.scalars(select(Run).where(Run.experiment_id == experiment.id)
@@ -95,7 +105,7 @@ def detail(session: Session, experiment: Experiment) -> ExperimentDetail:
                                url=f"{API}/artifacts/{quote(a.path)}") for a in artifacts],
         samples_done=sum(r.done or 0 for r in runs),
         samples_total=sum(r.total or 0 for r in runs),
-        last_seq=last_seq(session, experiment.id))
+        last_seq=seq)
 
 
 def events_after(session: Session, experiment_id: str, after: int, upto: int | None,

@@ -41,10 +41,9 @@ MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit integer column
 def snapshot(services: Services, experiment_id: str) -> tuple[int, str] | None:
     """``(seq, snapshot message)`` from the database, or None when unknown."""
     with services.db.session() as session:
-        experiment = session.get(Experiment, experiment_id)
-        if experiment is None:
-            return None
-        state = detail(session, experiment)
+        state = detail(session, experiment_id)
+    if state is None:
+        return None
     text = json.dumps({"type": "snapshot", "seq": state.last_seq,
                        "experiment": state.model_dump(mode="json")}, ensure_ascii=False)
     return state.last_seq, text

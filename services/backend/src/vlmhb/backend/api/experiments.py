@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from vlmhb.backend.db.models import Experiment, ExperimentModel
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
 from vlmhb.backend.queries import detail, list_experiments
+from vlmhb.backend.runner.local import AlreadyRunning
 from vlmhb.backend.runner.remote import RemoteRunnerError
 from vlmhb.backend.schemas import (
     Accepted,
@@ -149,6 +150,11 @@ async def _start(services: Services, experiment_id: str, path: Path, force: bool
     except RemoteRunnerError as exc:
         services.recorder.set_status(experiment_id, ExperimentStatus.FAILED, str(exc))
         raise HTTPException(503, str(exc)) from None
+    except AlreadyRunning:
+        # e.g. two reruns at once (SQLite has no row lock): the first one runs, and its
+        # events move the status on
+        raise HTTPException(409, f"experiment {experiment_id} is already running "
+                                 "in the orchestrator") from None
 
 
 @router.get("/experiments", response_model=ExperimentPage)
@@ -175,10 +181,10 @@ def get_experiments(
 def get_experiment(experiment_id: ExperimentId, services: ServicesDep) -> ExperimentDetail:
     """Status, runs with their stages and progress, artifacts, last event ``seq``."""
     with services.db.session() as session:
-        experiment = session.get(Experiment, experiment_id)
-        if experiment is None:
-            raise HTTPException(404, f"experiment {experiment_id!r} not found")
-        return detail(session, experiment)
+        found = detail(session, experiment_id)
+    if found is None:
+        raise HTTPException(404, f"experiment {experiment_id!r} not found")
+    return found
 
 
 @router.post("/experiments/{experiment_id}/cancel", status_code=202,

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vlmhb.backend.db.engine import Database
-from vlmhb.backend.db.models import Artifact, EventRow, Experiment, Run, StageTaskRow
+from vlmhb.backend.db.models import Artifact, EventRow, Experiment, Run, StageTaskRow, utcnow
 from vlmhb.backend.events.hub import Hub, Message
 from vlmhb.backend.states import (
     FROM_TASK_STATE,
@@ -50,11 +49,14 @@ class StatusChange:
 Item = Event | StatusChange
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def experiment_of(item: Item) -> str:
+    """The experiment id an event or status change is about."""
+    return item.experiment_id if isinstance(item, StatusChange) else item.topic
 
 
 class Recorder:
+    """Persists events and status changes in order, then broadcasts them (module docs)."""
+
     def __init__(self, db: Database, hub: Hub, runs_root: Path) -> None:
         self.db = db
         self.hub = hub
@@ -92,14 +94,29 @@ class Recorder:
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                messages = await asyncio.to_thread(self.persist, batch)
+                messages = await asyncio.to_thread(self._persist_isolated, batch)
                 for topic, message in messages:
                     self.hub.broadcast(topic, message)
             except Exception:
-                log.exception("could not persist %d event(s)", len(batch))
+                log.exception("could not broadcast %d event(s)", len(batch))
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    def _persist_isolated(self, batch: list[Item]) -> list[tuple[str, Message]]:
+        """``persist`` the batch; when it fails (rolled back), retry item by item so one
+        bad event (or an experiment deleted meanwhile) drops only itself."""
+        try:
+            return self.persist(batch)
+        except Exception:
+            if len(batch) == 1:
+                log.exception("dropped a %s of experiment %s: could not persist it",
+                              type(batch[0]).__name__, experiment_of(batch[0]))
+                return []
+        out: list[tuple[str, Message]] = []
+        for item in batch:
+            out += self._persist_isolated([item])
+        return out
 
     # ----------------------------------------------------------------- persistence
     def persist(self, batch: list[Item]) -> list[tuple[str, Message]]:
@@ -107,7 +124,7 @@ class Recorder:
         out: list[tuple[str, Message]] = []
         with self.db.session() as session:
             for item in batch:
-                exp_id = item.experiment_id if isinstance(item, StatusChange) else item.topic
+                exp_id = experiment_of(item)
                 experiment = session.get(Experiment, exp_id)
                 if experiment is None:
                     continue  # news about an experiment this backend does not track
@@ -119,7 +136,7 @@ class Recorder:
                     body = self._apply_event(session, experiment, item)
                     type_, task_id = item.type.value, item.task_id
                     state = item.state.value if item.state else None
-                experiment.updated_at = now()
+                experiment.updated_at = utcnow()
                 row = EventRow(experiment_id=exp_id, type=type_, task_id=task_id, state=state,
                                payload="")
                 session.add(row)
@@ -143,9 +160,9 @@ class Recorder:
             stage_state = (INTERRUPTED_STAGE if status == ExperimentStatus.INTERRUPTED
                            else TaskState.CANCELLED.value)
             self._end_open_stages(session, experiment, stage_state)
-            experiment.finished_at = now()
+            experiment.finished_at = utcnow()
         return {"type": "status", "state": status.value, "message": message,
-                "ts": now().timestamp()}
+                "ts": utcnow().timestamp()}
 
     def _apply_event(self, session: Session, experiment: Experiment,
                      event: Event) -> dict[str, Any]:
@@ -156,12 +173,12 @@ class Recorder:
                 experiment.status = status.value
                 experiment.message = event.message
                 if status == ExperimentStatus.RUNNING:
-                    experiment.started_at = now()
+                    experiment.started_at = utcnow()
                     experiment.finished_at = None
                 else:
                     if status != ExperimentStatus.COMPLETED:
                         self._end_open_stages(session, experiment, TaskState.CANCELLED.value)
-                    experiment.finished_at = now()
+                    experiment.finished_at = utcnow()
             return body
         if event.task_id is None:
             return body
@@ -172,9 +189,9 @@ class Recorder:
             if event.state == TaskState.PENDING:
                 stage.started_at = stage.finished_at = None
             elif event.state == TaskState.RUNNING:
-                stage.started_at = now()
+                stage.started_at = utcnow()
             elif event.state in STAGE_TERMINAL:
-                stage.finished_at = now()
+                stage.finished_at = utcnow()
             if event.state in STAGE_SUCCESS and stage.run_name is not None:
                 self._scan_artifacts(session, experiment, stage.run_name)
             if event.state in STAGE_SUCCESS and event.stage == StageName.EXPERIMENT_REPORT:
@@ -186,7 +203,7 @@ class Recorder:
             if event.stage == StageName.INFERENCE and stage.run_name:
                 run = self._run_row(session, experiment, stage.run_name)
                 run.done, run.total = event.done, event.total
-        stage.updated_at = now()
+        stage.updated_at = utcnow()
         return body
 
     def _stage_row(self, session: Session, experiment: Experiment,
@@ -229,7 +246,7 @@ class Recorder:
                 StageTaskRow.experiment_id == experiment.id)):
             if row.state not in STAGE_TERMINAL:
                 row.state = state
-                row.finished_at = now()
+                row.finished_at = utcnow()
         session.flush()
         for run in session.scalars(select(Run).where(Run.experiment_id == experiment.id)):
             self._refresh_run(session, run)
@@ -254,7 +271,7 @@ class Recorder:
             StageTaskRow.experiment_id == run.experiment_id,
             StageTaskRow.run_name == run.name)))
         run.state = derive_run_state(states)
-        run.updated_at = now()
+        run.updated_at = utcnow()
 
     def _scan_artifacts(self, session: Session, experiment: Experiment,
                         run_name: str | None) -> None:
