@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,27 @@ def test_foreign_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VlmhbError, match="header"):
         AnswersFile(path).recover()
     assert path.read_text(encoding="utf-8") == "a;b;c;d;e;f;g;h;i\n"
+
+
+def test_a_lone_carriage_return_is_quoted_and_later_rows_survive(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    with AnswersFile(path) as answers:
+        answers.append(RequestResult(id="1", model_answer="a\rb", attempts=1))
+        answers.append(RequestResult(id="2", model_answer='say "hi"', attempts=1))
+    assert path.read_bytes().split(b"\n")[1:] == [
+        b'1;"a\rb";;;;;;;1;0.000;;;', b'2;"say ""hi""";;;;;;;1;0.000;;;', b""]
+    assert AnswersFile(path).recover() == ["1", "2"]
+    with path.open(encoding="utf-8", newline="") as handle:
+        assert [row[1] for row in csv.reader(handle, delimiter=";")][1:] == [
+            "a\rb", 'say "hi"']
+
+
+@pytest.mark.parametrize("damaged", ["1;a\rb;;;;;;;1;;;;\n", '1;"a"b;;;;;;;1;;;;\n'])
+def test_damage_before_the_last_row_is_an_error_not_a_cut(tmp_path: Path,
+                                                          damaged: str) -> None:
+    path = tmp_path / "answers.csv"
+    data = (HEADER + damaged + "2;ok;;;;;;;1;;;;\n").encode()
+    path.write_bytes(data)
+    with pytest.raises(VlmhbError, match=r"row 2 .*not a half-written last row"):
+        AnswersFile(path).recover()
+    assert path.read_bytes() == data

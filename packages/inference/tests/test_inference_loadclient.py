@@ -280,3 +280,30 @@ async def test_stop_cancels_and_keeps_finished_results() -> None:
             load = await run_load(client, [sample(i) for i in range(50)], LoadConfig(),
                                   on_result=on_result, stop=flag.is_set)
     assert 3 <= len(load.results) < 50 and [r.id for r in load.results] == seen
+
+
+async def test_a_failing_on_result_stops_the_load_and_is_raised() -> None:
+    fake = FakeOpenAI(hold_s=0.02)
+
+    def on_result(result: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    with running(fake) as url:
+        async with make_client(url, concurrency=1) as client:
+            with pytest.raises(OSError, match="No space left"):
+                await run_load(client, [sample(i) for i in range(50)], LoadConfig(),
+                               on_result=on_result)
+    assert fake.served < 50
+
+
+async def test_a_cancelled_waiter_already_skipped_by_release_stays_cancelled() -> None:
+    limiter = ConcurrencyLimiter(1)
+    await limiter.acquire()
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)  # it now waits for the slot
+    waiting.cancel()
+    limiter.release()  # pops the cancelled waiter before that task runs again
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert limiter.active == 0
+    await asyncio.wait_for(limiter.acquire(), 1.0)

@@ -10,9 +10,9 @@ columns are added empty to its rows (write-temp-then-rename), so resuming it wor
 from __future__ import annotations
 
 import csv
-import io
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -23,6 +23,7 @@ from vlmhb.inference.client import RequestResult
 
 # The header of answers.csv files written before queue_ms, itl_ms_*, error_type existed.
 LEGACY_ANSWER_COLUMNS = ANSWER_COLUMNS[:9]
+_NEEDS_QUOTES = re.compile(f'[{re.escape(CSV_SEPARATOR)}"\r\n]')
 
 
 def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
@@ -46,6 +47,8 @@ def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
     try:
         for row in reader:
             if data[consumed - 1:consumed] != b"\n":
+                if consumed < len(data):
+                    raise _damaged(len(rows) + 1, "has a line break outside quotes")
                 break
             if not rows:
                 if row not in (ANSWER_COLUMNS, LEGACY_ANSWER_COLUMNS):
@@ -58,9 +61,26 @@ def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
                                  "the run afresh")
             rows.append(row)
             good_end = consumed
-    except csv.Error:
-        pass
+    except csv.Error as exc:
+        if consumed < len(data):
+            raise _damaged(len(rows) + 1, f"is not valid CSV ({exc})") from exc
     return rows, good_end
+
+
+def _damaged(number: int, problem: str) -> VlmhbError:
+    return VlmhbError(f"answers.csv row {number} {problem} and rows follow it, so it is not "
+                      "a half-written last row; repair the file or move it away to start "
+                      "the run afresh")
+
+
+def _csv_line(values: Iterable[str]) -> str:
+    """One ``;``-separated line; a field holding ``;``, ``"``, ``\\r`` or ``\\n`` is quoted.
+
+    ``csv.writer`` with ``lineterminator="\\n"`` leaves a lone ``\\r`` unquoted before
+    Python 3.12, and every CSV reader then splits the row there."""
+    return CSV_SEPARATOR.join(
+        '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
+        for text in values) + "\n"
 
 
 def _format(value: object) -> str:
@@ -102,11 +122,8 @@ class AnswersFile:
     def _upgrade(self, rows: list[list[str]]) -> None:
         """Rewrite a legacy file with the current header, new columns empty."""
         pad = [""] * (len(ANSWER_COLUMNS) - len(LEGACY_ANSWER_COLUMNS))
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=CSV_SEPARATOR, lineterminator="\n")
-        writer.writerow(ANSWER_COLUMNS)
-        writer.writerows(row + pad for row in rows[1:])
-        atomic_write_text(self.path, buffer.getvalue())
+        atomic_write_text(self.path, "".join(
+            _csv_line(row) for row in [ANSWER_COLUMNS, *(row + pad for row in rows[1:])]))
 
     def append(self, result: RequestResult) -> None:
         """Write one row and fsync it (the header first when the file is empty)."""
@@ -121,10 +138,7 @@ class AnswersFile:
 
     def _write(self, values: Sequence[object]) -> None:
         assert self._handle is not None
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=CSV_SEPARATOR, lineterminator="\n").writerow(
-            [_format(v) for v in values])
-        self._handle.write(buffer.getvalue())
+        self._handle.write(_csv_line(_format(v) for v in values))
         self._handle.flush()
         os.fsync(self._handle.fileno())
 

@@ -90,7 +90,8 @@ async def run_load(
     """Send ``samples`` per ``config``; ``on_result`` sees each result as it arrives.
 
     ``stop()`` is polled; once true no request is started and those in flight are
-    cancelled (their samples get no result). ``bodies[i]``, when given, is sent for
+    cancelled (their samples get no result). An exception from ``on_result`` (or the
+    client) does the same, then is raised. ``bodies[i]``, when given, is sent for
     ``samples[i]`` instead of a body built when its slot is granted."""
     if bodies is not None and len(bodies) != len(samples):
         raise ValueError(f"{len(bodies)} bodies for {len(samples)} samples")
@@ -105,33 +106,50 @@ async def run_load(
             for i in range(config.warmup))))
     results: list[RequestResult] = []
     tasks: list[asyncio.Task[None]] = []
+    failures: list[Exception] = []
+
+    def cancel_others() -> None:
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+
+    def halted() -> bool:
+        return bool(failures) or (stop is not None and stop())
 
     async def one(index: int, arrived: float) -> None:
-        result = await client.infer(samples[index], arrived=arrived, body=body(index))
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
+        try:
+            result = await client.infer(samples[index], arrived=arrived, body=body(index))
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        except Exception as exc:  # e.g. answers.csv cannot be written: stop, then raise
+            failures.append(exc)
+            cancel_others()
 
     async def watch() -> None:
         while not (stop is not None and stop()):
             await asyncio.sleep(0.1)
-        for task in tasks:
-            task.cancel()
+        cancel_others()
 
     watcher = asyncio.create_task(watch()) if stop is not None else None
     start = time.perf_counter()
     try:
         for index, offset in enumerate(arrival_offsets(len(samples), config)):
-            if stop is not None and stop():
+            if halted():
                 break
             delay = start + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+                if halted():
+                    break
             tasks.append(asyncio.create_task(one(index, start + offset)))
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         if watcher is not None:
             watcher.cancel()
+    if failures:
+        raise failures[0]
     ends = [r.done_at for r in results if r.done_at is not None]
     wall_s = (max(ends) if ends and not (stop and stop()) else time.perf_counter()) - start
     return LoadRun(results, max(wall_s, 0.0), warm, client.limiter.lowest,

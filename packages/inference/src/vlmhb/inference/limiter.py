@@ -50,7 +50,7 @@ class ConcurrencyLimiter:
                 # granted just as we were cancelled: hand the slot on
                 self.active -= 1
                 self._wake()
-            else:
+            elif waiter in self._waiters:  # else ``_wake`` already dropped it
                 self._waiters.remove(waiter)
             raise
         return Permit(self.epoch)
