@@ -260,3 +260,37 @@ async def test_artifacts_confined(client: httpx.AsyncClient, make_settings: Any,
     response = await client.get(f"{API}/artifacts/{path}")
     assert response.status_code in (403, 404)
     assert "secret" not in response.text or response.status_code != 200
+
+
+def test_concurrent_reruns_claim_the_experiment_exactly_once(db_url: str) -> None:
+    """Eight reruns of one finished experiment at once: one claims it (attempts + 1), the
+    others get 409 — on SQLite, which has no row locks, as on PostgreSQL."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from fastapi import HTTPException
+
+    from vlmhb.backend.api.experiments import _claim_rerun
+    from vlmhb.backend.db.migrate import upgrade
+
+    upgrade(db_url)
+    _seed(db_url, 2)  # ids 0…0 (COMPLETED) and 0…1 (FAILED)
+    target = f"{1:032x}"
+    db = Database(db_url)
+    services = SimpleNamespace(db=db)
+
+    def claim(_: int) -> int:
+        try:
+            _claim_rerun(services, target)  # type: ignore[arg-type]
+            return 200
+        except HTTPException as exc:
+            return exc.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(pool.map(claim, range(8)))
+    with db.session() as session:
+        experiment = session.get(Experiment, target)
+        assert experiment is not None
+        assert (experiment.status, experiment.attempts) == ("ACCEPTED", 2)
+    db.dispose()
+    assert codes == [200] + [409] * 7

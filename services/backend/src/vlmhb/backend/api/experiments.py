@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.datastructures import UploadFile
 
 from vlmhb.backend.db.models import Experiment, ExperimentModel
@@ -218,21 +218,27 @@ async def rerun_experiment(
 
 
 def _claim_rerun(services: Services, experiment_id: str) -> Experiment:
+    """Mark the experiment ACCEPTED for a new attempt, atomically: the conditional UPDATE
+    is the transaction's first statement, so of two concurrent reruns exactly one wins
+    (on SQLite too, where ``SELECT ... FOR UPDATE`` does nothing); the other gets 409."""
+    active = [s.value for s in ACTIVE]
     with services.db.session() as session:
-        experiment = session.get(Experiment, experiment_id, with_for_update=True)
+        claimed = session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment_id, Experiment.status.not_in(active))
+            .values(status=ExperimentStatus.ACCEPTED.value, attempts=Experiment.attempts + 1))
+        experiment = session.get(Experiment, experiment_id)
         if experiment is None:
             raise HTTPException(404, f"experiment {experiment_id!r} not found")
-        if experiment.status in ACTIVE:
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise HTTPException(409, f"experiment is {experiment.status}; cancel it first")
         busy = session.scalar(select(Experiment.id).where(
             Experiment.name == experiment.name, Experiment.id != experiment_id,
-            Experiment.status.in_([s.value for s in ACTIVE])))
-        if busy is not None:
+            Experiment.status.in_(active)))
+        if busy is not None:  # raising rolls the claim back
             raise HTTPException(409, f"another experiment named {experiment.name!r} is "
                                      f"active ({busy})")
-        experiment.status = ExperimentStatus.ACCEPTED.value
-        experiment.attempts += 1
-        session.flush()
+        session.refresh(experiment)
         session.expunge(experiment)
         return experiment
 
