@@ -9,6 +9,7 @@ environment variable (``os.pathsep``-separated). A YAML entry has a ``kind``:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,8 +33,14 @@ class Registries:
     stages: Registry[Any]
 
     def by_kind(self) -> dict[str, Registry[Any]]:
-        return {"models": self.models, "tasks": self.tasks, "datasets": self.datasets,
-                "metrics": self.metrics, "reports": self.reports, "stages": self.stages}
+        return {
+            "models": self.models,
+            "tasks": self.tasks,
+            "datasets": self.datasets,
+            "metrics": self.metrics,
+            "reports": self.reports,
+            "stages": self.stages,
+        }
 
 
 def registry_dirs_from_env() -> list[Path]:
@@ -44,7 +51,11 @@ def registry_dirs_from_env() -> list[Path]:
 def get_registries(extra_dirs: Iterable[Path] = ()) -> Registries:
     """Registries with built-ins, entry points and the YAML folders (cached per folder set)."""
     dirs = tuple(sorted({p.resolve() for p in [*registry_dirs_from_env(), *extra_dirs]}))
-    return _build(dirs)
+    with _BUILD_LOCK:  # lru_cache alone may build twice under concurrent first calls
+        return _build(dirs)
+
+
+_BUILD_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=8)
@@ -90,5 +101,6 @@ def _add_yaml_entry(registries: Registries, entry: dict[str, Any], path: Path) -
 
         metrics.register_lazy(name, variant, source, f"{base} with {options}")
     else:
-        raise ConfigError(f"{path} [{name}]", f"unknown registry kind {kind!r}; "
-                          "expected model, dataset or metric")
+        raise ConfigError(
+            f"{path} [{name}]", f"unknown registry kind {kind!r}; expected model, dataset or metric"
+        )

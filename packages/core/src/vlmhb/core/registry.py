@@ -8,8 +8,9 @@ so listing names never imports plugin code.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -29,41 +30,60 @@ class RegistryEntry(Generic[T]):
     description: str = ""
     _value: Any = None
     _loaded: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def load(self) -> T:
+        """The plugin, loaded once (thread-safe)."""
         if not self._loaded:
-            self._value = self.loader()
-            self._loaded = True
+            with self._lock:
+                if not self._loaded:
+                    self._value = self.loader()
+                    self._loaded = True
         return self._value
 
 
 class Registry(Generic[T]):
-    """Named plugins of one kind. ``group`` is the entry-point group to read."""
+    """Named plugins of one kind. ``group`` is the entry-point group to read.
+
+    Entry points are read once, under a lock: concurrent first users all wait for the
+    complete set (the loaded flag is set only after every entry is registered).
+    """
 
     def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
         self.group = group or f"vlmhb.{kind}s"
         self._entries: dict[str, RegistryEntry[T]] = {}
         self._entry_points_loaded = False
+        self._lock = threading.RLock()
 
-    def register(self, name: str, value: T, source: str = "built-in",
-                 description: str = "") -> None:
-        self._entries[name] = RegistryEntry(name, source, lambda: value, description)
+    def register(
+        self, name: str, value: T, source: str = "built-in", description: str = ""
+    ) -> None:
+        with self._lock:
+            self._entries[name] = RegistryEntry(name, source, lambda: value, description)
 
     def register_lazy(
         self, name: str, loader: Callable[[], T], source: str, description: str = ""
     ) -> None:
-        self._entries[name] = RegistryEntry(name, source, loader, description)
+        with self._lock:
+            self._entries[name] = RegistryEntry(name, source, loader, description)
 
     def load_entry_points(self) -> None:
+        """Register the entry points of ``group`` (once; thread-safe)."""
         if self._entry_points_loaded:
             return
-        self._entry_points_loaded = True
-        for ep in entry_points(group=self.group):
-            if ep.name in self._entries and self._entries[ep.name].source != "built-in":
-                continue
-            self.register_lazy(ep.name, _ep_loader(ep), f"entry point {ep.value}"
-                               + (f" ({ep.dist.name})" if ep.dist else ""))
+        with self._lock:
+            if self._entry_points_loaded:
+                return
+            for ep in entry_points(group=self.group):
+                if ep.name in self._entries and self._entries[ep.name].source != "built-in":
+                    continue
+                self.register_lazy(
+                    ep.name,
+                    _ep_loader(ep),
+                    f"entry point {ep.value}" + (f" ({ep.dist.name})" if ep.dist else ""),
+                )
+            self._entry_points_loaded = True
 
     def _all(self) -> dict[str, RegistryEntry[T]]:
         self.load_entry_points()
