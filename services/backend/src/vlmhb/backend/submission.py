@@ -10,6 +10,7 @@ inside it.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,14 @@ def load_spec(path: Path, data_root: Path | None) -> ExperimentSpec:
         outside += [p for t in spec.tasks for p in t.prompts
                     if not is_inside(data_root, Path(p))]
         if outside:
-            raise SubmissionError(f"paths outside the data root {data_root}: "
-                                  + ", ".join(outside))
+            raise SubmissionError("paths outside the data root: "
+                                  + ", ".join(_relative(data_root, p) for p in outside))
     return spec
+
+
+def _relative(root: Path, path: str) -> str:
+    """``path`` named relative to ``root`` (``../x``), so errors never show server paths."""
+    return os.path.relpath(path, root)
 
 
 def _rebase(text: str, fmt: str, root: Path) -> str:
