@@ -60,7 +60,10 @@ def validate(config: ConfigArg) -> None:
     """Check a config (syntax, fields, names, files) without running anything."""
     from vlmhb.core.orchestration.graph import plan_runs
 
+    from vlmhb.core.config.checks import check_output_dir
+
     spec = load_experiment(config)
+    check_output_dir(spec, str(config))
     runs = plan_runs(spec)
     console.print(f"[green]OK[/] {config}: experiment {spec.name!r}, {len(spec.models)} "
                   f"model(s), {len(spec.tasks)} task(s), {len(runs)} run(s)")

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vlmhb.core.cli.progress import ProgressView, make_progress
+from vlmhb.core.config.checks import check_output_dir
 from vlmhb.core.contracts import ExperimentSpec, StageName, TaskState
 from vlmhb.core.orchestration.events import InProcessEventBus
 from vlmhb.core.orchestration.orchestrator import ExperimentOutcome, Orchestrator
@@ -17,6 +18,7 @@ SUMMARY_METRICS = 5
 
 async def run_experiment_cli(spec: ExperimentSpec, config_path: Path, console: Console, *,
                              force: bool, verbose: bool) -> bool:
+    check_output_dir(spec, str(config_path))
     bus = InProcessEventBus()
     orchestrator = Orchestrator(spec, bus=bus, config_path=config_path, force=force)
     graph = orchestrator.plan()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,20 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
             fail(["runs", index, "model"], f"unknown model {selector.model!r}")
         if selector.task not in task_names:
             fail(["runs", index, "task"], f"unknown task {selector.task!r}")
+
+
+def check_output_dir(spec: ExperimentSpec, where: str) -> None:
+    """Raise ``ConfigError`` unless ``spec.output_dir`` is (or can be created as) a writable
+    folder: its nearest existing ancestor must be a folder this process may write to."""
+    target = Path(spec.output_dir)
+    probe = target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(
+            where, f"field 'output_dir': {target} cannot be created: {probe} is not a folder"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(
+            where, f"field 'output_dir': {target} is not writable (no write permission on {probe})"
+        )

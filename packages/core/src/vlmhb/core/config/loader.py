@@ -1,34 +1,43 @@
 """Load an experiment from YAML, JSON or the legacy CSV pair into an ``ExperimentSpec``.
 
 Every problem raises ``ConfigError`` naming the file, the line (or CSV row) and the field.
+Paths are resolved by the role their field declares (``vlmhb.core.fieldtypes``): inputs
+against the config's folder (a submitted config: against the first data root), outputs
+inside the experiment's output folder. A config submitted through the API is loaded
+with a ``SubmissionPolicy`` (``vlmhb.core.config.policy``): it is data, never code.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vlmhb.core.config.locate import line_of
+from vlmhb.core.config.policy import SubmissionPolicy
+from vlmhb.core.config.roles import Loc, operator_fields, resolve_roles
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError
+from vlmhb.core.fieldtypes import BackendParams, PathRole, params_model
 
 LEGACY_USER_CONFIG = "user_config.csv"
 # Maps a location in the spec (``["tasks", 0, "metrics"]``) to "file:line" for messages.
 Locator = Callable[[Sequence[str | int]], str]
-# Model params whose names end like this are paths, resolved against the config's folder.
-PATH_PARAM_SUFFIXES = ("_file", "_path", "_dir")
+MAX_CONFIG_BYTES = 1024 * 1024
+# Nodes of the config once YAML aliases are expanded (an alias bomb is refused).
+MAX_CONFIG_NODES = 100_000
 
 
-def load_experiment(path: Path | str, *, check: bool = True) -> ExperimentSpec:
+def load_experiment(path: Path | str, *, check: bool = True,
+                    policy: SubmissionPolicy | None = None) -> ExperimentSpec:
     """Read ``path`` (a .yaml/.yml/.json file, a ``user_config.csv``, or a folder holding
-    ``user_config.csv`` + ``vlm_base.csv``), validate it and resolve relative paths against
-    the config file's folder (``output_dir``: against the working directory). With
-    ``check`` also verify names against the registries and that referenced files exist."""
+    ``user_config.csv`` + ``vlm_base.csv``), validate it and resolve its paths. With
+    ``check`` also verify names against the registries and that referenced files exist.
+    With ``policy`` (a submitted config) refuse what only an operator may set."""
     path = Path(path)
     if path.is_dir() and (path / LEGACY_USER_CONFIG).exists():
         path = path / LEGACY_USER_CONFIG
@@ -37,10 +46,17 @@ def load_experiment(path: Path | str, *, check: bool = True) -> ExperimentSpec:
     if path.suffix.lower() == ".csv":
         from vlmhb.core.config.legacy_csv import load_legacy_csv
 
-        spec, locate = load_legacy_csv(path)
+        spec, locate, raw = load_legacy_csv(path, policy)
     else:
-        spec, locate = _load_structured(path)
-    spec = _resolve_paths(spec, path.parent)
+        spec, locate, raw = _load_structured(path, policy)
+    if policy is None:
+        spec.registry_dirs = [p if p.is_absolute() else (path.parent / p).resolve()
+                              for p in (q.expanduser() for q in spec.registry_dirs)]
+    else:
+        _refuse_operator_fields(raw, spec, locate)
+        spec.registry_dirs = list(policy.registry_dirs)
+    _check_params(spec, locate)
+    _resolve_paths(spec, path.parent, locate, policy)
     if check:
         from vlmhb.core.config.checks import check_experiment
 
@@ -48,17 +64,33 @@ def load_experiment(path: Path | str, *, check: bool = True) -> ExperimentSpec:
     return spec
 
 
-def _load_structured(path: Path) -> tuple[ExperimentSpec, Locator]:
-    text = path.read_text(encoding="utf-8-sig")
+def read_config_text(path: Path) -> str:
+    """The text of a config file: at most ``MAX_CONFIG_BYTES``, UTF-8."""
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), f"the config is {size} bytes; at most "
+                          f"{MAX_CONFIG_BYTES} are read")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
+            from None
+
+
+def _load_structured(path: Path, policy: SubmissionPolicy | None
+                     ) -> tuple[ExperimentSpec, Locator, dict[str, Any]]:
+    text = read_config_text(path)
     data = _parse(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1", "the experiment must be a mapping with name, models, "
                           "datasets and tasks")
+    check_expansion(data, str(path))
     from vlmhb.core.config.presets import expand_presets
 
-    data = expand_presets(data, path, text)
+    registry_dirs = None if policy is None else list(policy.registry_dirs)
+    expanded = expand_presets(data, path, text, registry_dirs)
     try:
-        spec = ExperimentSpec.model_validate(data)
+        spec = ExperimentSpec.model_validate(expanded)
     except ValidationError as exc:
         raise _located(exc, path, text) from None
 
@@ -66,7 +98,7 @@ def _load_structured(path: Path) -> tuple[ExperimentSpec, Locator]:
         line = line_of(text, loc)
         return f"{path}:{line}" if line else str(path)
 
-    return spec, locate
+    return spec, locate, data
 
 
 def _parse(path: Path, text: str) -> Any:
@@ -85,6 +117,38 @@ def _parse(path: Path, text: str) -> Any:
         raise ConfigError(where, f"invalid YAML: {problem}") from None
 
 
+def check_expansion(data: Any, where: str, limit: int = MAX_CONFIG_NODES) -> None:
+    """Refuse a document whose YAML aliases expand to more than ``limit`` nodes, or that
+    refers to itself (the expanded size is counted without expanding anything)."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(value: Any) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise ConfigError(where, "the document refers to itself (a recursive YAML alias)")
+        in_progress.add(key)
+        items = list(value.keys()) + list(value.values()) if isinstance(value, dict) else value
+        total = 1
+        for item in items:
+            total += size(item)
+            if total > limit:
+                raise ConfigError(where, f"the document expands to more than {limit} values "
+                                  "(YAML aliases); write it out or make it smaller")
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        size(data)
+    except RecursionError:
+        raise ConfigError(where, "the document is nested too deeply") from None
+
+
 def _located(exc: ValidationError, path: Path, text: str) -> ConfigError:
     first = exc.errors()[0]
     loc = [p for p in first["loc"] if isinstance(p, str | int)]
@@ -95,21 +159,90 @@ def _located(exc: ValidationError, path: Path, text: str) -> ConfigError:
     return ConfigError(where, f"field '{field}': {first['msg']}{more}")
 
 
-def _resolve_paths(spec: ExperimentSpec, base: Path) -> ExperimentSpec:
-    def resolve(p: Path | str) -> Path:
-        p = Path(p).expanduser()
-        return p if p.is_absolute() else (base / p).resolve()
+def _field(loc: Sequence[str | int]) -> str:
+    return ".".join(str(p) for p in loc)
 
-    for dataset in spec.datasets:
-        dataset.path = resolve(dataset.path)
-    for task in spec.tasks:
-        task.prompts = [str(resolve(p)) for p in task.prompts]
-    spec.output_dir = spec.output_dir.expanduser().resolve()  # relative to the working dir
-    spec.registry_dirs = [resolve(p) for p in spec.registry_dirs]
-    for model in spec.models:
-        if model.model_path and (base / model.model_path).exists():
-            model.model_path = str(resolve(model.model_path))  # else a name the backend knows
-        for key, value in model.params.items():
-            if key.endswith(PATH_PARAM_SUFFIXES) and isinstance(value, str) and value:
-                model.params[key] = str(resolve(value))
-    return spec
+
+def _params_at(spec: ExperimentSpec) -> Callable[[Sequence[str | int]], type[BaseModel]]:
+    """The params model of the backend of the model entry at ``["models", i]``."""
+    from vlmhb.core.registries import get_registries
+
+    registries = get_registries(spec.registry_dirs)
+
+    def params_at(loc: Sequence[str | int]) -> type[BaseModel]:
+        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int) \
+                and loc[1] < len(spec.models):
+            backend = spec.models[loc[1]].backend
+            if backend in registries.models:
+                return params_model(registries.models.get(backend))
+        return BackendParams
+
+    return params_at
+
+
+def _refuse_operator_fields(raw: dict[str, Any], spec: ExperimentSpec,
+                            locate: Locator) -> None:
+    """A submitted config may pick operator settings only by name (registry presets)."""
+    for loc in operator_fields(raw, ExperimentSpec, _params_at(spec)):
+        raise ConfigError(locate(loc), f"field '{_field(loc)}': only the server's operator "
+                          "may set this (it names a program, command line, module, packages, "
+                          "environment or registry folder); pick a model preset the "
+                          "operator defined instead (see docs/security.md)")
+
+
+def _check_params(spec: ExperimentSpec, locate: Locator) -> None:
+    """Each model's ``params`` against its backend's declared params model."""
+    params_at = _params_at(spec)
+    for index, model in enumerate(spec.models):
+        try:
+            params_at(["models", index]).model_validate(model.params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc: Loc = ["models", index, "params", *[p for p in first["loc"]
+                                                     if isinstance(p, str | int)]]
+            raise ConfigError(locate(loc), f"field '{_field(loc)}': {first['msg']}") from None
+
+
+def _resolve_paths(spec: ExperimentSpec, config_dir: Path, locate: Locator,
+                   policy: SubmissionPolicy | None) -> None:
+    """Every path field by its role; with ``policy`` each must stay inside its root."""
+    base = config_dir if policy is None else policy.base
+    if policy is None:
+        spec.output_dir = spec.output_dir.expanduser().resolve()  # relative to the working dir
+    else:
+        spec.output_dir = policy.output_root.resolve()
+    outputs = spec.output_dir / spec.name
+
+    def refuse(loc: Loc, value: Any, why: str) -> ConfigError:
+        return ConfigError(locate(loc), f"field '{_field(loc)}': {str(value)!r} {why}")
+
+    def resolve(role: PathRole, value: Any, loc: Loc) -> Any:
+        given = Path(value).expanduser() if policy is None else Path(value)
+        if policy is not None and ".." in PurePath(value).parts:
+            raise refuse(loc, value, "may not contain '..'")
+        if role is PathRole.OUTPUT:
+            path = given if given.is_absolute() else (outputs / given)
+            if policy is not None and not path.resolve().is_relative_to(outputs):
+                raise refuse(loc, value, "must lie inside the experiment's output folder")
+            return path.resolve()
+        path = given if given.is_absolute() else (base / given)
+        if role is PathRole.MODEL and not given.is_absolute() and not path.exists():
+            return value  # a name the backend knows (a hub id), not a path
+        if policy is not None and not policy.inside_data(path):
+            raise refuse(loc, value, "is outside the server's data roots")
+        return path.resolve()
+
+    resolve_roles(spec, resolve, _params_at(spec), skip=frozenset({"output_dir",
+                                                                     "registry_dirs"}))
+    if policy is not None:
+        _check_keys(spec, locate, policy)
+
+
+def _check_keys(spec: ExperimentSpec, locate: Locator, policy: SubmissionPolicy) -> None:
+    for index, model in enumerate(spec.models):
+        if model.api_key_env and not policy.key_allowed(model.api_key_env, model.base_url):
+            loc: Loc = ["models", index, "api_key_env"]
+            raise ConfigError(locate(loc), f"field '{_field(loc)}': the server does not allow "
+                              f"the key {model.api_key_env!r} for base_url {model.base_url!r} "
+                              "(its operator lists allowed keys and URLs in VLMHB_MODEL_KEYS)")
+
