@@ -12,9 +12,12 @@ import hashlib
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vlmhb.core.fieldtypes import OPERATOR, InputPath, OutputPath, PathRole
+from vlmhb.core.secrets import seal
 
 
 def stable_hash(*parts: Any, length: int = 12) -> str:
@@ -47,16 +50,21 @@ class ResourceSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    """One model under test. ``backend`` is a name in the model registry."""
+    """One model under test. ``backend`` is a name in the model registry.
+
+    ``params`` are the backend's (declared by its ``Params`` model); string values under
+    secret-naming keys, at any depth, are held as ``SecretStr`` (see ``vlmhb.core.secrets``).
+    ``api_key_env`` names the environment variable holding the API key; for submitted
+    configs only the variables the server allows, for the base URLs it allows."""
 
     name: str
     backend: str
-    model_path: str | None = None
+    model_path: Annotated[str | None, PathRole.MODEL] = None
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    env: EnvSpec = Field(default_factory=EnvSpec)
+    env: Annotated[EnvSpec, OPERATOR] = Field(default_factory=EnvSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     concurrency: int = Field(4, ge=1)
     startup_timeout_s: float = Field(120.0, gt=0)
@@ -66,13 +74,19 @@ class ModelSpec(StrictModel):
         return self.model_dump(include={"name", "backend", "model_path", "model", "base_url",
                                         "params"})
 
+    @field_validator("params")
+    @classmethod
+    def _seal_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        sealed: dict[str, Any] = seal(value)
+        return sealed
+
 
 class DatasetSpec(StrictModel):
     """A dataset on disk. ``format`` is a name in the dataset registry."""
 
     name: str
     format: str
-    path: Path
+    path: InputPath
     split: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -91,7 +105,7 @@ class TaskSpec(StrictModel):
     name: str
     dataset: str
     kind: str = "vqa"
-    prompts: list[str] = Field(default_factory=list)
+    prompts: Annotated[list[str], PathRole.INPUT] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=lambda: ["cer", "wer", "anls"])
     aggregations: list[str] = Field(
         default_factory=lambda: ["by_id", "by_doc_question", "by_doc_type", "general"]
@@ -127,8 +141,8 @@ class ExperimentSpec(StrictModel):
     datasets: list[DatasetSpec]
     tasks: list[TaskSpec]
     generation: GenerationParams = Field(default_factory=GenerationParams)
-    output_dir: Path = Path("runs")
-    registry_dirs: list[Path] = Field(default_factory=list)
+    output_dir: OutputPath = Path("runs")
+    registry_dirs: Annotated[list[Path], OPERATOR] = Field(default_factory=list)
     runs: list[RunSelector] = Field(default_factory=list)
 
     @field_validator("name")

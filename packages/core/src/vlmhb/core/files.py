@@ -14,6 +14,8 @@ REPORT_HTML = "report.html"
 MANIFEST_FILE = "manifest.json"
 RUN_SPEC_FILE = "run.json"
 DONE_DIR = ".done"
+# Stage task files (secrets masked), results and the per-stage locks of a run directory.
+TASKS_DIR = ".tasks"
 CSV_SEPARATOR = ";"
 
 # answers.csv columns, in order. ``error`` is empty for a good answer.

@@ -2,7 +2,7 @@
 
 Holds the run spec, dataset and prompt hashes, package versions, the git commit of the
 working directory, hardware, stage timings and the command to re-run. Secrets are never
-written: model params whose names look secret are masked.
+written: they are ``SecretStr`` in the spec (``vlmhb.core.secrets``), dumped masked.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from vlmhb.core.contracts import RunSpec
 from vlmhb.core.fileio import atomic_write_json
 from vlmhb.core.files import MANIFEST_FILE
 
-SECRET_WORDS = ("key", "token", "secret", "password")
 PACKAGES = ("vlmhb-core", "vlmhb-data", "vlmhb-metrics", "vlmhb-inference", "vlmhb-reporting",
             "pydantic", "rapidfuzz", "sacrebleu", "pillow", "httpx", "fastapi", "plotly",
             "pandas", "numpy")
@@ -61,15 +60,9 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-def masked(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if any(w in k.lower() for w in SECRET_WORDS) else v)
-            for k, v in params.items()}
-
-
 def build_manifest(run: RunSpec, run_dir: Path, config_path: Path | None,
                    timings: dict[str, Any]) -> dict[str, Any]:
     spec = run.model_dump(mode="json")
-    spec["model"]["params"] = masked(run.model.params)
     command = ["vlmhb", "run", str(config_path)] if config_path else None
     return {
         "run_id": run.run_id,

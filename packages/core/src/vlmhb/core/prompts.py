@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from jinja2 import Environment, StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vlmhb.core.contracts import PromptRef, Sample
 from vlmhb.core.errors import ConfigError
 
-_jinja = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# Prompt files may come from a submitted config: templates run sandboxed (no attribute
+# access to Python internals, no mutation of the values they are given).
+_jinja = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                       keep_trailing_newline=False)
 
 
 class MissingPromptError(LookupError):

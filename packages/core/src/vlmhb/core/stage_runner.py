@@ -20,6 +20,7 @@ from types import FrameType
 from vlmhb.core.contracts import Event, StageResult, StageTask, TaskState
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
+from vlmhb.core.files import TASKS_DIR
 from vlmhb.core.proc import exclusive_lock
 from vlmhb.core.registries import get_registries
 from vlmhb.core.stages import StageContext
@@ -40,7 +41,7 @@ def run_stage_file(task_file: Path, result_file: Path) -> int:
         ctx.cancelled.set()
 
     signal.signal(signal.SIGTERM, on_term)
-    lock = task_file.parent / f"{task.stage.value}.lock"
+    lock = task.run_dir / TASKS_DIR / f"{task.stage.value}.lock"
     with exclusive_lock(lock, lambda: ctx.log("waiting for an earlier process of this stage "
                                               "to end (one writer per run directory)")):
         return _run(task, ctx, result_file)

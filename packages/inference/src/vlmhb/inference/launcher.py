@@ -5,16 +5,19 @@ the model is an already running server without client-side rate limits (API key 
 the env var ``spec.api_key_env``),
 otherwise a fresh ``vlmhb-api serve`` subprocess on a free loopback port, logging to
 ``run_dir/server.log``, stopped (SIGTERM, then SIGKILL) when the block ends. The server
-also exits by itself if this process dies (``--parent-pid``).
+also exits by itself if this process dies (``--parent-pid``). The model spec (secrets
+included) reaches it in a private 0600 file, never on its command line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ import httpx
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.errors import VlmhbError
+from vlmhb.core.secrets import reveal, revealed_json, write_private
 
 SERVER_LOG = "server.log"
 HOST = "127.0.0.1"
@@ -73,11 +77,23 @@ class ServerProcess:
         self.url = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_start = 0
+        self._private: Path | None = None
 
-    def command(self) -> list[str]:
+    def command(self, spec_file: Path) -> list[str]:
         return [sys.executable, "-m", "vlmhb.inference.cli", "serve",
-                "--model-spec", self.spec.model_dump_json(), "--host", HOST,
+                "--model-spec", str(spec_file), "--host", HOST,
                 "--port", str(self.port), "--parent-pid", str(os.getpid())]
+
+    def _write_spec(self) -> Path:
+        """The spec, secrets in clear, in a folder only this user can enter."""
+        self._private = Path(tempfile.mkdtemp(prefix="vlmhb-model-"))
+        return write_private(self._private / "model.json", revealed_json(self.spec))
+
+    def _remove_spec(self) -> None:
+        """The server has read its spec (it is healthy) or is gone: remove the file."""
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
 
     def start(self) -> None:
         """Start the server and wait until ``/health`` is 200 (``ServerStartError`` if not)."""
@@ -87,13 +103,15 @@ class ServerProcess:
             log.write(f"--- vlmhb-api start {time.strftime('%Y-%m-%d %H:%M:%S')} "
                       f"backend={self.spec.backend} port={self.port}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(self.command(), stdout=log,
+            self.process = subprocess.Popen(self.command(self._write_spec()), stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             self._wait_healthy()
         except BaseException:
             self.stop()
             raise
+        finally:
+            self._remove_spec()
 
     def _fail(self, reason: str) -> ServerStartError:
         tail = log_tail(self.log_path, self._log_start)
@@ -123,6 +141,7 @@ class ServerProcess:
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``grace_s``."""
+        self._remove_spec()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -149,7 +168,8 @@ def model_endpoint(spec: ModelSpec, run_dir: Path) -> Iterator[Endpoint]:
     the wrapper (its ``openai`` backend holds the token buckets) sits in between."""
     model = spec.model or spec.name
     if spec.base_url and not RATE_LIMIT_PARAMS & set(spec.params):
-        api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        api_key = (os.environ.get(spec.api_key_env) if spec.api_key_env
+                   else reveal(spec.params.get("api_key")))
         if spec.api_key_env and api_key is None:
             raise VlmhbError(f"model {spec.name!r}: environment variable "
                              f"{spec.api_key_env!r} (api_key_env) is not set")

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vlmhb.core.config.loader import Locator
+from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, did_you_mean
 
@@ -84,7 +85,10 @@ def parse_list(cell: str, where: str) -> list[str]:
     return [part.strip() for part in cell.split(",") if part.strip()]
 
 
-def load_legacy_csv(path: Path) -> tuple[ExperimentSpec, Locator]:
+def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
+                    ) -> tuple[ExperimentSpec, Locator, dict[str, Any]]:
+    """The spec, a locator of its parts in the CSV files, and the data the files gave
+    (``policy``: a submitted pair, whose system prompt files must lie in the data roots)."""
     base = path.parent
     models_path = base / MODEL_TABLE
     if not models_path.exists():
@@ -118,7 +122,7 @@ def load_legacy_csv(path: Path) -> tuple[ExperimentSpec, Locator]:
         if dataset["name"] not in datasets:
             locations[("datasets", len(datasets))] = where
             datasets[dataset["name"]] = dataset
-        task = _task(row, dataset["name"], base, where)
+        task = _task(row, dataset["name"], base, where, policy)
         task_name = _task_name(task, tasks)
         if task_name not in tasks:
             locations[("tasks", len(tasks))] = where
@@ -139,7 +143,7 @@ def load_legacy_csv(path: Path) -> tuple[ExperimentSpec, Locator]:
         key = (str(loc[0]), int(loc[1])) if len(loc) > 1 and isinstance(loc[1], int) else None
         return locations.get(key, str(path)) if key else str(path)
 
-    return spec, locate
+    return spec, locate, data
 
 
 def _model(row: dict[str, str], where: str) -> dict[str, Any]:
@@ -178,7 +182,8 @@ def _dataset(cell: str, base: Path, where: str, task: str) -> dict[str, Any]:
     return {"name": path.resolve().name, "format": fmt, "path": str(path.resolve())}
 
 
-def _task(row: dict[str, str], dataset: str, base: Path, where: str) -> dict[str, Any]:
+def _task(row: dict[str, str], dataset: str, base: Path, where: str,
+          policy: SubmissionPolicy | None) -> dict[str, Any]:
     kind = row["task"].strip().lower() or "vqa"
     metrics = [m.lower() for m in parse_list(row["metrics"], f"{where} [metrics]")]
     task: dict[str, Any] = {
@@ -202,6 +207,9 @@ def _task(row: dict[str, str], dataset: str, base: Path, where: str) -> dict[str
     system = row["system_prompt"]
     if system:
         system_file = base / system
+        if system_file.is_file() and policy is not None and not policy.inside_data(system_file):
+            raise ConfigError(f"{where} [system_prompt]", f"{system!r} is outside the "
+                              "server's data roots")
         task["system_prompt"] = (system_file.read_text(encoding="utf-8-sig").strip()
                                  if system_file.is_file() else system)
     return task

@@ -13,11 +13,15 @@ from vlmhb.core.config.locate import line_of
 from vlmhb.core.errors import ConfigError, UnknownNameError
 
 
-def expand_presets(data: dict[str, Any], path: Path, text: str) -> dict[str, Any]:
-    """Replace preset references in ``models`` and ``datasets`` by their definitions."""
+def expand_presets(data: dict[str, Any], path: Path, text: str,
+                   registry_dirs: list[Path] | None = None) -> dict[str, Any]:
+    """Replace preset references in ``models`` and ``datasets`` by their definitions,
+    from ``registry_dirs`` (default: the config's own ``registry_dirs``)."""
     from vlmhb.core.registries import get_registries
 
-    registries = get_registries([_registry_dir(path, p) for p in data.get("registry_dirs", [])])
+    if registry_dirs is None:
+        registry_dirs = [_registry_dir(path, p) for p in data.get("registry_dirs") or []]
+    registries = get_registries(registry_dirs)
     out = dict(data)
     for section, registry in (("models", registries.model_presets),
                               ("datasets", registries.dataset_presets)):

@@ -1,5 +1,8 @@
 """The ``process`` env manager: each stage is ``python -m vlmhb.core.cli.main stage run``
-in a subprocess — of this interpreter, or of a cached venv with extra packages."""
+in a subprocess — of this interpreter, or of a cached venv with extra packages.
+
+The stage reads its task from a private (0600) file holding the secrets, removed when the
+stage ends; ``.tasks/<stage>.json`` in the run directory is the same task, secrets masked."""
 
 from __future__ import annotations
 
@@ -25,9 +28,10 @@ from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.venv_cache import prepare_venv
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
+from vlmhb.core.files import TASKS_DIR
 from vlmhb.core.proc import die_with_parent
+from vlmhb.core.secrets import private_dir, revealed_json, write_private
 
-TASKS_DIR = ".tasks"
 LOGS_DIR = "logs"
 STDERR_TAIL_LINES = 30
 
@@ -44,6 +48,11 @@ class ProcessEnvManager:
         return prepare_venv(env, self.cache_dir)
 
     async def execute(self, task: StageTask, emit: Emit) -> StageResult:
+        with private_dir("vlmhb-task-") as private:
+            return await self._execute(task, emit, write_private(
+                private / "task.json", revealed_json(task)))
+
+    async def _execute(self, task: StageTask, emit: Emit, private_task: Path) -> StageResult:
         started = time.monotonic()
         prepared = await asyncio.to_thread(self.prepare, task.env)
         task_file = task.run_dir / TASKS_DIR / f"{task.stage.value}.json"
@@ -55,7 +64,7 @@ class ProcessEnvManager:
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
                "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in task.gpu_ids)}
         proc = await asyncio.create_subprocess_exec(
-            prepared.python, "-m", "vlmhb.core.cli.main", "stage", "run", str(task_file),
+            prepared.python, "-m", "vlmhb.core.cli.main", "stage", "run", str(private_task),
             "--result", str(result_file), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
             preexec_fn=die_with_parent())

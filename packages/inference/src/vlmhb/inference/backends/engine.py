@@ -31,39 +31,42 @@ import signal
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.fieldtypes import OPERATOR
 from vlmhb.core.proc import die_with_parent
 from vlmhb.inference.backends.base import BackendError
-from vlmhb.inference.backends.openai_remote import OpenAIBackend
+from vlmhb.core.secrets import is_secret_name, reveal, revealed
+from vlmhb.inference.backends.openai_remote import OpenAIBackend, OpenAIParams
 from vlmhb.inference.launcher import free_port
 
 HOST = "127.0.0.1"
-SECRET_WORDS = ("key", "token", "secret", "password")
 
 
 def engine_arguments(value: Any) -> list[str]:
     """``engine_args`` as command-line arguments (a list as is, a dict as ``--flags``)."""
     if value is None:
         return []
+    value = reveal(value)
     if isinstance(value, str):
         return shlex.split(value)
     if isinstance(value, list):
-        return [str(item) for item in value]
+        return [str(reveal(item)) for item in value]
     if not isinstance(value, dict):
         raise ValueError(f"engine_args must be a list or a dict, got {type(value).__name__}")
     args: list[str] = []
     for key, item in value.items():
+        item = reveal(item)
         flag = "--" + str(key).replace("_", "-")
         if item is True:
             args.append(flag)
         elif item is False or item is None:
             continue
         elif isinstance(item, dict | list):
-            args += [flag, json.dumps(item)]
+            args += [flag, json.dumps(revealed(item))]
         else:
             args += [flag, str(item)]
     return args
@@ -75,7 +78,7 @@ def masked(command: list[str]) -> str:
     hide_next = False
     for arg in command:
         flag, eq, _ = arg.partition("=")
-        secret = arg.startswith("--") and any(w in flag.lower() for w in SECRET_WORDS)
+        secret = arg.startswith("--") and is_secret_name(flag)
         if hide_next:
             out.append("***")
         elif secret and eq:
@@ -85,10 +88,20 @@ def masked(command: list[str]) -> str:
         hide_next = secret and not eq
     return " ".join(out)
 
+class EngineParams(OpenAIParams):
+    """The engine's launch settings name a program and its command line: operator only."""
+
+    command: Annotated[list[str] | str | None, OPERATOR] = None
+    python: Annotated[str | None, OPERATOR] = None
+    engine_args: Annotated[list[Any] | dict[str, Any] | str | None, OPERATOR] = None
+    env: Annotated[dict[str, Any] | None, OPERATOR] = None
+
+
 class EngineBackend(OpenAIBackend):
     """Runs an OpenAI-compatible engine server as a child and proxies to it."""
 
     name = "engine"
+    Params = EngineParams
     module = ""
     model_flag = "--model"
 
@@ -131,7 +144,8 @@ class EngineBackend(OpenAIBackend):
         self.base_url = f"http://{HOST}:{self.port}/v1"
         command = self.command()
         self._engine_log.info("starting %s engine: %s", self.name, masked(command))
-        env = {**os.environ, **{str(k): str(v) for k, v in self.params.get("env", {}).items()}}
+        env = {**os.environ, **{str(k): str(reveal(v))
+                                for k, v in (self.params.get("env") or {}).items()}}
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

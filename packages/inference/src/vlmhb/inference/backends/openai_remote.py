@@ -32,8 +32,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.fieldtypes import BackendParams
+from vlmhb.core.secrets import reveal
 from vlmhb.inference.backends.base import (
     Backend,
     BackendError,
@@ -98,10 +101,17 @@ def fallback_messages(request: GenerationRequest) -> list[dict[str, Any]]:
     return [*system, {"role": "user", "content": content}]
 
 
+class OpenAIParams(BackendParams):
+    """``api_key``: a key given in the config itself (a secret, masked everywhere)."""
+
+    api_key: SecretStr | None = None
+
+
 class OpenAIBackend(Backend):
     """Forwards chat requests to a remote OpenAI-compatible server, rate limited."""
 
     name = "openai"
+    Params = OpenAIParams
     supports_response_format = True
     decode_images = False
 
@@ -127,7 +137,8 @@ class OpenAIBackend(Backend):
     def _api_key(self) -> str | None:
         env = self.spec.api_key_env
         if not env:
-            return None
+            given = reveal(self.params.get("api_key"))
+            return str(given) if given else None
         key = os.environ.get(env)
         if not key:
             raise BackendError(f"environment variable {env!r} (api_key_env) is not set")

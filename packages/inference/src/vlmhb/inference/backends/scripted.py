@@ -23,9 +23,10 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.fieldtypes import BackendParams, PathRole
 from vlmhb.inference.backends.base import (
     Backend,
     BackendError,
@@ -67,10 +68,18 @@ def add_noise(text: str, probability: float, seed: str) -> str:
     return "".join(out)
 
 
+class ScriptedParams(BackendParams):
+    """The scripted backend's path params (the others are read as given)."""
+
+    answers_file: Annotated[Path | None, PathRole.INPUT] = None
+    request_log: Annotated[Path | None, PathRole.OUTPUT] = None
+
+
 class ScriptedBackend(Backend):
     """Answers from a file or a rule, with configurable delays and failures."""
 
     name = "scripted"
+    Params = ScriptedParams
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)

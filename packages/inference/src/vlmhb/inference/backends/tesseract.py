@@ -12,11 +12,12 @@ import asyncio
 import io
 import os
 import shutil
-from typing import Any
+from typing import Annotated, Any
 
 from PIL import Image
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.fieldtypes import OPERATOR, BackendParams
 from vlmhb.inference.backends.base import (
     Backend,
     BackendError,
@@ -28,10 +29,17 @@ from vlmhb.inference.backends.base import (
 )
 
 
+class TesseractParams(BackendParams):
+    """``tesseract_cmd`` names a program: only an operator may set it."""
+
+    tesseract_cmd: Annotated[str | None, OPERATOR] = None
+
+
 class TesseractBackend(Backend):
     """OCR engine behind the chat API; the prompt text is ignored."""
 
     name = "tesseract"
+    Params = TesseractParams
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)

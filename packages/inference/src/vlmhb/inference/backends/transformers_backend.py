@@ -36,9 +36,10 @@ import logging
 import os
 from collections.abc import AsyncIterator, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.fieldtypes import OPERATOR, BackendParams
 from vlmhb.inference.backends.base import (
     Backend,
     BackendError,
@@ -87,10 +88,17 @@ def _stopping_criteria(rows: list[RowState]) -> Any:
     return RowsCriteria()
 
 
+class TransformersParams(BackendParams):
+    """``trust_remote_code`` imports Python code from the model folder: operator only."""
+
+    trust_remote_code: Annotated[bool, OPERATOR] = False
+
+
 class TransformersBackend(Backend):
     """A local Hugging Face image-text-to-text model with request batching."""
 
     name = "transformers"
+    Params = TransformersParams
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)

@@ -1,0 +1,60 @@
+"""Roles of config fields that the loader must treat specially, declared on the field.
+
+A path field carries a ``PathRole`` in its ``Annotated`` metadata (``InputPath``,
+``OutputPath``, ``ModelRef``; on a list field the role applies to every item); a field
+that launches or loads code (a program, a command line, a module, packages, environment
+variables) carries ``OPERATOR``. The loader resolves paths by role and, for configs
+submitted through the API, refuses operator fields and paths outside the data roots.
+Backends declare their own params the same way (``BackendParams`` subclasses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PathRole(StrEnum):
+    INPUT = "input"  # read: inside the data roots; relative to the config (CLI) or root
+    OUTPUT = "output"  # written: inside the experiment's output folder
+    MODEL = "model"  # a path when it exists, else a name the backend knows (a hub id)
+
+
+@dataclass(frozen=True)
+class OperatorOnly:
+    """Marker: only an operator (CLI user, registry folder) may set this field."""
+
+    why: str
+
+
+OPERATOR = OperatorOnly("names a program, command line, module, package or environment")
+
+InputPath = Annotated[Path, PathRole.INPUT]
+OutputPath = Annotated[Path, PathRole.OUTPUT]
+
+
+class BackendParams(BaseModel):
+    """Base of a backend's ``params`` model (``Backend.Params``): declared fields carry
+    their roles; undeclared params are passed to the backend as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def field_roles(model: type[BaseModel]) -> dict[str, PathRole | OperatorOnly]:
+    """``{field name: role}`` for the fields of ``model`` that declare one."""
+    roles: dict[str, PathRole | OperatorOnly] = {}
+    for name, info in model.model_fields.items():
+        for item in info.metadata:
+            if isinstance(item, PathRole | OperatorOnly):
+                roles[name] = item
+    return roles
+
+
+def params_model(backend: Any) -> type[BaseModel]:
+    """The params model a backend class declares (``Params``), else ``BackendParams``."""
+    model = getattr(backend, "Params", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else BackendParams
