@@ -22,7 +22,7 @@ import redis
 from vlmhb.backend.settings import BackendSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from vlmhb_backend_testkit import api_client
+from vlmhb_backend_testkit import TEST_HOST, TEST_TOKEN, api_client
 
 PG_ADMIN_DSN = os.environ.get("VLMHB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("VLMHB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -79,9 +79,15 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def make_settings(tmp_path: Path, db_url: str) -> Any:
     def make(**overrides: Any) -> BackendSettings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "state", "runs_dir": tmp_path / "runs",
-                                  "database_url": db_url, "redis_url": None,
-                                  "orchestrator_url": None, "auth_token": None}
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "state",
+            "runs_dir": tmp_path / "runs",
+            "database_url": db_url,
+            "redis_url": None,
+            "orchestrator_url": None,
+            "auth_token": TEST_TOKEN,
+            "allowed_hosts": [TEST_HOST],
+        }
         values.update(overrides)
         return BackendSettings(**values)
 

@@ -16,10 +16,18 @@ from vlmhb.backend.app import create_app
 from vlmhb.backend.settings import BackendSettings
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"}
+# the token test apps and test servers are started with (auth is always on)
+TEST_TOKEN = "vlmhb-test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+TEST_HOST = "test"  # the Host of the in-memory clients (base_url http://test)
 
 
-async def wait_status(client: httpx.AsyncClient, experiment_id: str,
-                      statuses: set[str] = TERMINAL, deadline_s: float = 180) -> dict[str, Any]:
+async def wait_status(
+    client: httpx.AsyncClient,
+    experiment_id: str,
+    statuses: set[str] = TERMINAL,
+    deadline_s: float = 180,
+) -> dict[str, Any]:
     """Poll the experiment until its status is in ``statuses`` (a safety deadline only)."""
     end = time.monotonic() + deadline_s
     while True:
@@ -33,10 +41,14 @@ async def wait_status(client: httpx.AsyncClient, experiment_id: str,
         await asyncio.sleep(0.2)
 
 
-async def submit(client: httpx.AsyncClient, text: str,
-                 content_type: str = "application/yaml", **kwargs: Any) -> httpx.Response:
-    return await client.post("/api/v1/experiments", content=text.encode(),
-                             headers={"content-type": content_type, **kwargs})
+async def submit(
+    client: httpx.AsyncClient, text: str, content_type: str = "application/yaml", **kwargs: Any
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/experiments",
+        content=text.encode(),
+        headers={"content-type": content_type, **kwargs},
+    )
 
 
 def free_port() -> int:
@@ -45,24 +57,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def experiment_yaml(dataset: Path, name: str = "demo", latency_ms: int = 0,
-                    models: tuple[str, ...] = ("echo",)) -> str:
+def experiment_yaml(
+    dataset: Path, name: str = "demo", latency_ms: int = 0, models: tuple[str, ...] = ("echo",)
+) -> str:
     model_lines = "".join(
         f"  - name: {m}\n    backend: scripted\n"
         f"    params: {{rule: echo, latency_ms: {latency_ms}}}\n    concurrency: 2\n"
-        for m in models)
-    return (f"name: {name}\nmodels:\n{model_lines}"
-            f"datasets:\n  - {{name: synth, format: vqa_csv, path: {dataset}}}\n"
-            "tasks:\n  - name: vqa\n    dataset: synth\n    kind: vqa\n"
-            "    metrics: [cer, anls]\n")
+        for m in models
+    )
+    return (
+        f"name: {name}\nmodels:\n{model_lines}"
+        f"datasets:\n  - {{name: synth, format: vqa_csv, path: {dataset}}}\n"
+        "tasks:\n  - name: vqa\n    dataset: synth\n    kind: vqa\n"
+        "    metrics: [cer, anls]\n"
+    )
+
+
+def server_env() -> dict[str, str]:
+    """Environment for a ``vlmhb serve``/``backend``/``orchestrator`` subprocess started
+    by a test: the known token (clients send ``AUTH``)."""
+    return {"VLMHB_AUTH_TOKEN": TEST_TOKEN}
 
 
 @asynccontextmanager
-async def api_client(settings: BackendSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, behind an in-memory ASGI transport."""
+async def api_client(
+    settings: BackendSettings, authenticated: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, behind an in-memory ASGI transport; the client
+    sends the settings' token as a bearer header unless ``authenticated`` is False."""
     app = create_app(settings)
+    headers = (
+        {"Authorization": f"Bearer {settings.auth_token}"}
+        if authenticated and settings.auth_token
+        else {}
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=f"http://{TEST_HOST}", headers=headers
+        ) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client

@@ -14,34 +14,43 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import select
 
 from vlmhb.backend import __version__
-from vlmhb.backend.api import analytics, events, experiments, samples, system
+from vlmhb.backend.api import analytics, auth, events, experiments, samples, system
 from vlmhb.backend.db.engine import Database
 from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.db.models import Experiment
 from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
 from vlmhb.backend.events.redis_bus import RedisEventBus
+from vlmhb.backend.guards import BrowserGuard, install_log_filter
 from vlmhb.backend.runner.base import EmbeddedRunner, Runner
 from vlmhb.backend.runner.local import LocalRunner
 from vlmhb.backend.runner.remote import RemoteRunner
 from vlmhb.backend.security import BodyLimit, bearer_dependency
 from vlmhb.backend.services import Services
-from vlmhb.backend.settings import BackendSettings
+from vlmhb.backend.settings import LOOPBACK_HOSTS, BackendSettings
 from vlmhb.backend.states import ACTIVE, ExperimentStatus
+from vlmhb.backend.tokens import load_or_create_token
 from vlmhb.backend.web import mount_web
 from vlmhb.core.orchestration.events import InProcessEventBus
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+# the only routes where ``?access_token=`` counts: a header is impossible there
+QUERY_TOKEN_ENDPOINTS = (events.sse_events, samples.sample_image, system.artifact)
 
 
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """The backend app. Embedded orchestrator unless ``orchestrator_url`` is set; Redis
-    events when ``redis_url`` is set; the database is migrated at startup."""
-    settings = (settings or BackendSettings()).resolved()
+    events when ``redis_url`` is set; the database is migrated at startup. Auth is on:
+    without ``auth_token`` the token stored in the data folder is used (generated on
+    first start), unless ``no_auth`` (loopback ``host`` only)."""
+    settings, _ = (settings or BackendSettings()).resolved().with_token()
+    if settings.no_auth and settings.host not in LOOPBACK_HOSTS:
+        raise ValueError(f"no_auth is only allowed on a loopback address, not {settings.host}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_filter()
         async with running_services(settings) as services:
             app.state.services = services
             yield
@@ -50,19 +59,31 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
                   lifespan=lifespan,
                   description="Submit and follow VLM benchmark experiments; browse samples "
                               "and analytics. See docs/backend.md.")
-    api = APIRouter(prefix=API_PREFIX, dependencies=[bearer_dependency()])
-    for module in (experiments, samples, analytics, events, system):
+    api = APIRouter(prefix=API_PREFIX,
+                    dependencies=[bearer_dependency(QUERY_TOKEN_ENDPOINTS)])
+    for module in (experiments, samples, analytics, events, system, auth):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(system.public, prefix=API_PREFIX)
+    app.include_router(auth.public, prefix=API_PREFIX)
     app.include_router(events.ws_router, prefix=API_PREFIX)
     app.include_router(events.ws_router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts,
+                       trusted_origins=settings.cors_origins)  # outermost: checked first
     mount_web(app)
     return app
+
+
+def orchestrator_token(settings: BackendSettings) -> str:
+    """What ``vlmhb backend`` sends to the orchestrator: ``orchestrator_token``, else the
+    API token, else the token stored in the (shared) data folder."""
+    if settings.orchestrator_token or settings.auth_token:
+        return settings.orchestrator_token or settings.auth_token or ""
+    return load_or_create_token(settings.data_dir)[0]
 
 
 @asynccontextmanager
@@ -87,7 +108,7 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
         bus.add_listener(recorder.enqueue)
     runner: Runner
     if settings.orchestrator_url:
-        runner = RemoteRunner(settings.orchestrator_url, settings.auth_token)
+        runner = RemoteRunner(settings.orchestrator_url, orchestrator_token(settings))
     else:
         runner = EmbeddedRunner(LocalRunner(bus, settings.runs_dir))
     services = Services(settings, db, hub, recorder, runner,

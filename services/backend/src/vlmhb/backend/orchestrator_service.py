@@ -2,13 +2,13 @@
 
 ``POST /run`` starts an experiment from a config path the backend stored (shared
 folder), ``POST /cancel/{id}``, ``GET /status/{id}``, ``GET /resources``, ``GET /health``.
-Events go out on Redis pub/sub; the backend persists them. The same bearer token as the
-backend (``VLMHB_AUTH_TOKEN``) protects every route but ``/health``.
+Events go out on Redis pub/sub; the backend persists them. A bearer token is required on
+every route but ``/health`` (``VLMHB_AUTH_TOKEN``, else the one generated into the data
+folder it shares with the backend); ``vlmhb orchestrator`` binds 127.0.0.1 by default.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from vlmhb.backend import __version__
 from vlmhb.backend.events.redis_bus import RedisEventBus
 from vlmhb.backend.runner.local import AlreadyRunning, LocalRunner
+from vlmhb.backend.tokens import check_token, same_secret
 
 
 class RunRequest(BaseModel):
@@ -34,8 +35,9 @@ class RunStatus(BaseModel):
     state: str
 
 
-def create_orchestrator_app(redis_url: str, runs_dir: Path,
-                            token: str | None = None) -> FastAPI:
+def create_orchestrator_app(redis_url: str, runs_dir: Path, token: str) -> FastAPI:
+    """The orchestrator app; ``token`` (at least 16 characters) is required."""
+    token = check_token(token or "", "the orchestrator token")
     runs_dir = runs_dir.expanduser().resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
 
@@ -51,13 +53,11 @@ def create_orchestrator_app(redis_url: str, runs_dir: Path,
             await bus.aclose()
 
     async def auth(authorization: Annotated[str | None, Header()] = None) -> None:
-        if not token:
-            return
         scheme, _, value = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
-                                                                 token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+        if scheme.lower() != "bearer" or not same_secret(value.strip(), token):
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     app = FastAPI(title="VLMHyperBench orchestrator", version=__version__, lifespan=lifespan)
     guarded = [Depends(auth)]
@@ -77,8 +77,9 @@ def create_orchestrator_app(redis_url: str, runs_dir: Path,
             raise HTTPException(409, "already running") from None
         return RunStatus(experiment_id=body.experiment_id, active=True, state="ACCEPTED")
 
-    @app.post("/cancel/{experiment_id}", status_code=202, dependencies=guarded,
-              response_model=RunStatus)
+    @app.post(
+        "/cancel/{experiment_id}", status_code=202, dependencies=guarded, response_model=RunStatus
+    )
     async def cancel(experiment_id: str, request: Request) -> RunStatus:
         if not runner(request).cancel(experiment_id):
             raise HTTPException(404, "not running here")
@@ -90,8 +91,9 @@ def create_orchestrator_app(redis_url: str, runs_dir: Path,
         state = local.last_state.get(experiment_id)
         if state is None:
             raise HTTPException(404, "unknown experiment")
-        return RunStatus(experiment_id=experiment_id, active=local.is_active(experiment_id),
-                         state=state)
+        return RunStatus(
+            experiment_id=experiment_id, active=local.is_active(experiment_id), state=state
+        )
 
     @app.get("/resources", dependencies=guarded)
     async def resources(request: Request) -> dict[str, Any]:

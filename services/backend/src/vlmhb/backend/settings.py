@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from vlmhb.backend.tokens import check_token, load_or_create_token
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -16,7 +19,12 @@ class BackendSettings(BaseSettings):
     ``database_url``: SQLAlchemy URL (default: SQLite ``<data_dir>/vlmhb.db``).
     ``redis_url``: when set, events travel over Redis pub/sub instead of in-process.
     ``orchestrator_url``: when set (``vlmhb backend``), submissions go to that orchestrator
-    service instead of the embedded one. ``auth_token``: bearer token for the API.
+    service instead of the embedded one. ``auth_token``: bearer token for the API
+    (at least 16 characters; generated into the data folder when unset, see
+    ``with_token``). ``no_auth``: no token at all (loopback only; Host and Origin are
+    still checked). ``allowed_hosts``: Host header names accepted besides localhost,
+    127.0.0.1 and [::1] (``*``: any). ``orchestrator_token``: what ``vlmhb backend``
+    sends to the orchestrator (default: ``auth_token``).
     ``data_root``: relative dataset/prompt paths in submitted configs resolve here, and
     every dataset path must lie inside it.
     """
@@ -33,12 +41,43 @@ class BackendSettings(BaseSettings):
     orchestrator_url: str | None = Field(
         None, validation_alias=AliasChoices("ORCHESTRATOR_URL", "VLMHB_ORCHESTRATOR_URL"))
     auth_token: str | None = None
+    no_auth: bool = False
+    orchestrator_token: str | None = None
     public_read: bool = False
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     ws_queue_size: int = Field(4096, ge=16)
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @field_validator("auth_token", "orchestrator_token")
+    @classmethod
+    def _strong_token(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Blank, whitespace-padded or short tokens are refused (a clear error at start)."""
+        source = f"VLMHB_{(info.field_name or 'auth_token').upper()}"
+        return None if value is None else check_token(value, source)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        """``VLMHB_ALLOWED_HOSTS``: a JSON list or comma-separated names."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    def with_token(self) -> tuple[BackendSettings, bool]:
+        """``(settings, generated)``: with ``auth_token`` set — the configured one, else
+        the one stored in the data folder (created on first use). ``no_auth`` keeps None."""
+        if self.no_auth or self.auth_token:
+            return self, False
+        token, created = load_or_create_token(self.data_dir.expanduser().resolve())
+        return self.model_copy(update={"auth_token": token}), created
 
     def resolved(self) -> BackendSettings:
         """A copy with absolute folders (created) and a concrete database URL."""

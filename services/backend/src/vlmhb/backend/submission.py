@@ -24,8 +24,9 @@ from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import VlmhbError
 
 LEGACY_MODELS = "vlm_base.csv"
-YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
-              "text/plain"}
+# explicit YAML types only: text/plain is CORS-safelisted (a page on another origin could
+# send it without a preflight), so it is refused with 415
+YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 JSON_TYPES = {"application/json"}
 
 

@@ -3,6 +3,8 @@
 Unknown non-API paths fall back to ``index.html`` (the UI routes in the browser). When the
 folder has not been built, ``/`` answers a short page saying how to build it. The folder
 is looked up on each request, so building the UI does not need a server restart.
+Any page opened with ``?token=<the server's token>`` logs the browser in (session cookie)
+and redirects to the page without the token; pages carry the CSRF cookie the UI echoes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import html
 import os
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
+from vlmhb.backend.api.auth import token_link_login
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
+from vlmhb.backend.security import set_csrf
 
 ENV = "VLMHB_WEB_DIST"
 # services/backend/src/vlmhb/backend/web.py -> services/web/dist (a source checkout)
@@ -61,21 +65,32 @@ def mount_web(app: FastAPI, dist: Path | None = None) -> None:
     """Add the UI routes (after the API routes, so those win)."""
 
     @app.get("/{path:vlmhb_web_path}", include_in_schema=False)
-    def web(path: str) -> Response:
-        folder = dist or web_dist()
-        index = folder / "index.html"
-        if not index.is_file():
-            return HTMLResponse(NOT_BUILT.format(dist=html.escape(str(folder))))
-        if path:
-            try:
-                target = resolve_inside(folder, path)
-            except OutsideRoot:
-                raise HTTPException(404, "Not Found") from None
-            if target.is_file():
-                # content-hashed names under assets/ never change
-                cache = ("public, max-age=31536000, immutable" if path.startswith("assets/")
-                         else "no-cache")
-                return FileResponse(target, headers={"Cache-Control": cache})
-            if path.startswith("assets/"):
-                raise HTTPException(404, "Not Found")  # a missing asset is not a page
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+    def web(path: str, request: Request) -> Response:
+        token = request.query_params.get("token")
+        if token is not None:
+            return token_link_login(request, token)
+        response = _page(dist or web_dist(), path)
+        if not path.startswith("assets/"):
+            set_csrf(response, request)
+        return response
+
+
+def _page(folder: Path, path: str) -> Response:
+    """The file at ``path`` in the built UI, ``index.html`` for client-side routes."""
+    index = folder / "index.html"
+    if not index.is_file():
+        return HTMLResponse(NOT_BUILT.format(dist=html.escape(str(folder))))
+    if path:
+        try:
+            target = resolve_inside(folder, path)
+        except OutsideRoot:
+            raise HTTPException(404, "Not Found") from None
+        if target.is_file():
+            # content-hashed names under assets/ never change
+            cache = (
+                "public, max-age=31536000, immutable" if path.startswith("assets/") else "no-cache"
+            )
+            return FileResponse(target, headers={"Cache-Control": cache})
+        if path.startswith("assets/"):
+            raise HTTPException(404, "Not Found")  # a missing asset is not a page
+    return FileResponse(index, headers={"Cache-Control": "no-cache"})

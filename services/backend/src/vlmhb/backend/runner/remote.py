@@ -1,7 +1,8 @@
 """Forward submissions to a separate orchestrator service (``ORCHESTRATOR_URL``).
 
 The orchestrator reads the stored config from the path the backend sends, so both must
-see the same data folder (a shared volume); events come back over Redis.
+see the same data folder (a shared volume); events come back over Redis. Every call
+carries ``Authorization: Bearer <token>`` (the orchestrator requires it).
 """
 
 from __future__ import annotations
@@ -19,21 +20,28 @@ class RemoteRunnerError(Exception):
 class RemoteRunner:
     mode = "split"
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 10.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers,
-                                        timeout=timeout_s)
+    def __init__(self, base_url: str, token: str, timeout_s: float = 10.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s
+        )
 
     async def submit(self, experiment_id: str, config_path: Path, force: bool = False) -> None:
         try:
-            response = await self.client.post("/run", json={
-                "experiment_id": experiment_id, "config_path": str(config_path),
-                "force": force})
+            response = await self.client.post(
+                "/run",
+                json={
+                    "experiment_id": experiment_id,
+                    "config_path": str(config_path),
+                    "force": force,
+                },
+            )
         except httpx.HTTPError as exc:
             raise RemoteRunnerError(f"orchestrator unreachable: {exc}") from exc
         if response.status_code >= 400:
-            raise RemoteRunnerError(f"orchestrator answered {response.status_code}: "
-                                    f"{response.text[:300]}")
+            raise RemoteRunnerError(
+                f"orchestrator answered {response.status_code}: {response.text[:300]}"
+            )
 
     async def cancel(self, experiment_id: str) -> bool:
         try:
