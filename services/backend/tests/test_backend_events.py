@@ -14,7 +14,7 @@ import pytest
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import select
-from vlmhb_backend_testkit import experiment_yaml
+from vlmhb_backend_testkit import AUTH, experiment_yaml
 
 from vlmhb.backend.app import create_app
 from vlmhb.backend.db.engine import Database
@@ -99,7 +99,8 @@ async def _ws_experiment(make_settings: Any, dataset: Path, redis: str | None) -
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = ASGIWebSocketTransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     headers=AUTH) as client:
             response = await client.post(
                 "/api/v1/experiments", content=experiment_yaml(dataset, "ws").encode(),
                 headers={"content-type": "application/yaml"})
@@ -142,7 +143,8 @@ async def test_websocket_unknown_experiment(make_settings: Any) -> None:
     app = create_app(make_settings())
     async with app.router.lifespan_context(app):
         transport = ASGIWebSocketTransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client, \
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     headers=AUTH) as client, \
                 aconnect_ws("http://test/api/v1/ws/nope", client) as ws:
             with pytest.raises(Exception) as caught:  # httpx_ws.WebSocketDisconnect
                 await ws.receive_text()

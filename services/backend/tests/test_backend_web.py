@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
-from vlmhb_backend_testkit import api_client
+from vlmhb_backend_testkit import AUTH, TEST_HOST, TEST_TOKEN, api_client
 
 from vlmhb.backend.settings import BackendSettings
 
@@ -15,7 +16,8 @@ INDEX = "<!doctype html><html><body><div id='root'></div>VLMHB-UI</body></html>"
 def _settings(tmp_path: Path) -> BackendSettings:
     return BackendSettings(data_dir=tmp_path / "state", runs_dir=tmp_path / "runs",
                            database_url=f"sqlite:///{tmp_path / 'vlmhb.db'}", redis_url=None,
-                           orchestrator_url=None, auth_token="secret")
+                           orchestrator_url=None, auth_token=TEST_TOKEN,
+                           allowed_hosts=[TEST_HOST])
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def dist(tmp_path: Path) -> Path:
 async def test_built_ui_is_served_with_spa_fallback(
         tmp_path: Path, dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VLMHB_WEB_DIST", str(dist))
-    async with api_client(_settings(tmp_path)) as client:
+    async with api_client(_settings(tmp_path), authenticated=False) as client:
         root = await client.get("/")
         assert root.status_code == 200 and "VLMHB-UI" in root.text
         assert root.headers["content-type"].startswith("text/html")
@@ -50,11 +52,9 @@ async def test_built_ui_is_served_with_spa_fallback(
         assert "outside" not in escaped.text
         # the API keeps its own answers (auth, 404, 405), and its docs
         assert (await client.get("/api/v1/experiments")).status_code == 401
-        unknown = await client.get("/api/v1/nothing-here",
-                                   headers={"Authorization": "Bearer secret"})
+        unknown = await client.get("/api/v1/nothing-here", headers=AUTH)
         assert unknown.status_code == 404 and unknown.json() == {"detail": "Not Found"}
-        assert (await client.get("/api/v1/experiments/x/cancel",
-                                 headers={"Authorization": "Bearer secret"})).status_code == 405
+        assert (await client.get("/api/v1/experiments/x/cancel", headers=AUTH)).status_code == 405
         assert (await client.get("/api")).status_code == 404
         assert (await client.get("/openapi.json")).status_code == 200
         assert (await client.get("/api/v1/health")).json()["status"] == "ok"
@@ -64,7 +64,7 @@ async def test_unbuilt_ui_explains_how_to_build(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "no-dist"
     monkeypatch.setenv("VLMHB_WEB_DIST", str(missing))
-    async with api_client(_settings(tmp_path)) as client:
+    async with api_client(_settings(tmp_path), authenticated=False) as client:
         response = await client.get("/")
         assert response.status_code == 200
         assert "npm run build" in response.text and str(missing) in response.text
@@ -74,6 +74,24 @@ async def test_unbuilt_ui_explains_how_to_build(
         missing.mkdir()
         (missing / "index.html").write_text(INDEX)
         assert "VLMHB-UI" in (await client.get("/")).text
+
+
+async def test_token_link_logs_in_and_pages_carry_the_csrf_cookie(
+    tmp_path: Path, dist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLMHB_WEB_DIST", str(dist))
+    async with api_client(_settings(tmp_path), authenticated=False) as client:
+        page = await client.get("/new")
+        assert "vlmhb_csrf=" in page.headers["set-cookie"]
+        asset = await client.get("/assets/app-1234.js")
+        assert "set-cookie" not in asset.headers  # immutable assets stay cacheable
+        link = await client.get(f"/?token={TEST_TOKEN}")
+        assert link.status_code == 303 and link.headers["location"] == "/"
+        assert link.headers["cache-control"] == "no-store"
+        assert (await client.get("/api/v1/experiments")).status_code == 200
+        # "//host" in the path never becomes an off-site redirect
+        odd = await client.get(httpx.URL(f"http://{TEST_HOST}//evil.example/x?token={TEST_TOKEN}"))
+        assert odd.status_code == 303 and odd.headers["location"] == "/evil.example/x"
 
 
 def test_default_dist_is_the_source_checkout() -> None:
