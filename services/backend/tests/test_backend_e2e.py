@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from vlmhb_backend_testkit import experiment_yaml, free_port, wait_status
+from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server_env, wait_status
 
 pytestmark = pytest.mark.slow
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"}
@@ -32,7 +32,7 @@ def server(command: list[str], cwd: Path, port: int, env: dict[str, str] | None 
     log = (cwd / f"server-{port}.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", *command,
                              "--port", str(port)], cwd=cwd, stdout=log, stderr=log,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **server_env(), **(env or {})})
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -62,14 +62,15 @@ async def test_serve_websocket_and_sse(tmp_path: Path, dataset: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with server(["serve"], tmp_path, port):
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
             response = await client.post(
                 "/api/v1/experiments", content=experiment_yaml(dataset, "e2e", latency_ms=50),
                 headers={"content-type": "application/yaml"})
             assert response.status_code == 202
             exp_id = response.json()["id"]
             messages: list[dict[str, Any]] = []
-            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws/{exp_id}") as ws:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws/{exp_id}",
+                                          additional_headers=AUTH) as ws:
                 while True:
                     message = json.loads(await ws.recv())
                     messages.append(message)
@@ -116,7 +117,7 @@ async def test_restart_survival(tmp_path: Path, dataset: Path) -> None:
     text = experiment_yaml(dataset, "slow", latency_ms=250).replace("concurrency: 2",
                                                                     "concurrency: 1")
     with server(["serve"], tmp_path, port) as proc:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
             exp_id = (await client.post("/api/v1/experiments", content=text.encode(),
                                         headers={"content-type": "application/yaml"})
                       ).json()["id"]
@@ -132,7 +133,7 @@ async def test_restart_survival(tmp_path: Path, dataset: Path) -> None:
     before = _answers_ids(run_dir)
     assert 3 <= len(before) < body["runs"][0]["total"]
     with server(["serve"], tmp_path, port):
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
             body = (await client.get(f"/api/v1/experiments/{exp_id}")).json()
             assert body["status"] == "INTERRUPTED"
             assert body["runs"][0]["stages"][0]["state"] == "INTERRUPTED"
@@ -148,8 +149,8 @@ async def test_split_backend_and_orchestrator(tmp_path: Path, dataset: Path, red
                                               pg_database: str) -> None:
     orch_port, api_port = free_port(), free_port()
     env = {"REDIS_URL": redis_url, "DATABASE_URL": pg_database,
-           "ORCHESTRATOR_URL": f"http://127.0.0.1:{orch_port}", "VLMHB_AUTH_TOKEN": "tok"}
-    headers = {"Authorization": "Bearer tok"}
+           "ORCHESTRATOR_URL": f"http://127.0.0.1:{orch_port}"}
+    headers = AUTH
     with server(["orchestrator"], tmp_path, orch_port, env, health="/health"), \
             server(["backend"], tmp_path, api_port, env):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30,
