@@ -36,7 +36,7 @@ from pydantic import SecretStr
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import BackendParams
-from vlmhb.core.secrets import reveal
+from vlmhb.core.secrets import reveal, revealed
 from vlmhb.inference.backends.base import (
     Backend,
     BackendError,
@@ -131,7 +131,7 @@ class OpenAIBackend(Backend):
         self.timeout_s = float(params.get("timeout_s", 600.0))
         self.image_tokens = int(params.get("image_tokens", 256))
         self.check_on_load = bool(params.get("check_on_load", True))
-        self.extra_body = dict(params.get("extra_body", {}))
+        self.extra_body = dict(revealed(params.get("extra_body") or {}))
         self._http: httpx.AsyncClient | None = None
 
     def _api_key(self) -> str | None:

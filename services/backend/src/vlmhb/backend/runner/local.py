@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vlmhb.backend.events.topic import TopicBus
 from vlmhb.core.config import load_experiment
+from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import Event, EventType, TaskState
 from vlmhb.core.orchestration.events import EventBus
 from vlmhb.core.orchestration.orchestrator import Orchestrator
@@ -27,9 +28,15 @@ class AlreadyRunning(Exception):
 
 
 class LocalRunner:
-    def __init__(self, bus: EventBus, runs_root: Path, settings: Settings | None = None) -> None:
+    def __init__(self, bus: EventBus, runs_root: Path, settings: Settings | None = None,
+                 policy: SubmissionPolicy | None = None) -> None:
+        """``policy``: what submitted configs may do (default: from ``VLMHB_*`` settings)."""
+        from vlmhb.backend.settings import BackendSettings
+        from vlmhb.backend.submission import submission_policy
+
         self.bus = bus
         self.runs_root = runs_root
+        self.policy = policy or submission_policy(BackendSettings(runs_dir=runs_root))
         self.settings = settings or Settings()
         self.resources = ResourceManager.from_settings(self.settings)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -64,8 +71,7 @@ class LocalRunner:
     async def _run(self, experiment_id: str, config_path: Path, force: bool) -> None:
         self._publish(experiment_id, TaskState.RUNNING)
         try:
-            spec = await asyncio.to_thread(load_experiment, config_path)
-            spec.output_dir = self.runs_root
+            spec = await asyncio.to_thread(load_experiment, config_path, policy=self.policy)
             orchestrator = Orchestrator(spec, settings=self.settings,
                                         bus=TopicBus(self.bus, experiment_id),
                                         resources=self.resources, config_path=config_path,
