@@ -9,7 +9,8 @@ export default defineConfig({
   plugins: [react()],
   server: {
     proxy: {
-      '/api': { target: api, ws: true, changeOrigin: true },
+      // changeOrigin off: the backend sees Host localhost:5173, the same origin the page has
+      '/api': { target: api, ws: true, changeOrigin: false },
     },
   },
   build: {

@@ -1,12 +1,14 @@
 // End-to-end check of the UI against a real `vlmhb serve`:
 // build a tiny dataset, start the server with the built UI, submit an experiment through the
-// New experiment form, watch it complete live, open Compare (Plotly) and Samples.
+// New experiment form, watch it complete live, open Compare (Plotly) and Samples. The
+// browser logs in the way a user does: the login prompt, then the /?token= link.
 // Screenshots go to e2e-artifacts/. Exit code 0 only when every step passed.
 //
 // Env: VLMHB_BIN (default ../../.venv/bin/vlmhb), CHROMIUM (default /usr/bin/chromium),
 //      E2E_TIMEOUT_S (default 120).
 
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, openSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,6 +22,7 @@ const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const artifacts = path.join(webDir, 'e2e-artifacts');
 const dist = path.join(webDir, 'dist');
 const deadlineS = Number(process.env.E2E_TIMEOUT_S ?? 120);
+const token = `e2e-${randomBytes(18).toString('hex')}`;
 
 const log = (...args) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...args);
 
@@ -104,7 +107,7 @@ async function main() {
       ['serve', '--port', String(port), '--data-dir', path.join(tmp, 'state'), '--runs-dir', path.join(tmp, 'runs')],
       {
         cwd: tmp,
-        env: { ...process.env, VLMHB_DATA_ROOT: dataRoot, VLMHB_WEB_DIST: dist, VLMHB_AUTH_TOKEN: '' },
+        env: { ...process.env, VLMHB_DATA_ROOT: dataRoot, VLMHB_WEB_DIST: dist, VLMHB_AUTH_TOKEN: token },
         stdio: ['ignore', serverLog, serverLog],
         detached: true,
       },
@@ -130,8 +133,8 @@ async function main() {
     const pageErrors = [];
     page.on('pageerror', (err) => pageErrors.push(String(err)));
     page.on('console', (msg) => {
-      // the 422 of the deliberately invalid config is expected; anything else is a failure
-      if (msg.type() === 'error' && !/status of 422/.test(msg.text())) pageErrors.push(`console: ${msg.text()}`);
+      // the 401s before the login and the 422 of the deliberately invalid config are expected
+      if (msg.type() === 'error' && !/status of (401|422)/.test(msg.text())) pageErrors.push(`console: ${msg.text()}`);
     });
     const shot = async (name) => {
       await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
@@ -148,6 +151,22 @@ async function main() {
         throw err;
       }
     };
+
+    await step('login', async () => {
+      await page.goto(`${base}/`);
+      await page.getByRole('heading', { name: 'Log in' }).waitFor(); // 401 -> the prompt
+      await page.getByLabel('API token').fill('wrong-token-0123456789');
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.locator('form').getByRole('alert').getByText('wrong token').waitFor();
+      await page.goto(`${base}/?token=${token}`); // the URL vlmhb serve prints
+      if (page.url() !== `${base}/`) throw new Error(`token left in the URL: ${page.url()}`);
+      const cookies = await context.cookies(base);
+      const session = cookies.find((c) => c.name === 'vlmhb_session');
+      if (!session || !session.httpOnly || session.sameSite !== 'Strict') {
+        throw new Error(`session cookie ${JSON.stringify(session)}`);
+      }
+      if (cookies.some((c) => c.value.includes(token))) throw new Error('a cookie holds the token');
+    });
 
     await step('list page', async () => {
       await page.goto(`${base}/`);

@@ -1,45 +1,59 @@
 import { useState, useSyncExternalStore } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
-import { auth } from '../lib/api';
+import { auth, login } from '../lib/api';
 
-/** Shown when the API answers 401: asks for the bearer token (kept in localStorage). */
+/** Shown when the API answers 401: exchanges the server's token for a session cookie. */
 export function TokenDialog() {
   const needed = useSyncExternalStore(auth.subscribe, () => auth.tokenNeeded);
   const [value, setValue] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
   const client = useQueryClient();
   if (!needed) return null;
-  const hadToken = Boolean(auth.token);
   return (
     <div className="modal-backdrop">
       <form
         className="modal"
         onSubmit={(e) => {
           e.preventDefault();
-          auth.setToken(value.trim());
-          setValue('');
-          void client.invalidateQueries();
+          setBusy(true);
+          login(value.trim())
+            .then(() => {
+              setValue('');
+              setError('');
+              void client.invalidateQueries();
+            })
+            .catch((exc: Error) => setError(exc.message))
+            .finally(() => setBusy(false));
         }}
       >
-        <h2>API token needed</h2>
+        <h2>Log in</h2>
         <p>
-          {hadToken
-            ? 'The server refused the stored token. Enter the current one.'
-            : 'This server is protected by VLMHB_AUTH_TOKEN. Enter the token to continue.'}
+          Open the URL <code>vlmhb serve</code> printed (it carries the token), or paste the
+          token here: <code>VLMHB_AUTH_TOKEN</code>, or the file <code>auth_token</code> in the
+          server&apos;s data folder.
         </p>
         <input
           type="password"
           autoFocus
-          placeholder="bearer token"
+          placeholder="token"
           value={value}
           onChange={(e) => setValue(e.target.value)}
           aria-label="API token"
         />
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
         <div className="row-actions">
-          <button type="submit" className="primary" disabled={!value.trim()}>
-            Save token
+          <button type="submit" className="primary" disabled={!value.trim() || busy}>
+            Log in
           </button>
         </div>
-        <p className="hint">Stored in this browser (localStorage) and sent as Authorization: Bearer.</p>
+        <p className="hint">
+          The server answers with an HttpOnly session cookie; this page never stores the token.
+        </p>
       </form>
     </div>
   );

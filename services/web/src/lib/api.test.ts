@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, apiFetch, auth, configContentType, errorText, withToken } from './api';
+import { ApiError, apiFetch, auth, configContentType, csrfToken, errorText, login, wsUrl } from './api';
 
 function respond(status: number, body: unknown, contentType = 'application/json') {
   return vi.fn(async () =>
@@ -12,17 +12,32 @@ function respond(status: number, body: unknown, contentType = 'application/json'
 
 describe('apiFetch', () => {
   beforeEach(() => {
-    localStorage.clear();
-    auth.setToken('');
+    auth.loggedIn();
+    document.cookie = 'vlmhb_csrf=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
   });
   afterEach(() => vi.unstubAllGlobals());
 
-  it('returns the JSON body', async () => {
+  it('returns the JSON body; the session cookie goes along, no token in headers', async () => {
     const fetchMock = respond(200, { items: [], total: 0 });
     vi.stubGlobal('fetch', fetchMock);
     await expect(apiFetch('/api/v1/experiments')).resolves.toEqual({ items: [], total: 0 });
-    const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/experiments');
+    expect(init.credentials).toBe('same-origin');
     expect((init.headers as Record<string, string>).Authorization).toBeUndefined();
+    expect(localStorage.length).toBe(0);
+  });
+
+  it('echoes the CSRF cookie on changing calls only', async () => {
+    document.cookie = 'vlmhb_csrf=abc%2D123; path=/';
+    expect(csrfToken()).toBe('abc-123');
+    const fetchMock = respond(200, {});
+    vi.stubGlobal('fetch', fetchMock);
+    await apiFetch('/api/v1/experiments/x/cancel', { method: 'POST' });
+    await apiFetch('/api/v1/experiments');
+    const calls = fetchMock.mock.calls as unknown as [string, RequestInit][];
+    expect((calls[0][1].headers as Record<string, string>)['X-VLMHB-CSRF']).toBe('abc-123');
+    expect((calls[1][1].headers as Record<string, string>)['X-VLMHB-CSRF']).toBeUndefined();
   });
 
   it('throws ApiError with the detail verbatim (422 names file:line and field)', async () => {
@@ -45,24 +60,35 @@ describe('apiFetch', () => {
     await expect(apiFetch('/api/v1/health')).rejects.toMatchObject({ status: 0 });
   });
 
-  it('asks for a token on 401, then sends it as a bearer header', async () => {
-    vi.stubGlobal('fetch', respond(401, { detail: 'missing or wrong bearer token' }));
+  it('asks for a login on 401, then logs in with JSON (no token kept)', async () => {
+    vi.stubGlobal('fetch', respond(401, { detail: 'missing or wrong token' }));
     const seen: boolean[] = [];
     const unsubscribe = auth.subscribe(() => seen.push(auth.tokenNeeded));
     await expect(apiFetch('/api/v1/experiments')).rejects.toMatchObject({ status: 401 });
     expect(auth.tokenNeeded).toBe(true);
-    auth.setToken('s3cret');
+    // a wrong token keeps the prompt
+    await expect(login('wrong')).rejects.toMatchObject({ status: 401 });
+    expect(auth.tokenNeeded).toBe(true);
+    const fetchMock = vi.fn(async () => new Response(null, { status: 204 }));
+    vi.stubGlobal('fetch', fetchMock);
+    await login('s3cret-token-0123456789');
     expect(auth.tokenNeeded).toBe(false);
-    expect(localStorage.getItem('vlmhb.token')).toBe('s3cret');
     expect(seen).toEqual([true, false]);
     unsubscribe();
-    const fetchMock = respond(200, {});
-    vi.stubGlobal('fetch', fetchMock);
-    await apiFetch('/api/v1/experiments');
-    const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
-    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer s3cret');
-    expect(withToken('/api/v1/artifacts/a.html')).toBe('/api/v1/artifacts/a.html?access_token=s3cret');
-    expect(withToken('/img?sample_id=1')).toBe('/img?sample_id=1&access_token=s3cret');
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/auth/login');
+    expect(init.method).toBe('POST');
+    expect((init.headers as Record<string, string>)['Content-Type']).toBe('application/json');
+    expect(JSON.parse(init.body as string)).toEqual({ token: 's3cret-token-0123456789' });
+    expect(init.credentials).toBe('same-origin');
+    expect(localStorage.length).toBe(0);
+    expect(document.cookie).not.toContain('s3cret');
+  });
+
+  it('builds WebSocket URLs without query tokens', () => {
+    expect(wsUrl('abc', 0)).toBe(`ws://${window.location.host}/api/v1/ws/abc`);
+    expect(wsUrl('abc', 7)).toBe(`ws://${window.location.host}/api/v1/ws/abc?since=7`);
+    expect(wsUrl('abc', 7)).not.toContain('access_token');
   });
 
   it('picks the config content type', () => {

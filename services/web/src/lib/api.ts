@@ -1,7 +1,10 @@
-// The API client: JSON fetch with bearer token, errors carrying the API's own message.
+// The API client: JSON fetch with the browser's session cookie (same-origin only), errors
+// carrying the API's own message. The token is never stored by the UI: the server
+// exchanges it for an HttpOnly cookie (POST /api/v1/auth/login, or the /?token= link).
 
-const TOKEN_KEY = 'vlmhb.token';
 export const API = '/api/v1';
+export const CSRF_COOKIE = 'vlmhb_csrf';
+export const CSRF_HEADER = 'X-VLMHB-CSRF';
 
 /** An HTTP error of the API; ``message`` is the API's ``detail`` verbatim. */
 export class ApiError extends Error {
@@ -15,29 +18,10 @@ export class ApiError extends Error {
 
 type Listener = () => void;
 
-/** Token storage (localStorage) and the "a token is needed" flag the UI listens to. */
+/** The "a login is needed" flag the UI listens to (set by a 401, cleared by a login). */
 class AuthStore {
   private listeners = new Set<Listener>();
   private needed = false;
-
-  get token(): string {
-    try {
-      return localStorage.getItem(TOKEN_KEY) ?? '';
-    } catch {
-      return '';
-    }
-  }
-
-  setToken(token: string): void {
-    try {
-      if (token) localStorage.setItem(TOKEN_KEY, token);
-      else localStorage.removeItem(TOKEN_KEY);
-    } catch {
-      /* storage disabled: the token lives for this page only */
-    }
-    this.needed = false;
-    this.emit();
-  }
 
   get tokenNeeded(): boolean {
     return this.needed;
@@ -48,6 +32,11 @@ class AuthStore {
       this.needed = true;
       this.emit();
     }
+  }
+
+  loggedIn(): void {
+    this.needed = false;
+    this.emit();
   }
 
   subscribe = (listener: Listener): (() => void) => {
@@ -61,6 +50,15 @@ class AuthStore {
 }
 
 export const auth = new AuthStore();
+
+/** The CSRF cookie's value (readable on purpose; echoed in ``X-VLMHB-CSRF``). */
+export function csrfToken(): string {
+  for (const part of document.cookie.split(';')) {
+    const [name, ...rest] = part.trim().split('=');
+    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join('='));
+  }
+  return '';
+}
 
 /** The text of an error body: FastAPI's ``detail`` (string, validation list or object). */
 export function errorText(body: unknown, fallback: string): string {
@@ -93,19 +91,22 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-/** Call the API; JSON answer on success, ``ApiError`` otherwise (401 asks for a token). */
+/** Call the API; JSON answer on success, ``ApiError`` otherwise (401 asks for a login).
+ * The session cookie goes along (same origin only); changing calls echo the CSRF cookie. */
 export async function apiFetch<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const method = options.method ?? 'GET';
   const headers: Record<string, string> = { Accept: 'application/json' };
-  const token = auth.token;
-  if (token) headers.Authorization = `Bearer ${token}`;
   if (options.contentType) headers['Content-Type'] = options.contentType;
+  const csrf = method === 'GET' || method === 'HEAD' ? '' : csrfToken();
+  if (csrf) headers[CSRF_HEADER] = csrf;
   let response: Response;
   try {
     response = await fetch(path.startsWith('/') ? path : `${API}/${path}`, {
-      method: options.method ?? 'GET',
+      method,
       headers,
       body: options.body,
       signal: options.signal,
+      credentials: 'same-origin',
     });
   } catch (exc) {
     if (exc instanceof DOMException && exc.name === 'AbortError') throw exc;
@@ -130,21 +131,21 @@ export async function apiFetch<T>(path: string, options: RequestOptions = {}): P
   return body as T;
 }
 
-/** A URL for <img>/<a> (no headers there): adds ``access_token`` when a token is set. */
-export function withToken(url: string): string {
-  const token = auth.token;
-  if (!token) return url;
-  return `${url}${url.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(token)}`;
+/** Log in: the server answers with the HttpOnly session cookie (the token is not kept). */
+export async function login(token: string): Promise<void> {
+  await apiFetch<unknown>(`${API}/auth/login`, {
+    method: 'POST',
+    body: JSON.stringify({ token }),
+    contentType: 'application/json',
+  });
+  auth.loggedIn();
 }
 
-/** The WebSocket URL of an experiment's live events. */
+/** The WebSocket URL of an experiment's live events (the session cookie authenticates it). */
 export function wsUrl(experimentId: string, since: number): string {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const params = new URLSearchParams();
-  if (since > 0) params.set('since', String(since));
-  if (auth.token) params.set('access_token', auth.token);
-  const query = params.toString();
-  return `${proto}//${window.location.host}${API}/ws/${encodeURIComponent(experimentId)}${query ? `?${query}` : ''}`;
+  const query = since > 0 ? `?since=${since}` : '';
+  return `${proto}//${window.location.host}${API}/ws/${encodeURIComponent(experimentId)}${query}`;
 }
 
 /** Content type for a pasted config: JSON when it looks like JSON, YAML otherwise. */

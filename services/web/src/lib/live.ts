@@ -159,7 +159,7 @@ export function useLiveExperiment(experimentId: string): LiveState {
     };
     connect();
     const unsubscribe = auth.subscribe(() => {
-      // a new token: reconnect with it at once
+      // logged in again: reconnect at once (the new session cookie goes along)
       if (!auth.tokenNeeded && ws && ws.readyState !== WebSocket.OPEN) {
         window.clearTimeout(retry);
         ws.onclose = null;

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Link, NavLink, useParams } from 'react-router-dom';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { apiFetch, withToken } from '../lib/api';
+import { apiFetch } from '../lib/api';
 import { useLiveExperiment } from '../lib/live';
 import type { ActionResult, Artifact, ExperimentDetail, Run, Stage } from '../lib/types';
 import { ACTIVE_STATUSES } from '../lib/types';
@@ -90,7 +90,7 @@ function Header({
             {connection === 'live' ? '● live' : connection === 'reconnecting' ? '○ reconnecting…' : connection}
           </span>
           {report && (
-            <a className="button" href={withToken(report.url)} target="_blank" rel="noreferrer">
+            <a className="button" href={report.url} target="_blank" rel="noreferrer">
               Experiment report ↗
             </a>
           )}
@@ -194,7 +194,7 @@ function RunsPanel({ detail }: { detail: ExperimentDetail }) {
                 </td>
                 <td className="nowrap">
                   {report ? (
-                    <a href={withToken(report.url)} target="_blank" rel="noreferrer">
+                    <a href={report.url} target="_blank" rel="noreferrer">
                       report.html ↗
                     </a>
                   ) : (
@@ -243,7 +243,7 @@ function ArtifactsPanel({ artifacts }: { artifacts: Artifact[] }) {
           <ul className="files">
             {files.map((a) => (
               <li key={a.path}>
-                <a href={withToken(a.url)} target="_blank" rel="noreferrer" className="mono">
+                <a href={a.url} target="_blank" rel="noreferrer" className="mono">
                   {a.path.split('/').slice(group === '(experiment)' ? 1 : 2).join('/')}
                 </a>{' '}
                 <span className="muted small">

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { apiFetch, withToken } from '../lib/api';
+import { apiFetch } from '../lib/api';
 import type { ComparePage, ExperimentDetail, Run, SamplePage } from '../lib/types';
 import { ErrorBox } from '../components/ErrorBox';
 import { Pager } from './ExperimentsPage';
@@ -160,10 +160,10 @@ function RunSamples({
                     {s.image_url ? (
                       <img
                         className="thumb"
-                        src={withToken(s.image_url)}
+                        src={s.image_url}
                         alt={`sample ${s.id}`}
                         loading="lazy"
-                        onClick={() => setZoom(withToken(s.image_url!))}
+                        onClick={() => setZoom(s.image_url!)}
                       />
                     ) : (
                       <span className="muted small">no image</span>

@@ -8,11 +8,11 @@ origin cannot send it without a CORS preflight), or opening ``/?token=...`` (the
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from vlmhb.backend.security import clear_session, set_session, unauthorized
+from vlmhb.backend.security import clear_session, set_session
 from vlmhb.backend.services import services_of
 from vlmhb.backend.tokens import same_secret
 
@@ -45,7 +45,7 @@ def _valid(request: Request, token: str) -> bool:
 async def login(body: Login, request: Request) -> Response:
     """Exchange the token for the session cookie (HttpOnly, SameSite=Strict, Path=/)."""
     if not _valid(request, body.token):
-        raise unauthorized()
+        raise HTTPException(401, "wrong token", headers={"WWW-Authenticate": "Bearer"})
     response = Response(status_code=204)
     set_session(response, request, services_of(request).settings.auth_token)
     return response
