@@ -91,8 +91,18 @@ def load_spec(path: Path, policy: SubmissionPolicy) -> ExperimentSpec:
         return load_experiment(path, policy=policy)
     except ConfigError as exc:
         where = exc.location.replace(str(path.parent) + "/", "")
-        raise SubmissionError(f"{where}: {exc.message}") from None
+        raise SubmissionError(f"{where}: {_relative(exc.message, policy)}") from None
     except VlmhbError as exc:
-        raise SubmissionError(str(exc).replace(str(path.parent) + "/", "")) from None
+        raise SubmissionError(_relative(str(exc).replace(str(path.parent) + "/", ""),
+                                        policy)) from None
     except (OSError, ValueError) as exc:
-        raise SubmissionError(f"cannot read the config: {exc}") from None
+        raise SubmissionError(f"cannot read the config: {_relative(str(exc), policy)}") \
+            from None
+
+
+def _relative(message: str, policy: SubmissionPolicy) -> str:
+    """Paths under a data root named relative to it: messages never show server paths."""
+    for root in policy.data_roots:
+        for form in {str(root), str(root.resolve())}:
+            message = message.replace(form.rstrip("/") + "/", "")
+    return message
