@@ -71,3 +71,22 @@ def test_writable_output_dir_passes(tmp_path: Path, vqa_dataset: Path) -> None:
     config.write_text(_experiment(vqa_dataset, str(tmp_path / "new" / "runs")), encoding="utf-8")
     proc = _vlmhb("validate", str(config), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_bad_rows_are_announced_with_count_and_file(tmp_path: Path, vqa_dataset: Path) -> None:
+    annotation = vqa_dataset / "annotation.csv"
+    with annotation.open("a", encoding="utf-8") as handle:
+        handle.write("10;test;images/missing.png;Напиши Имя;ПЁТР;passport;Имя;[5, 5, 150, 90]\n")
+        handle.write("11;test;images/0.png;Напиши Имя;ПЁТР;passport;Имя;[oops]\n")
+        handle.write("0;test;images/1.png;Напиши Имя;ПЁТР;passport;Имя;[5, 5, 150, 90]\n")
+    config = tmp_path / "exp.yaml"
+    config.write_text(_experiment(vqa_dataset, str(tmp_path / "runs")), encoding="utf-8")
+    proc = _vlmhb("run", str(config), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    problems = list((tmp_path / "runs" / "faults").glob("*/problems.csv"))
+    assert len(problems) == 1
+    rows = problems[0].read_text(encoding="utf-8").strip().splitlines()[1:]
+    assert len(rows) >= 2
+    output = " ".join(proc.stdout.split())  # rich may wrap long lines
+    assert f"warning: {len(rows)} dataset row(s)" in output, proc.stdout
+    assert "problems.csv" in output

@@ -3,6 +3,8 @@ per stage state change, fed from the event bus."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -15,10 +17,16 @@ from rich.progress import (
 )
 
 from vlmhb.core.contracts import Event, EventType, StageName, TaskState
+from vlmhb.core.fileio import count_csv_rows
+from vlmhb.core.files import PROBLEMS_FILE
 
-STATE_STYLE = {TaskState.COMPLETED: "[green]done[/]", TaskState.SKIPPED: "[cyan]skipped[/]",
-               TaskState.FAILED: "[red]FAILED[/]", TaskState.CANCELLED: "[yellow]cancelled[/]",
-               TaskState.RUNNING: "[blue]running[/]"}
+STATE_STYLE = {
+    TaskState.COMPLETED: "[green]done[/]",
+    TaskState.SKIPPED: "[cyan]skipped[/]",
+    TaskState.FAILED: "[red]FAILED[/]",
+    TaskState.CANCELLED: "[yellow]cancelled[/]",
+    TaskState.RUNNING: "[blue]running[/]",
+}
 
 
 def short_run_name(run_dir_name: str) -> str:
@@ -40,13 +48,22 @@ def make_progress(console: Console) -> Progress:
     )
 
 
-class ProgressView:
-    """Turns bus events into Rich progress bars and state lines."""
+ENDED = (TaskState.COMPLETED, TaskState.SKIPPED, TaskState.FAILED, TaskState.CANCELLED)
 
-    def __init__(self, progress: Progress, verbose: bool = False) -> None:
+
+class ProgressView:
+    """Turns bus events into Rich progress bars and state lines. With ``experiment_dir``
+    an inference stage that ended warns about the bad dataset rows its run skipped."""
+
+    def __init__(
+        self, progress: Progress, verbose: bool = False, experiment_dir: Path | None = None
+    ) -> None:
         self.progress = progress
         self.verbose = verbose
+        self.experiment_dir = experiment_dir
         self._bars: dict[tuple[str | None, str | None], TaskID] = {}
+        self._warned: set[str] = set()
+        self.problems: dict[str, int] = {}  # run folder name -> bad rows skipped
 
     def __call__(self, event: Event) -> None:
         if event.type == EventType.PROGRESS and event.total:
@@ -56,8 +73,24 @@ class ProgressView:
             label = f"{stage} {short_run_name(event.run or '')}".strip()
             message = f" — {event.message}" if event.state == TaskState.FAILED else ""
             self.progress.console.print(f"{STATE_STYLE[event.state]} {label}{message}")
+            if event.stage == StageName.INFERENCE and event.state in ENDED:
+                self._warn_problems(event.run)
         elif event.type == EventType.LOG and self.verbose:
             self.progress.console.print(f"[dim]{event.run}: {event.message}[/]")
+
+    def _warn_problems(self, run: str | None) -> None:
+        if self.experiment_dir is None or not run or run in self._warned:
+            return
+        self._warned.add(run)
+        path = self.experiment_dir / run / PROBLEMS_FILE
+        count = count_csv_rows(path)
+        if count:
+            self.problems[run] = count
+            self.progress.console.print(
+                f"[yellow]warning:[/] {count} dataset row(s) of {short_run_name(run)} were "
+                f"skipped as bad (missing/corrupt image, bad bbox, duplicate id, missing "
+                f"prompt key): see {path}"
+            )
 
     def _on_progress(self, event: Event) -> None:
         key = (event.run, event.stage.value if event.stage else None)
@@ -66,8 +99,9 @@ class ProgressView:
             stage = event.stage.value if event.stage else ""
             name = short_run_name(event.run or "")
             label = name if event.stage == StageName.INFERENCE else f"{stage} {name}"
-            self._bars[key] = self.progress.add_task(label[:60], total=total, completed=done,
-                                                     rate="")
+            self._bars[key] = self.progress.add_task(
+                label[:60], total=total, completed=done, rate=""
+            )
             return
         bar = self._bars[key]
         self.progress.update(bar, completed=done, total=total)

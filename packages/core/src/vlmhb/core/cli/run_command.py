@@ -16,16 +16,19 @@ from vlmhb.core.orchestration.orchestrator import ExperimentOutcome, Orchestrato
 SUMMARY_METRICS = 5
 
 
-async def run_experiment_cli(spec: ExperimentSpec, config_path: Path, console: Console, *,
-                             force: bool, verbose: bool) -> bool:
+async def run_experiment_cli(
+    spec: ExperimentSpec, config_path: Path, console: Console, *, force: bool, verbose: bool
+) -> bool:
     check_output_dir(spec, str(config_path))
     bus = InProcessEventBus()
     orchestrator = Orchestrator(spec, bus=bus, config_path=config_path, force=force)
     graph = orchestrator.plan()
-    console.print(f"[bold]{spec.name}[/]: {len(graph.runs)} run(s), {len(graph.tasks)} "
-                  f"stage task(s) → {graph.experiment_dir}")
+    console.print(
+        f"[bold]{spec.name}[/]: {len(graph.runs)} run(s), {len(graph.tasks)} "
+        f"stage task(s) → {graph.experiment_dir}"
+    )
     with make_progress(console) as progress:
-        bus.add_listener(ProgressView(progress, verbose))
+        bus.add_listener(ProgressView(progress, verbose, graph.experiment_dir))
         outcome = await orchestrator.run(graph)
     _summary(outcome, console)
     return outcome.ok
@@ -38,15 +41,17 @@ def _summary(outcome: ExperimentOutcome, console: Console) -> None:
     table.add_column("quality (general, macro)")
     for run in outcome.graph.runs:
         run_dir = outcome.graph.run_dir(run)
-        results = {t.stage: outcome.results.get(t.id) for t in outcome.graph
-                   if t.run_dir == run_dir}
+        results = {
+            t.stage: outcome.results.get(t.id) for t in outcome.graph if t.run_dir == run_dir
+        }
         inference = results.get(StageName.INFERENCE)
         evaluation = results.get(StageName.EVALUATION)
         status = inference.status.value if inference else "-"
         quality = ""
         if evaluation and evaluation.status in (TaskState.COMPLETED, TaskState.SKIPPED):
-            numbers = [(k, v) for k, v in evaluation.summary.items()
-                       if isinstance(v, int | float)][:SUMMARY_METRICS]
+            numbers = [(k, v) for k, v in evaluation.summary.items() if isinstance(v, int | float)][
+                :SUMMARY_METRICS
+            ]
             quality = ", ".join(f"{k}={v:.3f}" for k, v in numbers)
         elif evaluation:
             quality = f"[red]{evaluation.status.value}[/] {evaluation.message[:80]}"
