@@ -7,55 +7,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
-from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server_env, wait_status
+from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server, wait_status
 
 pytestmark = pytest.mark.slow
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"}
-
-
-@contextmanager
-def server(command: list[str], cwd: Path, port: int, env: dict[str, str] | None = None,
-           health: str = "/api/v1/health") -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``vlmhb <command>`` and wait until it answers; stop it (by its pid) after."""
-    log = (cwd / f"server-{port}.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", *command,
-                             "--port", str(port)], cwd=cwd, stdout=log, stderr=log,
-                            env={**os.environ, **server_env(), **(env or {})})
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {(cwd / f'server-{port}.log').read_text()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not start")
-            time.sleep(0.2)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
 
 
 async def test_serve_websocket_and_sse(tmp_path: Path, dataset: Path) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,39 @@ TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"}
 TEST_TOKEN = "vlmhb-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 TEST_HOST = "test"  # the Host of the in-memory clients (base_url http://test)
+# the web UI's folder, and what the browser tests need
+WEB = Path(__file__).resolve().parents[2] / "web"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+NPM = shutil.which("npm")
+
+
+def npm(*args: str, timeout: float, env: dict[str, str] | None = None) -> None:
+    """``npm <args>`` in services/web (the vlmhb of this interpreter as VLMHB_BIN);
+    fails the test with the output when it exits non-zero."""
+    assert NPM is not None
+    full = {**os.environ, **(env or {})}
+    vlmhb = Path(sys.executable).with_name("vlmhb")
+    if "VLMHB_BIN" not in full and vlmhb.exists():
+        full["VLMHB_BIN"] = str(vlmhb)
+    full.pop("VLMHB_AUTH_TOKEN", None)
+    result = subprocess.run(
+        [NPM, *args],
+        cwd=WEB,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"npm {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout[-6000:]}"
+        f"\n--- stderr\n{result.stderr[-4000:]}"
+    )
+
+
+def ensure_node_modules() -> None:
+    if not (WEB / "node_modules").is_dir():
+        npm("ci", "--no-audit", "--no-fund", timeout=240)
 
 
 async def wait_status(
@@ -71,6 +108,49 @@ def experiment_yaml(
         "tasks:\n  - name: vqa\n    dataset: synth\n    kind: vqa\n"
         "    metrics: [cer, anls]\n"
     )
+
+
+@contextmanager
+def server(
+    command: list[str],
+    cwd: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    health: str = "/api/v1/health",
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``vlmhb <command>`` (with the test token, ``server_env``) and wait until it
+    answers; stop it (by its pid) after. Its output goes to ``cwd/server-<port>.log``."""
+    log = (cwd / f"server-{port}.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vlmhb.core.cli.main", *command, "--port", str(port)],
+        cwd=cwd,
+        stdout=log,
+        stderr=log,
+        env={**os.environ, **server_env(), **(env or {})},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {(cwd / f'server-{port}.log').read_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not start")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
 
 
 def server_env() -> dict[str, str]:
