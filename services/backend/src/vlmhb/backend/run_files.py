@@ -17,8 +17,14 @@ from typing import Any
 
 from vlmhb.core.files import ANSWERS_FILE, CSV_SEPARATOR, METRICS_FILES, RUN_SPEC_FILE, SAMPLES_FILE
 
-TIMING_COLUMNS = ("ttft_ms", "latency_ms", "tpot_ms", "prompt_tokens", "completion_tokens",
-                  "attempts")
+TIMING_COLUMNS = (
+    "ttft_ms",
+    "latency_ms",
+    "tpot_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "attempts",
+)
 NON_METRIC_COLUMNS = {"id", "doc_class", "question_type", "answer", "model_answer", "error"}
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -109,6 +115,16 @@ def _load(run_dir: Path) -> SampleData:
     except (OSError, ValueError, KeyError, TypeError):
         data.dataset_path = None
     return data
+
+
+def count_answers(run_dir: Path) -> int | None:
+    """Distinct sample ids with a row in ``answers.csv``; None when there is no file."""
+    if not (run_dir / ANSWERS_FILE).is_file():
+        return None
+    try:
+        return len({row.get("id", "") for row in _read_csv(run_dir / ANSWERS_FILE)} - {""})
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None
 
 
 class RunFileCache:
