@@ -180,3 +180,35 @@ class Analytics(BaseModel):
     experiment_id: str
     quality_metrics: list[str]
     figures: dict[str, dict[str, Any]]
+
+
+class ErrorOut(BaseModel):
+    """An error answer: ``detail`` says what went wrong."""
+
+    detail: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422 answer: a message (an invalid config names file:line and field), or the list
+    of invalid request parts (``loc``, ``msg``, ``type``) when a parameter is malformed."""
+
+    detail: str | list[dict[str, Any]]
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def error(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]:
+    """One documented error status: its description and ``{"detail": ...}`` body."""
+    return {"model": model, "description": description}
+
+
+# what any route behind the API router's auth dependency and Host/Origin checks may answer
+SECURED_RESPONSES: Responses = {
+    400: error("malformed request (e.g. a multipart body that cannot be parsed), or a Host "
+               "header that is not allowed"),
+    401: error("missing or wrong credentials (bearer token or session cookie)"),
+    403: error("refused: a cross-origin request (Origin not allowed)"),
+}
+INVALID: Responses = {422: error("invalid parameters or body", ValidationErrorOut)}
+NOT_FOUND: Responses = {404: error("not found")}

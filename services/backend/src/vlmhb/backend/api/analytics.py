@@ -12,14 +12,13 @@ from vlmhb.backend.analytics import experiment_figures, to_json
 from vlmhb.backend.api.experiments import ExperimentId
 from vlmhb.backend.db.models import Experiment, Run
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
-from vlmhb.backend.schemas import Analytics
+from vlmhb.backend.schemas import INVALID, NOT_FOUND, SECURED_RESPONSES, Analytics
 from vlmhb.backend.services import Services, get_services
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], responses={**SECURED_RESPONSES, **INVALID})
 
 
-@router.get("/analytics/{experiment_id}", response_model=Analytics,
-            responses={404: {"description": "not found"}})
+@router.get("/analytics/{experiment_id}", response_model=Analytics, responses=NOT_FOUND)
 def analytics(experiment_id: ExperimentId,
               services: Annotated[Services, Depends(get_services)],
               metric: Annotated[str | None, Query(max_length=100,

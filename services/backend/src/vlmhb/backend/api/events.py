@@ -26,16 +26,24 @@ from vlmhb.backend.api.experiments import ExperimentId
 from vlmhb.backend.db.models import Experiment
 from vlmhb.backend.events.hub import CLOSE, Client
 from vlmhb.backend.queries import detail, events_after
+from vlmhb.backend.schemas import INVALID, NOT_FOUND, SECURED_RESPONSES
 from vlmhb.backend.security import token_ok
 from vlmhb.backend.services import Services, get_services, services_of
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses={**SECURED_RESPONSES, **INVALID})
 ws_router = APIRouter()
 KEEPALIVE_S = 15.0
 SLOW_CLIENT = 1013
-NOT_FOUND = 4404
+UNKNOWN_EXPERIMENT = 4404
 UNAUTHORIZED = 4401
 MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit integer column
+# one server-sent event (before OpenAPI 3.2 the schema describes each event of the stream)
+SSE_EVENT = {
+    "type": "object", "required": ["id", "event", "data"],
+    "properties": {"id": {"type": "string", "pattern": "^[0-9]+$", "description": "its seq"},
+                   "event": {"type": "string", "enum": ["snapshot", "event"]},
+                   "data": {"type": "string", "description": "the message, as JSON"}},
+}
 
 
 def snapshot(services: Services, experiment_id: str) -> tuple[int, str] | None:
@@ -122,7 +130,7 @@ async def _send_all(websocket: WebSocket, services: Services, experiment_id: str
             await websocket.send_text(item[1])
             sent_any = True
         if not sent_any:
-            await websocket.close(NOT_FOUND, "experiment not found")
+            await websocket.close(UNKNOWN_EXPERIMENT, "experiment not found")
         else:
             await websocket.close(SLOW_CLIENT, "client too slow: reconnect with since=<seq>")
     except (WebSocketDisconnect, RuntimeError):
@@ -138,22 +146,25 @@ async def _drain_incoming(websocket: WebSocket) -> None:
 
 
 @router.get("/experiments/{experiment_id}/events",
-            responses={200: {"content": {"text/event-stream": {}}},
-                       404: {"description": "not found"}},
+            responses={200: {"description": "the event stream",
+                             "content": {"text/event-stream": {"schema": SSE_EVENT}}},
+                       **NOT_FOUND},
             response_class=StreamingResponse)
 async def sse_events(
     experiment_id: ExperimentId, request: Request,
     services: Annotated[Services, Depends(get_services)],
     since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_SEQ)] = None,
+    last_event_id: Annotated[str, Header(
+        max_length=20, description="the last `id:` received (browsers resend it on "
+                                   "reconnect); anything but a seq number is ignored")] = "",
 ) -> StreamingResponse:
     """Server-sent events twin of the WebSocket: ``event: snapshot`` then ``event:
-    event`` messages with ``id: <seq>`` (``Last-Event-ID`` resumes)."""
+    event`` messages with ``id: <seq>`` (``since`` or ``Last-Event-ID`` resumes)."""
     exists = await run_in_threadpool(_exists, services, experiment_id)
     if not exists:
         raise HTTPException(404, f"experiment {experiment_id!r} not found")
     client = services.hub.register(experiment_id)
-    start = since if since is not None else last_event_id
+    start = since if since is not None else _seq(last_event_id)
 
     async def body() -> AsyncIterator[str]:
         first = True
@@ -172,6 +183,14 @@ async def sse_events(
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _seq(value: str) -> int | None:
+    """A ``Last-Event-ID`` as a seq number, or None when it is not one."""
+    text = value.strip()
+    if text.isascii() and text.isdigit() and int(text) <= MAX_SEQ:
+        return int(text)
+    return None
 
 
 def _exists(services: Services, experiment_id: str) -> bool:

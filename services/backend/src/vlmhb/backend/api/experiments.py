@@ -13,18 +13,24 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, update
 from starlette.datastructures import UploadFile
 
+from vlmhb.backend.api.routing import allow_all_methods
 from vlmhb.backend.db.models import Experiment, ExperimentModel
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
 from vlmhb.backend.queries import detail, list_experiments
 from vlmhb.backend.runner.local import AlreadyRunning
 from vlmhb.backend.runner.remote import RemoteRunnerError
 from vlmhb.backend.schemas import (
+    INVALID,
+    NOT_FOUND,
+    SECURED_RESPONSES,
     Accepted,
     ActionResult,
     DeleteResult,
     ExperimentDetail,
     ExperimentPage,
     SortField,
+    ValidationErrorOut,
+    error,
 )
 from vlmhb.backend.services import Services, get_services
 from vlmhb.backend.states import ACTIVE, ExperimentStatus
@@ -39,11 +45,19 @@ from vlmhb.backend.submission import (
 from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.core.contracts import ExperimentSpec
 
-router = APIRouter(tags=["experiments"])
+router = APIRouter(tags=["experiments"], responses={**SECURED_RESPONSES, **INVALID},
+                   route_class=allow_all_methods())
 ServicesDep = Annotated[Services, Depends(get_services)]
 ExperimentId = Annotated[str, PathParam(min_length=1, max_length=64,
                                         description="experiment id")]
 
+# the shape of a config document; what it names (backends, files) is checked on submit
+CONFIG_DOCUMENT: dict[str, Any] = {
+    "type": "object", "required": ["name", "models", "datasets", "tasks"],
+    "properties": {"name": {"type": "string", "minLength": 1},
+                   **{key: {"type": "array", "minItems": 1, "items": {"type": "object"}}
+                      for key in ("models", "datasets", "tasks")}},
+}
 SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -52,8 +66,8 @@ SUBMIT_BODY: dict[str, Any] = {
                        "multipart upload. Give absolute dataset paths, or paths relative to "
                        "the server's data root (VLMHB_DATA_ROOT).",
         "content": {
-            "application/yaml": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": CONFIG_DOCUMENT},
+            "application/json": {"schema": CONFIG_DOCUMENT},
             "multipart/form-data": {"schema": {
                 "type": "object", "required": [LEGACY_USER_CONFIG, LEGACY_MODELS],
                 "properties": {LEGACY_USER_CONFIG: {"type": "string", "format": "binary"},
@@ -74,10 +88,13 @@ def _get(services: Services, experiment_id: str) -> Experiment:
 
 @router.post("/experiments", status_code=202, response_model=Accepted,
              openapi_extra=SUBMIT_BODY,
-             responses={409: {"description": "an experiment with this name is active"},
-                        413: {"description": "body too large"},
-                        415: {"description": "unsupported content type"},
-                        422: {"description": "invalid config"}})
+             responses={409: error("an experiment with this name is active, or it is "
+                                   "already running in the orchestrator"),
+                        413: error("body larger than VLMHB_MAX_UPLOAD_BYTES"),
+                        415: error("unsupported content type"),
+                        422: error("invalid config (the message names file:line and "
+                                   "field)", ValidationErrorOut),
+                        503: error("the orchestrator service is unreachable")})
 async def submit_experiment(request: Request, services: ServicesDep) -> Accepted:
     """Store and validate the config, then start it in the background (202 at once)."""
     settings = services.settings
@@ -177,7 +194,7 @@ def get_experiments(
 
 
 @router.get("/experiments/{experiment_id}", response_model=ExperimentDetail,
-            responses={404: {"description": "not found"}})
+            responses=NOT_FOUND)
 def get_experiment(experiment_id: ExperimentId, services: ServicesDep) -> ExperimentDetail:
     """Status, runs with their stages and progress, artifacts, last event ``seq``."""
     with services.db.session() as session:
@@ -189,7 +206,7 @@ def get_experiment(experiment_id: ExperimentId, services: ServicesDep) -> Experi
 
 @router.post("/experiments/{experiment_id}/cancel", status_code=202,
              response_model=ActionResult,
-             responses={404: {"description": "not found"}, 409: {"description": "not active"}})
+             responses={**NOT_FOUND, 409: error("not active")})
 async def cancel_experiment(experiment_id: ExperimentId, services: ServicesDep) -> ActionResult:
     """Stop an active experiment; stages in flight get SIGTERM, finished work is kept."""
     experiment = await run_in_threadpool(_get, services, experiment_id)
@@ -202,7 +219,9 @@ async def cancel_experiment(experiment_id: ExperimentId, services: ServicesDep) 
 
 
 @router.post("/experiments/{experiment_id}/rerun", status_code=202, response_model=Accepted,
-             responses={404: {"description": "not found"}, 409: {"description": "active"}})
+             responses={**NOT_FOUND, 409: error("still active, or another experiment with "
+                                                "its name is"),
+                        503: error("the orchestrator service is unreachable")})
 async def rerun_experiment(
     experiment_id: ExperimentId, services: ServicesDep,
     force: Annotated[bool, Query(description="re-run finished stages too")] = False,
@@ -244,7 +263,7 @@ def _claim_rerun(services: Services, experiment_id: str) -> Experiment:
 
 
 @router.delete("/experiments/{experiment_id}", response_model=DeleteResult,
-               responses={404: {"description": "not found"}, 409: {"description": "active"}})
+               responses={**NOT_FOUND, 409: error("still active")})
 def delete_experiment(
     experiment_id: ExperimentId, services: ServicesDep,
     delete_artifacts: Annotated[bool, Query(

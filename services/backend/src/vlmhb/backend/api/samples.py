@@ -7,21 +7,32 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 
 from vlmhb.backend.api.experiments import ExperimentId
 from vlmhb.backend.db.models import Experiment, Run
 from vlmhb.backend.paths import OutsideRoot, is_inside, resolve_inside
 from vlmhb.backend.run_files import RunFileCache, SampleData
-from vlmhb.backend.schemas import ComparePage, CompareRow, SamplePage, SampleRow
+from vlmhb.backend.schemas import (
+    INVALID,
+    NOT_FOUND,
+    SECURED_RESPONSES,
+    ComparePage,
+    CompareRow,
+    SamplePage,
+    SampleRow,
+)
 from vlmhb.backend.services import Services, get_services
 
-router = APIRouter(tags=["samples"])
+router = APIRouter(tags=["samples"], responses={**SECURED_RESPONSES, **INVALID})
 ServicesDep = Annotated[Services, Depends(get_services)]
 CACHE = RunFileCache()
-RunName = Annotated[str, "run directory name"]
+RunName = Annotated[str, PathParam(min_length=1, max_length=255,
+                                   description="run name, or its numeric id")]
 MAX_COMPARE = 10
+RUN_IDS = rf"^[0-9]{{1,9}}(,[0-9]{{1,9}}){{0,{MAX_COMPARE - 1}}}$"
 
 
 def _run_dir(services: Services, experiment_id: str, run: str) -> tuple[Run, Path]:
@@ -30,7 +41,8 @@ def _run_dir(services: Services, experiment_id: str, run: str) -> tuple[Run, Pat
         if experiment is None:
             raise HTTPException(404, f"experiment {experiment_id!r} not found")
         query = select(Run).where(Run.experiment_id == experiment_id)
-        row = session.scalar(query.where(Run.id == int(run)) if run.isdigit() and len(run) <= 9
+        numeric = run.isascii() and run.isdigit() and len(run) <= 9
+        row = session.scalar(query.where(Run.id == int(run)) if numeric
                              else query.where(Run.name == run))
         if row is None:
             raise HTTPException(404, f"run {run!r} not found in experiment {experiment_id}")
@@ -49,9 +61,9 @@ def _image_url(experiment_id: str, run: Run, sample_id: str) -> str:
 
 
 @router.get("/experiments/{experiment_id}/runs/{run}/samples", response_model=SamplePage,
-            responses={404: {"description": "not found"}})
+            responses=NOT_FOUND)
 def run_samples(
-    experiment_id: ExperimentId, run: str, services: ServicesDep,
+    experiment_id: ExperimentId, run: RunName, services: ServicesDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     errors_only: bool = False,
@@ -72,9 +84,12 @@ def run_samples(
     return SamplePage(run=row.name, items=items, total=len(ids), offset=offset, limit=limit)
 
 
-@router.get("/experiments/{experiment_id}/runs/{run}/image",
-            responses={200: {"content": {"image/*": {}}}, 404: {"description": "not found"}})
-def sample_image(experiment_id: ExperimentId, run: str, services: ServicesDep,
+@router.get("/experiments/{experiment_id}/runs/{run}/image", response_class=Response,
+            responses={200: {"description": "the image file",
+                             "content": {"image/*": {"schema": {"type": "string",
+                                                                "format": "binary"}}}},
+                       **NOT_FOUND})
+def sample_image(experiment_id: ExperimentId, run: RunName, services: ServicesDep,
                  sample_id: Annotated[str, Query(min_length=1, max_length=500)]
                  ) -> FileResponse:
     """The image of one sample, served only from inside the run's dataset folder."""
@@ -92,24 +107,24 @@ def sample_image(experiment_id: ExperimentId, run: str, services: ServicesDep,
 
 
 @router.get("/samples/compare", response_model=ComparePage,
-            responses={404: {"description": "a run not found"},
-                       422: {"description": "fewer than two runs"}})
+            responses=NOT_FOUND)
 def compare_samples(
     services: ServicesDep,
-    runs: Annotated[str, Query(pattern=r"^\d{1,9}(,\d{1,9}){1,9}$",
+    runs: Annotated[str, Query(pattern=RUN_IDS,
                                description="run ids (the `id` of runs in an experiment "
-                                           "detail), comma-separated, 2 to 10")],
+                                           f"detail), comma-separated, 1 to {MAX_COMPARE}; "
+                                           "repeats count once, deltas are against the "
+                                           "first")],
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     only_different: Annotated[bool, Query(description="only samples whose answers "
                                                       "differ")] = False,
 ) -> ComparePage:
-    """The same samples across runs, with metric deltas against the first run."""
-    run_ids = list(dict.fromkeys(runs.split(",")))
-    if len(run_ids) < 2:
-        raise HTTPException(422, "give at least two different run ids")
+    """The same samples across runs, with metric deltas against the first run (a run
+    given twice counts once, so one run compares with itself: deltas are zero)."""
+    run_ids = list(dict.fromkeys(str(int(r)) for r in runs.split(",")))
     loaded: list[tuple[str, SampleData]] = []
-    for run_id in run_ids[:MAX_COMPARE]:
+    for run_id in run_ids:
         with services.db.session() as session:
             row = session.get(Run, int(run_id))
             if row is None:

@@ -11,11 +11,11 @@ from fastapi.responses import FileResponse
 
 from vlmhb.backend import __version__
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
-from vlmhb.backend.schemas import Health, RegistryEntryOut
+from vlmhb.backend.schemas import SECURED_RESPONSES, Health, RegistryEntryOut
 from vlmhb.backend.services import Services, get_services
 from vlmhb.core.registries import get_registries
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=SECURED_RESPONSES)
 public = APIRouter(tags=["system"])
 ServicesDep = Annotated[Services, Depends(get_services)]
 
