@@ -15,8 +15,8 @@ import yaml
 
 from vlmhb.core.config import load_experiment
 from vlmhb.core.config.policy import SubmissionPolicy
-from vlmhb.core.errors import ConfigError
 from vlmhb.core.contracts import Sample
+from vlmhb.core.errors import ConfigError
 from vlmhb.core.prompts import render_template
 
 
@@ -194,7 +194,7 @@ def test_a_legacy_pair_is_data_too(root: Path, policy: SubmissionPolicy) -> None
            "python_package;module;class_name"
     (folder / "vlm_base.csv").write_text(
         f"{base}\nscripted;x;m;;;evil-package==1.0;;\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="models.0.env"):
+    with pytest.raises(ConfigError, match=r"models\.0\.env"):
         load_experiment(folder, policy=policy)
     (folder / "vlm_base.csv").write_text(f"{base}\nscripted;x;m;;;;;\n", encoding="utf-8")
     assert load_experiment(folder, policy=policy).models[0].env.packages == []

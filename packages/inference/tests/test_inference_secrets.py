@@ -56,10 +56,11 @@ def write_dataset(root: Path, count: int = 6) -> Path:
 
 
 class CommandLineWatch:
-    """Samples every process's command line while a run goes (``/proc/*/cmdline``)."""
+    """Samples every process's command line while a run goes (``/proc/*/cmdline``);
+    ``of(pid)`` gives those of ``pid`` and its descendants (other tests run beside)."""
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self.seen: dict[int, tuple[int, str]] = {}  # pid → (parent pid, command line)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -69,10 +70,21 @@ class CommandLineWatch:
                 if entry.name.isdigit():
                     try:
                         raw = (entry / "cmdline").read_bytes()
-                    except OSError:
+                        parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    except (OSError, ValueError, IndexError):
                         continue
-                    self.seen.add(raw.replace(b"\0", b" ").decode("utf-8", "replace"))
+                    line = raw.replace(b"\0", b" ").decode("utf-8", "replace")
+                    if line:  # a zombie's is empty: keep what it ran
+                        self.seen[int(entry.name)] = (parent, line)
             self._stop.wait(0.01)
+
+    def of(self, root: int) -> list[str]:
+        family, grew = {root}, True
+        while grew:
+            more = {pid for pid, (parent, _) in self.seen.items() if parent in family}
+            grew = not more <= family
+            family |= more
+        return [self.seen[pid][1] for pid in family if pid in self.seen]
 
     def __enter__(self) -> CommandLineWatch:
         self._thread.start()
@@ -107,9 +119,12 @@ def test_a_key_in_the_config_is_used_and_never_written(
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     with CommandLineWatch() as watch:
-        proc = subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", "run", str(path)],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "COLUMNS": "200"})
+        run = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "run", str(path)],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "COLUMNS": "200"})
+        stdout, stderr = run.communicate(timeout=300)
+    proc = subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
+    commands = watch.of(run.pid)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert len(state.bodies) >= 6  # the stand-in accepted the key: no 401 answers
     (run_dir,) = [p for p in (tmp_path / "runs" / "secrets").iterdir()
@@ -123,9 +138,17 @@ def test_a_key_in_the_config_is_used_and_never_written(
         leaking = [str(p) for p in (tmp_path / "runs").rglob("*")
                    if p.is_file() and secret.encode() in p.read_bytes()]
         assert leaking == [], f"{secret} written to {leaking}"
-        assert not [c for c in watch.seen if secret in c], "a secret on a command line"
+        assert not [c for c in commands if secret in c], "a secret on a command line"
     if through_wrapper:
-        assert any("vlmhb.inference.cli serve" in c for c in watch.seen)  # it was sampled
+        assert any("vlmhb.inference.cli serve" in c for c in commands)  # it was sampled
+    task_files = {Path(c.split(" stage run ")[1].split()[0]) for c in commands
+                  if " stage run " in c}
+    assert task_files, f"the stage processes were not sampled: {commands}"
+    for task_file in task_files:  # private copies with the secrets, gone after the stage
+        assert task_file.parent.name.startswith("vlmhb-task-")
+        assert not task_file.exists()
+    public_task = json.loads((run_dir / ".tasks" / "inference.json").read_text("utf-8"))
+    assert public_task["run"]["model"]["params"]["api_key"] == "**********"
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     masked = manifest["spec"]["model"]["params"]
     assert masked["api_key"] == "**********"

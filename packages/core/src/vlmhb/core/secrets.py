@@ -51,7 +51,7 @@ def seal(value: Any, secret: bool = False) -> Any:
         hide_next = False
         for item in value:
             if isinstance(item, str) and item.startswith("-") and not secret:
-                flag, eq, rest = item.partition("=")
+                flag, eq, _ = item.partition("=")
                 if is_secret_name(flag) and eq:
                     out.append(SecretStr(item))
                     hide_next = False

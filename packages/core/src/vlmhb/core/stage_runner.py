@@ -31,8 +31,12 @@ def _print_event(event: Event) -> None:
     sys.stdout.flush()
 
 
-def run_stage_file(task_file: Path, result_file: Path) -> int:
+def run_stage_file(task_file: Path, result_file: Path, consume: bool = False) -> int:
+    """Run the task in ``task_file``; with ``consume`` the file (a private copy holding
+    secrets) is deleted as soon as it is read, so a crash later leaves nothing behind."""
     task = StageTask.model_validate_json(task_file.read_text(encoding="utf-8"))
+    if consume:
+        task_file.unlink(missing_ok=True)
     ctx = StageContext(task, _print_event)
 
     def on_term(signum: int, frame: FrameType | None) -> None:

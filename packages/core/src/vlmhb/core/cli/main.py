@@ -58,9 +58,8 @@ def run(
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a config (syntax, fields, names, files) without running anything."""
-    from vlmhb.core.orchestration.graph import plan_runs
-
     from vlmhb.core.config.checks import check_output_dir
+    from vlmhb.core.orchestration.graph import plan_runs
 
     spec = load_experiment(config)
     check_output_dir(spec, str(config))
@@ -122,11 +121,13 @@ def list_registry(
 def stage_run(
     task_file: Annotated[Path, typer.Argument(help="StageTask JSON")],
     result: Annotated[Path, typer.Option(help="where to write the StageResult JSON")],
+    consume: Annotated[bool, typer.Option(
+        help="delete TASK_FILE once read (a private hand-off holding secrets)")] = False,
 ) -> None:
     """Run one stage task (the entry point every environment starts)."""
     from vlmhb.core.stage_runner import run_stage_file
 
-    raise typer.Exit(run_stage_file(task_file, result))
+    raise typer.Exit(run_stage_file(task_file, result, consume=consume))
 
 
 def _mount_plugins() -> None:

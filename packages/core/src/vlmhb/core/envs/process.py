@@ -1,8 +1,9 @@
 """The ``process`` env manager: each stage is ``python -m vlmhb.core.cli.main stage run``
 in a subprocess — of this interpreter, or of a cached venv with extra packages.
 
-The stage reads its task from a private (0600) file holding the secrets, removed when the
-stage ends; ``.tasks/<stage>.json`` in the run directory is the same task, secrets masked."""
+The stage reads its task from a private (0600) file holding the secrets, which it deletes
+once read (``--consume``; the folder goes when the stage ends); ``.tasks/<stage>.json`` in
+the run directory is the same task, secrets masked."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class ProcessEnvManager:
                "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in task.gpu_ids)}
         proc = await asyncio.create_subprocess_exec(
             prepared.python, "-m", "vlmhb.core.cli.main", "stage", "run", str(private_task),
-            "--result", str(result_file), stdout=asyncio.subprocess.PIPE,
+            "--result", str(result_file), "--consume", stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
             preexec_fn=die_with_parent())
         tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)

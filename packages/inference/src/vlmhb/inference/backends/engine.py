@@ -38,8 +38,8 @@ import httpx
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import OPERATOR
 from vlmhb.core.proc import die_with_parent
-from vlmhb.inference.backends.base import BackendError
 from vlmhb.core.secrets import is_secret_name, reveal, revealed
+from vlmhb.inference.backends.base import BackendError
 from vlmhb.inference.backends.openai_remote import OpenAIBackend, OpenAIParams
 from vlmhb.inference.launcher import free_port
 
