@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
@@ -41,6 +42,8 @@ from vlmhb.backend.events.redis_bus import RedisEventBus
 from vlmhb.core.contracts import Event, EventType
 
 RESULTS = Path(__file__).parent / "results" / "api_list.json"
+TOKEN = secrets.token_urlsafe(32)  # the server's token for this run (auth is always on)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STATUSES = ["COMPLETED", "FAILED", "CANCELLED", "COMPLETED", "INTERRUPTED"]
 QUERIES: dict[str, dict[str, Any]] = {
     "first_page": {},
@@ -95,7 +98,7 @@ def start_server(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[by
     proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "serve", "--port",
                              str(port), "--data-dir", str(folder / "state"), "--runs-dir",
                              str(folder / "runs")], cwd=folder, stdout=log, stderr=log,
-                            env={**os.environ, **env})
+                            env={**os.environ, "VLMHB_AUTH_TOKEN": TOKEN, **env})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -121,7 +124,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def measure_list(base: str, requests: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     every: list[float] = []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30, headers=AUTH) as client:
         for params in QUERIES.values():  # warm-up
             for _ in range(5):
                 client.get("/api/v1/experiments", params=params).raise_for_status()
@@ -155,7 +158,7 @@ async def fan_out(base: str, redis_url: str, experiment_id: str, clients: int,
         nonlocal connected
         seqs: list[int] = []
         async with websockets.connect(f"{ws_base}/api/v1/ws/{experiment_id}",
-                                      max_size=None) as ws:
+                                      max_size=None, additional_headers=AUTH) as ws:
             snapshot = json.loads(await ws.recv())
             assert snapshot["type"] == "snapshot"
             connected += 1

@@ -18,6 +18,8 @@ if [ -f services/web/package.json ] && command -v npm >/dev/null; then
 fi
 port="${VLMHB_PORT:-8000}"
 export VLMHB_DATA_ROOT="$PWD/examples/quickstart"
+# auth is always on: the token is VLMHB_AUTH_TOKEN, else generated on first start into
+# .vlmhb/auth_token (0600) and reused; vlmhb serve prints the URL to open
 uv run --frozen vlmhb serve --port "$port" &
 server=$!
 trap 'kill $server 2>/dev/null' INT TERM EXIT
@@ -25,10 +27,13 @@ for _ in $(seq 1 60); do
   curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break
   sleep 1
 done
+token="${VLMHB_AUTH_TOKEN:-$(cat .vlmhb/auth_token)}"
 # Register the quickstart in the dashboard: every stage is already done (same content
 # hashes), so it completes at once and its runs, metrics and charts are browsable.
-curl -sf -X POST -H "Content-Type: application/yaml" \
-  --data-binary @examples/quickstart/experiment.yaml \
+# (the token goes in a header read from stdin, so it is not on curl's command line)
+printf 'Authorization: Bearer %s\n' "$token" | curl -sf -X POST -H @- \
+  -H "Content-Type: application/yaml" --data-binary @examples/quickstart/experiment.yaml \
   "http://127.0.0.1:$port/api/v1/experiments" >/dev/null
-echo "Dashboard: http://127.0.0.1:$port/  (API docs: http://127.0.0.1:$port/docs) — Ctrl+C to stop."
+echo "Dashboard (logs you in): http://127.0.0.1:$port/?token=$token"
+echo "API docs: http://127.0.0.1:$port/docs (Authorization: Bearer <token>) — Ctrl+C to stop."
 wait $server

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from vlmhb_backend_testkit import experiment_yaml, free_port
+from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server_env
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -35,7 +35,7 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     log = (folder / "server.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "serve", "--port",
                              str(port)], cwd=folder, stdout=log, stderr=log,
-                            env={**os.environ, **env})
+                            env={**os.environ, **server_env(), **env})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -50,7 +50,7 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             time.sleep(0.2)
         # one real experiment so that list/detail/samples see data
         httpx.post(f"{base}/api/v1/experiments", content=experiment_yaml(dataset, "fuzz"),
-                   headers={"content-type": "application/yaml"}).raise_for_status()
+                   headers={"content-type": "application/yaml", **AUTH}).raise_for_status()
         yield schemathesis.openapi.from_url(f"{base}/openapi.json")
     finally:
         proc.terminate()
@@ -71,7 +71,7 @@ def test_api_never_fails_with_5xx(api_schema: schemathesis.BaseSchema) -> None:
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck),
                   derandomize=True, database=None)
         def check(case: schemathesis.Case) -> None:
-            response = case.call(timeout=30)
+            response = case.call(timeout=30, headers=AUTH)
             case.validate_response(response, checks=[not_a_server_error,
                                                      status_code_conformance,
                                                      response_schema_conformance])
