@@ -119,14 +119,21 @@ def server(
     health: str = "/api/v1/health",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``vlmhb <command>`` (with the test token, ``server_env``) and wait until it
-    answers; stop it (by its pid) after. Its output goes to ``cwd/server-<port>.log``."""
+    answers; stop it (by its pid) after. Its output goes to ``cwd/server-<port>.log``.
+    Submitted configs may read inside ``cwd``'s parent (the pytest session's temp folder,
+    where the ``dataset`` fixture lives) unless ``env`` names another VLMHB_DATA_ROOT."""
     log = (cwd / f"server-{port}.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "vlmhb.core.cli.main", *command, "--port", str(port)],
         cwd=cwd,
         stdout=log,
         stderr=log,
-        env={**os.environ, **server_env(), **(env or {})},
+        env={
+            **os.environ,
+            "VLMHB_DATA_ROOT": str(cwd.resolve().parent),
+            **server_env(),
+            **(env or {}),
+        },
     )
     try:
         deadline = time.monotonic() + 120
