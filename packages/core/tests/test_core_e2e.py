@@ -4,6 +4,7 @@ finished samples; the legacy CSV form of the quickstart plans the same runs."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -134,6 +135,59 @@ def test_sigkill_mid_inference_resumes_without_redoing_finished_samples(
     assert all(requests[i] == 1 for i in before), "a finished sample was requested again"
     assert set(requests) == set(ids)
     assert (answers_path.parent / "metrics_general.csv").is_file()
+
+
+def _family(root: int) -> list[int]:
+    """``root`` and its descendants (from ``/proc``), children last."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    family = [root]
+    for pid in family:
+        family += [child for child, parent in parents.items() if parent == pid]
+    return family
+
+
+def test_a_killed_session_still_counts_in_throughput(quickstart: Path, tmp_path: Path) -> None:
+    """SIGKILL to the whole process tree (stage and model server too, as an OOM kill
+    would): the killed session's requests and active time, checkpointed while it ran,
+    are summed with the resumed session's; the metrics say how many sessions it took."""
+    data = quickstart / "qs" / "data" / "quickstart"
+    config = tmp_path / "kill.yaml"
+    config.write_text(KILL_EXPERIMENT.format(answers=data / "annotation.csv",
+                                             log=tmp_path / "requests.log", data=data),
+                      encoding="utf-8")
+    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    answers_path = _wait_for(lambda: list((tmp_path / "runs" / "killme").glob(
+        "*/answers.csv")), proc)[0]
+    stats_path = answers_path.with_name("inference_stats.json")
+    _wait_for(lambda: len(read_answers(answers_path)) >= 10 and stats_path.is_file(), proc)
+    for pid in _family(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    killed = json.loads(stats_path.read_text(encoding="utf-8"))["sessions"]
+    assert len(killed) == 1 and killed[0]["complete"] is False
+    assert killed[0]["requests"] >= 1 and killed[0]["active_s"] > 0
+
+    vlmhb("run", str(config), cwd=tmp_path)
+    stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    first, second = stats["sessions"]
+    assert first == killed[0] and second["complete"] is True
+    assert stats["requests"] == first["requests"] + second["requests"]
+    assert stats["active_s"] == pytest.approx(first["active_s"] + second["active_s"])
+    assert stats["sessions_interrupted"] == 1
+    general = _general(answers_path.parent)
+    assert general["sessions"] == 2 and general["sessions_interrupted"] == 1
+    assert general["duration_inference_s"] == pytest.approx(stats["active_s"])
+    assert general["throughput_rps"] == pytest.approx(stats["requests"] / stats["active_s"])
 
 
 def _wait_for(probe, proc: subprocess.Popen[bytes], timeout: float = 60.0):  # type: ignore[no-untyped-def]

@@ -28,11 +28,11 @@ def test_server_serves_then_stops(tmp_path: Path) -> None:
 
 
 def test_server_that_never_gets_healthy_times_out_with_log_tail(tmp_path: Path) -> None:
-    server = ServerProcess(spec(timeout=1.5, load_delay_s=3600), tmp_path)
+    server = ServerProcess(spec(timeout=6, load_delay_s=3600), tmp_path)  # slack for a loaded machine
     with pytest.raises(ServerStartError) as caught:
         server.start()
     message = str(caught.value)
-    assert "not healthy after 1.5 s" in message
+    assert "not healthy after 6 s" in message
     assert "loading backend scripted" in message and "server.log" in message
     assert server.process is None
 

@@ -19,6 +19,7 @@ import math
 import random
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -204,12 +205,15 @@ def read_peaks(base_url: str, api_key: str | None = None, timeout_s: float = 3.0
 
 
 def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
-                   peaks: ServerPeaks) -> dict[str, Any]:
-    """Add one inference session to ``run_dir/inference_stats.json`` and return it.
+                   peaks: ServerPeaks, session: str | None = None,
+                   complete: bool = True) -> dict[str, Any]:
+    """Add one inference session to ``run_dir/inference_stats.json`` and return the file.
 
-    Totals: ``active_s`` and ``requests`` summed over sessions, ``peak_rss_bytes`` and
-    ``peak_gpu_bytes`` the largest reported. An unreadable old file is replaced (its
-    sessions are lost)."""
+    ``session`` names the session: a later record with the same name replaces the earlier
+    one, so a running stage checkpoints itself (``complete=False``) and a killed session
+    still counts with what it had answered by its last checkpoint. Totals: ``active_s``
+    and ``requests`` summed over sessions, ``peak_rss_bytes`` and ``peak_gpu_bytes`` the
+    largest reported. An unreadable old file is replaced (its sessions are lost)."""
     path = run_dir / INFERENCE_STATS_FILE
     sessions: list[dict[str, Any]] = []
     if path.is_file():
@@ -218,7 +222,11 @@ def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
             sessions = [s for s in old.get("sessions", []) if isinstance(s, dict)]
         except (ValueError, AttributeError):
             sessions = []
-    sessions.append({"finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    if session is not None:
+        sessions = [s for s in sessions if s.get("session") != session]
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    sessions.append({"session": session, "finished": now if complete else None,
+                     "checkpoint": now, "complete": complete,
                      "active_s": round(active_s, 6), "requests": requests, "errors": errors,
                      "peak_rss_bytes": peaks.rss_bytes, "peak_gpu_bytes": peaks.gpu_bytes})
 
@@ -228,6 +236,7 @@ def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
 
     stats = {
         "active_s": round(sum(float(s.get("active_s") or 0) for s in sessions), 6),
+        "sessions_interrupted": sum(1 for s in sessions if s.get("complete") is False),
         "requests": sum(int(s.get("requests") or 0) for s in sessions),
         "peak_rss_bytes": largest("peak_rss_bytes"),
         "peak_gpu_bytes": largest("peak_gpu_bytes"),
@@ -235,3 +244,36 @@ def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
     }
     atomic_write_json(path, stats)
     return stats
+
+
+class SessionCheckpoint:
+    """Keeps this inference session's record in ``inference_stats.json`` up to date while
+    it runs (at most every ``every_s`` seconds), so a killed session still counts: its
+    requests and active time up to its last checkpoint are summed with the others'."""
+
+    def __init__(self, run_dir: Path, every_s: float = 1.0) -> None:
+        self.run_dir = run_dir
+        self.every_s = every_s
+        self.session = uuid.uuid4().hex[:12]
+        self.requests = 0
+        self.errors = 0
+        self._first: float | None = None
+        self._written = -math.inf
+
+    def add(self, result: RequestResult) -> None:
+        """Count ``result``; write a checkpoint when the last one is old enough."""
+        now = time.perf_counter()
+        started = result.sent_at if result.sent_at is not None else now
+        self._first = started if self._first is None else min(self._first, started)
+        self.requests += 1
+        self.errors += bool(result.error)
+        if now - self._written >= self.every_s:
+            self._written = now
+            end = result.done_at if result.done_at is not None else now
+            record_session(self.run_dir, end - self._first, self.requests, self.errors,
+                           ServerPeaks(), self.session, complete=False)
+
+    def finish(self, active_s: float, peaks: ServerPeaks) -> dict[str, Any]:
+        """The session's final record (replacing its checkpoints); the file's totals."""
+        return record_session(self.run_dir, active_s, self.requests, self.errors, peaks,
+                              self.session, complete=True)

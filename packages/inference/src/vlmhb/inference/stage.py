@@ -36,8 +36,8 @@ from vlmhb.inference.bench import (
     INFERENCE_STATS_FILE,
     LoadConfig,
     LoadRun,
+    SessionCheckpoint,
     read_peaks,
-    record_session,
     run_load,
 )
 from vlmhb.inference.client import InferenceClient, RequestResult
@@ -122,13 +122,13 @@ class InferenceStage:
         outputs = [ANSWERS_FILE]
         active_s: float | None = None
         if pending and not ctx.cancelled.is_set():
+            session = SessionCheckpoint(task.run_dir)
             with model_endpoint(run.model, task.run_dir) as endpoint, answers:
                 ctx.log(f"sending {len(pending)} samples to {endpoint.base_url}")
                 load = loop.run(self._infer(run, endpoint, pending, config, answers, ctx,
-                                            resumed, len(samples), results))
+                                            resumed, len(samples), results, session))
                 peaks = read_peaks(endpoint.base_url, endpoint.api_key)
-            stats = record_session(task.run_dir, load.wall_s, len(results),
-                                   sum(1 for r in results if r.error), peaks)
+            stats = session.finish(load.wall_s, peaks)
             outputs.append(INFERENCE_STATS_FILE)
             active_s = round(load.wall_s, 3)
             ctx.log(f"active {load.wall_s:.3f} s this session, {stats['active_s']:.3f} s "
@@ -153,12 +153,15 @@ class InferenceStage:
 
     async def _infer(self, run: RunSpec, endpoint: Endpoint, pending: list[PreparedSample],
                      config: LoadConfig, answers: AnswersFile, ctx: StageContext, done: int,
-                     total: int, results: list[RequestResult]) -> LoadRun:
-        """Answer ``pending`` under ``config``, appending each result as it arrives."""
+                     total: int, results: list[RequestResult],
+                     session: SessionCheckpoint) -> LoadRun:
+        """Answer ``pending`` under ``config``, appending each result as it arrives (and
+        checkpointing the session's record)."""
 
         def record(result: RequestResult) -> None:
             answers.append(result)
             results.append(result)
+            session.add(result)
             ctx.progress(done + len(results), total)
 
         adaptive = bool(run_option(run, "adaptive_concurrency", True))

@@ -16,6 +16,9 @@ follow vLLM's ``bench serve`` (see docs/inference-client.md):
   ``goodput_fraction`` (rows meeting every SLO / all rows) and ``goodput_rps`` (that
   fraction × requests of the recorded sessions / their active seconds).
 - ``peak_rss_mib`` / ``peak_gpu_mib``: the server's reported peaks, when known.
+- ``sessions`` / ``sessions_interrupted``: inference sessions the answers came from, and
+  how many of them were killed (those count up to their last checkpoint, about a second
+  before the kill).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class RunStats:
     errors: int | None = None
     peak_rss_bytes: float | None = None
     peak_gpu_bytes: float | None = None
+    sessions: int = 0
+    sessions_interrupted: int = 0
 
 
 def read_run_stats(run_dir: Path) -> RunStats:
@@ -70,6 +75,8 @@ def read_run_stats(run_dir: Path) -> RunStats:
         errors=sum(int(s.get("errors") or 0) for s in sessions),
         peak_rss_bytes=number("peak_rss_bytes"),
         peak_gpu_bytes=number("peak_gpu_bytes"),
+        sessions=len(sessions),
+        sessions_interrupted=sum(1 for s in sessions if s.get("complete") is False),
     )
 
 
@@ -155,6 +162,10 @@ def timing_rows(answers: Iterable[AnswerRow], stats: RunStats | None = None,
         {"metric": "duration_inference_s", "macro": active or math.nan,
          "n": stats.requests or 0},
     ]
+    if stats.sessions:
+        records += [{"metric": "sessions", "macro": stats.sessions, "n": stats.sessions},
+                    {"metric": "sessions_interrupted", "macro": stats.sessions_interrupted,
+                     "n": stats.sessions}]
     if slo:
         met = sum(1 for row in rows if meets_slo(row, slo))
         fraction = met / len(rows) if rows else math.nan

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 TIMING_PREFIXES = (
     "latency_ms", "ttft_ms", "tpot_ms", "itl_ms", "queue_ms", "error_rate", "throughput",
     "goodput", "peak_rss", "peak_gpu", "prompt_tokens", "completion_tokens", "duration",
-    "requests",
+    "requests", "sessions",
 )
 # Timing rows the experiment comparison shows (in the order the runs list them).
 COMPARISON_TIMING = frozenset({
@@ -21,7 +21,8 @@ COMPARISON_TIMING = frozenset({
     "peak_rss_mib", "peak_gpu_mib",
 })
 # Counts that describe a run but are neither better nor worse when larger.
-NEUTRAL_PREFIXES = ("prompt_tokens", "completion_tokens", "requests", "samples", "n_")
+NEUTRAL_PREFIXES = ("prompt_tokens", "completion_tokens", "requests", "samples", "n_",
+                    "sessions")
 LOWER_IS_BETTER_WORDS = frozenset(
     {"cer", "wer", "mer", "wil", "ned", "edit", "error", "errors", "latency", "ttft", "tpot",
      "queue", "duration", "loss", "itl", "peak"}
