@@ -165,6 +165,18 @@ def test_unauthenticated_call_gets_the_documented_401(server: Server) -> None:
     assert response.status_code == 401 and isinstance(response.json()["detail"], str)
 
 
+def test_host_and_origin_refusals_answer_as_documented(server: Server) -> None:
+    """The 400 (Host) and 403 (Origin) the docs promise, with ``{"detail": str}`` bodies."""
+    with server.client(host="evil.example") as http:
+        host = http.get(f"{API}/experiments")
+    with server.client(origin="http://evil.example") as http:
+        origin = http.post(
+            f"{API}/experiments", content=b"name: x", headers={"content-type": "application/yaml"}
+        )
+    assert host.status_code == 400 and isinstance(host.json()["detail"], str), host.text
+    assert origin.status_code == 403 and isinstance(origin.json()["detail"], str), origin.text
+
+
 def test_malformed_multipart_is_a_documented_400(server: Server) -> None:
     with server.client() as http:
         response = http.post(
