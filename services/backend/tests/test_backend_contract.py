@@ -26,7 +26,7 @@ from vlmhb.backend.settings import BackendSettings
 TOKEN = "contract-token-0123456789abcdefg"  # 32 characters
 API = "/api/v1"
 MAX_EXAMPLES = 25  # per operation and phase: ~2,000 requests, well under a minute on 2 cores
-RUN_LIMIT_S = 420
+RUN_LIMIT_S = 420  # the schemathesis process is killed (and the test fails) after this
 
 
 @dataclass
@@ -282,11 +282,9 @@ def test_schemathesis_all_checks_find_nothing(server: Server, tmp_path: Path) ->
         "all",
         "--no-color",
     ]
-    started = time.monotonic()
     done = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_LIMIT_S, check=False
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-20_000:]
     assert "Tested: " in output and " passed" in output, output[-5_000:]
-    assert time.monotonic() - started < RUN_LIMIT_S
