@@ -13,7 +13,6 @@ from vlmhb.core.contracts import ModelSpec, stable_hash
 from vlmhb.core.secrets import (
     MASK,
     is_secret_name,
-    masked,
     private_dir,
     reveal,
     revealed_json,
@@ -64,11 +63,6 @@ def test_secrets_do_not_change_ids() -> None:
     one = ModelSpec(name="m", backend="openai", params={"api_key": "a"})
     two = ModelSpec(name="m", backend="openai", params={"api_key": "b"})
     assert stable_hash(one.answer_fingerprint()) == stable_hash(two.answer_fingerprint())
-
-
-def test_masked_plain_data() -> None:
-    assert masked({"a": {"token": "x", "n": 1}, "l": ["--password", "p"]}) == \
-        {"a": {"token": MASK, "n": 1}, "l": ["--password", MASK]}
 
 
 def test_private_files(tmp_path: Path) -> None:

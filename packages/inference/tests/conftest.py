@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -93,3 +96,16 @@ def samples_factory() -> Callable[..., list[PreparedSample]]:
 @pytest.fixture
 def task_factory() -> Callable[..., StageTask]:
     return make_task
+
+
+@pytest.fixture(scope="session")
+def openai_standin() -> ModuleType:
+    """The stand-in OpenAI-compatible server module beside this file (see its docstring)."""
+    name = "vlmhb_openai_standin"
+    if name not in sys.modules:
+        path = Path(__file__).with_name("openai_standin.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]

@@ -28,7 +28,8 @@ def test_server_serves_then_stops(tmp_path: Path) -> None:
 
 
 def test_server_that_never_gets_healthy_times_out_with_log_tail(tmp_path: Path) -> None:
-    server = ServerProcess(spec(timeout=6, load_delay_s=3600), tmp_path)  # slack for a loaded machine
+    # 6 s: slack for a loaded machine to start the server and log "loading"
+    server = ServerProcess(spec(timeout=6, load_delay_s=3600), tmp_path)
     with pytest.raises(ServerStartError) as caught:
         server.start()
     message = str(caught.value)

@@ -6,7 +6,6 @@ no process's command line while the run is going; nested secret keys are masked 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import stat
@@ -28,21 +27,6 @@ from vlmhb.inference.launcher import ServerProcess
 SECRET = "sk-literal-0123456789abcdef"
 NESTED = "hf_nested_secret_value_42"
 ENV_SECRET = "env-secret-value-77"
-
-
-def load_standin() -> ModuleType:
-    name = "vlmhb_openai_standin"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).with_name("openai_standin.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-standin = load_standin()
 
 
 def write_dataset(root: Path, count: int = 6) -> Path:
@@ -96,9 +80,9 @@ class CommandLineWatch:
 
 
 @pytest.fixture
-def upstream() -> Iterator[tuple[str, Any]]:
-    state = standin.StandinState(model="remote-vlm", api_key=SECRET)
-    with standin.serve_in_thread(standin.create_standin_app(state)) as url:
+def upstream(openai_standin: ModuleType) -> Iterator[tuple[str, Any]]:
+    state = openai_standin.StandinState(model="remote-vlm", api_key=SECRET)
+    with openai_standin.serve_in_thread(openai_standin.create_standin_app(state)) as url:
         yield url + "/v1", state
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-MASK = "**********"
+MASK = "**********"  # how Pydantic dumps a SecretStr
 SECRET_PARTS = frozenset({"key", "apikey", "token", "secret", "password", "passwd",
                           "credential", "credentials", "auth", "authorization"})
 _SPLIT = re.compile(r"[^a-z0-9]+")
@@ -79,22 +79,6 @@ def revealed(value: Any) -> Any:
         return {k: revealed(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [revealed(v) for v in value]
-    return value
-
-
-def masked(value: Any) -> Any:
-    """A plain structure (a parsed config, a log record) with secret-named values masked at
-    any depth — for data that never went through ``seal``."""
-    return _mask_sealed(seal(value))
-
-
-def _mask_sealed(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return MASK
-    if isinstance(value, dict):
-        return {k: _mask_sealed(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mask_sealed(v) for v in value]
     return value
 
 
