@@ -77,11 +77,13 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, db_url: str) -> Any:
+def make_settings(tmp_path: Path, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     def make(**overrides: Any) -> BackendSettings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "state",
             "runs_dir": tmp_path / "runs",
+            # submitted configs read only inside the data root: this session's temp folder
+            "data_root": tmp_path_factory.getbasetemp(),
             "database_url": db_url,
             "redis_url": None,
             "orchestrator_url": None,

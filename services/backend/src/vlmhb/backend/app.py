@@ -29,6 +29,7 @@ from vlmhb.backend.security import BodyLimit, bearer_dependency
 from vlmhb.backend.services import Services
 from vlmhb.backend.settings import LOOPBACK_HOSTS, BackendSettings
 from vlmhb.backend.states import ACTIVE, ExperimentStatus
+from vlmhb.backend.submission import submission_policy
 from vlmhb.backend.tokens import load_or_create_token
 from vlmhb.backend.web import mount_web
 from vlmhb.core.orchestration.events import InProcessEventBus
@@ -110,7 +111,8 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
     if settings.orchestrator_url:
         runner = RemoteRunner(settings.orchestrator_url, orchestrator_token(settings))
     else:
-        runner = EmbeddedRunner(LocalRunner(bus, settings.runs_dir))
+        runner = EmbeddedRunner(LocalRunner(bus, settings.runs_dir,
+                                            policy=submission_policy(settings)))
     services = Services(settings, db, hub, recorder, runner,
                         "redis" if settings.redis_url else "inprocess", bus)
     await recover(services)

@@ -25,8 +25,12 @@ class BackendSettings(BaseSettings):
     still checked). ``allowed_hosts``: Host header names accepted besides localhost,
     127.0.0.1 and [::1] (``*``: any). ``orchestrator_token``: what ``vlmhb backend``
     sends to the orchestrator (default: ``auth_token``).
-    ``data_root``: relative dataset/prompt paths in submitted configs resolve here, and
-    every dataset path must lie inside it.
+    ``data_root``: relative paths in submitted configs resolve here (default: the working
+    directory), and every path they read must lie inside it or a ``model_roots`` folder
+    (``VLMHB_MODEL_ROOTS``, a JSON list: where model weights live). ``model_keys``
+    (``VLMHB_MODEL_KEYS``, JSON ``{"ENV_VAR": ["https://api.example/v1"]}``): the
+    environment variables a submitted ``api_key_env`` may name, and the base URLs each
+    key may be sent to. See ``docs/security.md``.
     """
 
     model_config = SettingsConfigDict(env_prefix="VLMHB_", populate_by_name=True)
@@ -34,6 +38,8 @@ class BackendSettings(BaseSettings):
     data_dir: Path = Path(".vlmhb")
     runs_dir: Path = Path("runs")
     data_root: Path | None = None
+    model_roots: list[Path] = Field(default_factory=list)
+    model_keys: dict[str, list[str]] = Field(default_factory=dict)
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "VLMHB_DATABASE_URL"))
     redis_url: str | None = Field(

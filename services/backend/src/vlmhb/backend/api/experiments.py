@@ -41,6 +41,7 @@ from vlmhb.backend.submission import (
     load_spec,
     store_legacy,
     store_structured,
+    submission_policy,
 )
 from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.core.contracts import ExperimentSpec
@@ -101,16 +102,15 @@ async def submit_experiment(request: Request, services: ServicesDep) -> Accepted
     experiment_id = uuid.uuid4().hex
     folder = settings.experiments_dir / experiment_id
     content_type = request.headers.get("content-type", "")
+    policy = submission_policy(settings)
     try:
         if content_type.lower().startswith("multipart/form-data"):
-            fmt, path = "legacy_csv", await _store_multipart(request, folder,
-                                                             settings.data_root)
+            fmt, path = "legacy_csv", await _store_multipart(request, folder, policy.base)
         else:
             fmt = config_format(content_type)
             body = await request.body()
-            path = await run_in_threadpool(store_structured, folder, body, fmt,
-                                           settings.data_root)
-        spec = await run_in_threadpool(load_spec, path, settings.data_root)
+            path = await run_in_threadpool(store_structured, folder, body, fmt)
+        spec = await run_in_threadpool(load_spec, path, policy)
         await run_in_threadpool(_insert, services, experiment_id, spec, fmt, path)
     except SubmissionError as exc:
         shutil.rmtree(folder, ignore_errors=True)
@@ -126,7 +126,7 @@ async def submit_experiment(request: Request, services: ServicesDep) -> Accepted
         "events": f"/api/v1/experiments/{experiment_id}/events"})
 
 
-async def _store_multipart(request: Request, folder: Path, data_root: Path | None) -> Path:
+async def _store_multipart(request: Request, folder: Path, data_root: Path) -> Path:
     try:
         form = await request.form(max_files=4, max_fields=16)
     except HTTPException:
