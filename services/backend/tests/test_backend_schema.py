@@ -35,7 +35,8 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     log = (folder / "server.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "serve", "--port",
                              str(port)], cwd=folder, stdout=log, stderr=log,
-                            env={**os.environ, **server_env(), **env})
+                            env={**os.environ, **server_env(), **env,
+                                 "VLMHB_DATA_ROOT": str(dataset.parent)})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
