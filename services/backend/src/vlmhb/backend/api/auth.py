@@ -12,12 +12,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from vlmhb.backend.schemas import SECURED_RESPONSES, error
 from vlmhb.backend.security import clear_session, set_session
 from vlmhb.backend.services import services_of
 from vlmhb.backend.tokens import same_secret
 
 public = APIRouter(prefix="/auth", tags=["auth"])
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=SECURED_RESPONSES)
 
 WRONG_TOKEN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>VLMHyperBench</title></head>
@@ -40,7 +41,9 @@ def _valid(request: Request, token: str) -> bool:
     "/login",
     status_code=204,
     response_class=Response,
-    responses={401: {"description": "wrong token"}},
+    responses={400: error("malformed JSON body, or a Host/Origin not allowed"),
+               401: error("wrong token"),
+               403: error("a cross-origin request (Origin not allowed)")},
 )
 async def login(body: Login, request: Request) -> Response:
     """Exchange the token for the session cookie (HttpOnly, SameSite=Strict, Path=/)."""

@@ -61,7 +61,7 @@ async def health(services: ServicesDep) -> Health:
 
 
 @router.get("/artifacts/{path:path}", responses={
-    200: {"content": {"application/octet-stream": {}}},
+    200: {"content": {"*/*": {}}, "description": "the file, with its own media type"},
     403: {"description": "outside the runs root"}, 404: {"description": "not found"}})
 def artifact(path: str, services: ServicesDep) -> FileResponse:
     """A file under the runs root (answers, metrics, reports, logs). ``..``, absolute
