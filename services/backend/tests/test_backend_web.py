@@ -14,10 +14,15 @@ INDEX = "<!doctype html><html><body><div id='root'></div>VLMHB-UI</body></html>"
 
 
 def _settings(tmp_path: Path) -> BackendSettings:
-    return BackendSettings(data_dir=tmp_path / "state", runs_dir=tmp_path / "runs",
-                           database_url=f"sqlite:///{tmp_path / 'vlmhb.db'}", redis_url=None,
-                           orchestrator_url=None, auth_token=TEST_TOKEN,
-                           allowed_hosts=[TEST_HOST])
+    return BackendSettings(
+        data_dir=tmp_path / "state",
+        runs_dir=tmp_path / "runs",
+        database_url=f"sqlite:///{tmp_path / 'vlmhb.db'}",
+        redis_url=None,
+        orchestrator_url=None,
+        auth_token=TEST_TOKEN,
+        allowed_hosts=[TEST_HOST],
+    )
 
 
 @pytest.fixture
@@ -32,7 +37,8 @@ def dist(tmp_path: Path) -> Path:
 
 
 async def test_built_ui_is_served_with_spa_fallback(
-        tmp_path: Path, dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, dist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VLMHB_WEB_DIST", str(dist))
     async with api_client(_settings(tmp_path), authenticated=False) as client:
         root = await client.get("/")
@@ -61,7 +67,8 @@ async def test_built_ui_is_served_with_spa_fallback(
 
 
 async def test_unbuilt_ui_explains_how_to_build(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "no-dist"
     monkeypatch.setenv("VLMHB_WEB_DIST", str(missing))
     async with api_client(_settings(tmp_path), authenticated=False) as client:

@@ -41,9 +41,11 @@ def _valid(request: Request, token: str) -> bool:
     "/login",
     status_code=204,
     response_class=Response,
-    responses={400: error("malformed JSON body, or a Host/Origin not allowed"),
-               401: error("wrong token"),
-               403: error("a cross-origin request (Origin not allowed)")},
+    responses={
+        400: error("malformed JSON body, or a Host/Origin not allowed"),
+        401: error("wrong token"),
+        403: error("a cross-origin request (Origin not allowed)"),
+    },
 )
 async def login(body: Login, request: Request) -> Response:
     """Exchange the token for the session cookie (HttpOnly, SameSite=Strict, Path=/)."""
