@@ -222,6 +222,9 @@ class StageTask(StrictModel):
 
     ``run_dir`` is where the stage reads and writes its files; ``run_dirs`` lists all
     run directories for the experiment report. ``gpu_ids`` is filled by the scheduler.
+    ``registry_dirs`` are the experiment's registry folders: the stage process resolves
+    every name (stage, metric, report, backend) through ``get_registries(registry_dirs)``,
+    the same registries ``vlmhb validate`` checked.
     """
 
     id: str
@@ -234,6 +237,7 @@ class StageTask(StrictModel):
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     env: EnvSpec = Field(default_factory=EnvSpec)
     gpu_ids: list[int] = Field(default_factory=list)
+    registry_dirs: list[Path] = Field(default_factory=list)
 
 
 class StageResult(BaseModel):

@@ -56,7 +56,7 @@ def _run(task: StageTask, ctx: StageContext, result_file: Path) -> int:
     ctx.log(f"stage {task.stage.value} started: pid={os.getpid()} python={sys.executable} "
             f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}")
     try:
-        stage = get_registries().stages.get(task.stage.value)()
+        stage = get_registries(task.registry_dirs).stages.get(task.stage.value)()
         result = stage.run(task, ctx)
     except VlmhbError as exc:
         result = StageResult(task_id=task.id, stage=task.stage, status=TaskState.FAILED,

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vlmhb.core.contracts import Event, EventType, StageResult, StageTask
+
+if TYPE_CHECKING:
+    from vlmhb.core.registries import Registries
 
 
 class StageContext:
@@ -33,6 +36,13 @@ class StageContext:
         return Event(type=type_, topic=self.task.experiment, task_id=self.task.id,
                      run=self.task.run_dir.name, stage=self.task.stage, ts=time.time(),
                      **fields)
+
+    @property
+    def registries(self) -> Registries:
+        """The run's registries (the task's registry folders): resolve every name here."""
+        from vlmhb.core.registries import get_registries
+
+        return get_registries(self.task.registry_dirs)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Report ``done`` of ``total`` units (samples) finished, resumed ones included."""

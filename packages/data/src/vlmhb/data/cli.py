@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from vlmhb.core.contracts import DatasetSpec
 from vlmhb.core.errors import VlmhbError
-from vlmhb.core.registry import Registry
+from vlmhb.core.registries import get_registries
 from vlmhb.data.synth import DEGRADATIONS, FORMATS, KINDS, generate_dataset
 
 app = typer.Typer(help="Dataset tools: synthetic documents, dataset checks.",
@@ -56,9 +56,8 @@ def check(
     limit: Annotated[int, typer.Option(help="Show at most this many problems.")] = 50,
 ) -> None:
     """Read a dataset and list the rows that would be skipped; exit 1 when there are any."""
-    readers: Registry[Any] = Registry("dataset")
     try:
-        reader = readers.get(format)()
+        reader = get_registries().datasets.get(format)()
         load = reader.read(DatasetSpec(name=path.name, format=format, path=path, split=split))
     except VlmhbError as exc:
         console.print(f"[red]error:[/red] {exc}")

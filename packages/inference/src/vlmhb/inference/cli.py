@@ -24,7 +24,7 @@ from typing import Any
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.errors import VlmhbError
-from vlmhb.core.registry import Registry
+from vlmhb.core.registries import get_registries
 from vlmhb.inference.backends.base import Backend
 
 
@@ -57,7 +57,7 @@ def build_spec(args: argparse.Namespace) -> ModelSpec:
 
 def make_backend(spec: ModelSpec) -> Backend:
     """Instantiate the backend class registered under ``spec.backend``."""
-    backend_class = Registry[type[Backend]]("model").get(spec.backend)
+    backend_class: type[Backend] = get_registries().models.get(spec.backend)
     return backend_class(spec)
 
 

@@ -15,7 +15,10 @@ def resolve_metrics(
 ) -> list[Metric]:
     """The metrics called ``names``; ``UnknownNameError`` (did-you-mean) for an unknown
     name, ``ConfigError`` for one that does not apply to task kind ``kind``."""
-    registry = registry or Registry("metric")
+    if registry is None:
+        from vlmhb.core.registries import get_registries
+
+        registry = get_registries().metrics
     for name in names:
         registry.check(name)
     metrics: list[Metric] = []

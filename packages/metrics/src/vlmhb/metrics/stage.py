@@ -35,7 +35,8 @@ class EvaluationStage:
         if task.run is None:
             raise ConfigError(f"stage task {task.id}", "evaluation needs a run (task.run)")
         spec = task.run.task
-        metrics = resolve_metrics(spec.metrics, spec.kind, self.registry, f"task {spec.name!r}")
+        registry = self.registry or ctx.registries.metrics
+        metrics = resolve_metrics(spec.metrics, spec.kind, registry, f"task {spec.name!r}")
         levels = resolve_levels(spec.aggregations)
         slo = parse_slo(task.run.model.params.get("slo", spec.options.get("slo")),
                         f"run {task.run.label}: slo")

@@ -11,13 +11,17 @@ from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import CSV_SEPARATOR, REPORT_HTML, REPORT_MD
 from vlmhb.core.stages import StageContext
 from vlmhb.reporting.experiment import COMPARISON_FILE, load_experiment
-from vlmhb.reporting.html import render_experiment_html, render_run_html
+from vlmhb.reporting.html import render_experiment_html
 from vlmhb.reporting.loading import ReportInputError, load_run
-from vlmhb.reporting.markdown import render_experiment_markdown, render_run_markdown
+from vlmhb.reporting.markdown import render_experiment_markdown
+
+# The file each run report of the ``vlmhb.reports`` group writes; a plugin's ``report.<name>``.
+RUN_REPORT_FILES = {"markdown": REPORT_MD, "html": REPORT_HTML}
 
 
 class RunReportStage:
-    """Stage ``report``: writes ``report.md`` and ``report.html`` into ``task.run_dir``.
+    """Stage ``report``: writes each run report of the ``vlmhb.reports`` registry
+    (``report.md``, ``report.html``, a plugin's ``report.<name>``) into ``task.run_dir``.
 
     Fails (status ``FAILED``, the message naming the file) when ``metrics_general.csv``
     is missing or unreadable; missing optional files only leave their section empty.
@@ -33,8 +37,9 @@ class RunReportStage:
                                message=str(exc), duration_s=time.perf_counter() - started)
         if data.spec is None and task.run is not None:
             data.spec = task.run
-        outputs = _write(task.run_dir, {REPORT_MD: render_run_markdown(data),
-                                        REPORT_HTML: render_run_html(data)})
+        reports = ctx.registries.reports
+        outputs = _write(task.run_dir, {RUN_REPORT_FILES.get(name, f"report.{name}"):
+                                        reports.get(name)(data) for name in reports.names()})
         ctx.log(f"run report written: {', '.join(outputs)}")
         metrics = {m: (None if math.isnan(v) else v) for m, v in data.macro().items()}
         return StageResult(task_id=task.id, stage=StageName.REPORT, status=TaskState.COMPLETED,
