@@ -100,16 +100,17 @@ TaskKind = Literal["vqa", "extraction", "classification", "ordering"]
 
 
 class TaskSpec(StrictModel):
-    """What to ask and how to score it. ``kind`` is a name in the task registry."""
+    """What to ask and how to score it. ``kind`` is a name in the task registry; unset
+    ``metrics``/``aggregations`` come from the kind (``vlmhb.core.tasks``) at load/plan."""
 
     name: str
     dataset: str
     kind: str = "vqa"
     prompts: Annotated[list[str], PathRole.INPUT] = Field(default_factory=list)
-    metrics: list[str] = Field(default_factory=lambda: ["cer", "wer", "anls"])
-    aggregations: list[str] = Field(
-        default_factory=lambda: ["by_id", "by_doc_question", "by_doc_type", "general"]
-    )
+    metrics: list[str] | None = Field(
+        None, description="metric names; none: the kind's default_metrics (filled at load)")
+    aggregations: list[str] | None = Field(
+        None, description="aggregation levels; none: the kind's default_aggregations")
     filters: Filters = Field(default_factory=Filters)
     image_region: Literal["full", "answer_bbox"] = "full"
     system_prompt: str | None = None

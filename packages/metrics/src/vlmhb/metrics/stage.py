@@ -11,6 +11,7 @@ from vlmhb.core.errors import ConfigError, VlmhbError
 from vlmhb.core.files import ANSWERS_FILE, METRICS_FILES, SAMPLES_FILE
 from vlmhb.core.registry import Registry
 from vlmhb.core.stages import StageContext
+from vlmhb.core.tasks import fill_task_defaults
 from vlmhb.metrics.aggregate import level_tables
 from vlmhb.metrics.base import Metric
 from vlmhb.metrics.runfiles import read_answers, read_samples, write_csv_atomic
@@ -35,9 +36,10 @@ class EvaluationStage:
         if task.run is None:
             raise ConfigError(f"stage task {task.id}", "evaluation needs a run (task.run)")
         spec = task.run.task
+        fill_task_defaults([spec], ctx.registries.tasks)  # a task built in code, unplanned
         registry = self.registry or ctx.registries.metrics
-        metrics = resolve_metrics(spec.metrics, spec.kind, registry, f"task {spec.name!r}")
-        levels = resolve_levels(spec.aggregations)
+        metrics = resolve_metrics(spec.metrics or [], spec.kind, registry, f"task {spec.name!r}")
+        levels = resolve_levels(spec.aggregations or [])
         slo = parse_slo(task.run.model.params.get("slo", spec.options.get("slo")),
                         f"run {task.run.label}: slo")
         for metric in metrics:

@@ -90,7 +90,7 @@ def spec_summary(data: RunData) -> list[tuple[str, Any]]:
         ("base url", model.base_url)) if value]
     pairs += [
         ("task", f"{spec.task.name} ({spec.task.kind})"),
-        ("metrics", ", ".join(spec.task.metrics)),
+        ("metrics", ", ".join(spec.task.metrics or [])),
         ("image region", spec.task.image_region),
         ("dataset", f"{spec.dataset.name} ({spec.dataset.format}"
                     + (f", split {spec.dataset.split})" if spec.dataset.split else ")")),

@@ -57,9 +57,9 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
                  + (f". Did you mean {hint[0]!r}?" if hint else "")
                  + f" Datasets in this experiment: {', '.join(dataset_names)}")
         known(registries.tasks, task.kind, [*loc, "kind"])
-        for m_index, metric in enumerate(task.metrics):
+        for m_index, metric in enumerate(task.metrics or []):
             known(registries.metrics, metric, [*loc, "metrics", m_index])
-        for a_index, aggregation in enumerate(task.aggregations):
+        for a_index, aggregation in enumerate(task.aggregations or []):
             if aggregation not in AGGREGATIONS:
                 hint = did_you_mean(aggregation, list(AGGREGATIONS))
                 fail([*loc, "aggregations", a_index], f"unknown aggregation {aggregation!r}"

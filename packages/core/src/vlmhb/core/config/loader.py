@@ -55,6 +55,7 @@ def load_experiment(path: Path | str, *, check: bool = True,
     else:
         _refuse_operator_fields(raw, spec, locate)
         spec.registry_dirs = list(policy.registry_dirs)
+    _fill_task_defaults(spec)
     _check_params(spec, locate)
     _resolve_paths(spec, path.parent, locate, policy)
     if check:
@@ -178,6 +179,13 @@ def _params_at(spec: ExperimentSpec) -> Callable[[Sequence[str | int]], type[Bas
         return BackendParams
 
     return params_at
+
+
+def _fill_task_defaults(spec: ExperimentSpec) -> None:
+    from vlmhb.core.registries import get_registries
+    from vlmhb.core.tasks import fill_task_defaults
+
+    fill_task_defaults(spec.tasks, get_registries(spec.registry_dirs).tasks)
 
 
 def _refuse_operator_fields(raw: dict[str, Any], spec: ExperimentSpec,

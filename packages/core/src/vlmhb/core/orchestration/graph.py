@@ -23,6 +23,8 @@ from vlmhb.core.contracts import (
 )
 from vlmhb.core.fingerprint import dataset_fingerprint
 from vlmhb.core.prompts import prompt_ref
+from vlmhb.core.registries import get_registries
+from vlmhb.core.tasks import fill_task_defaults
 
 
 @dataclass
@@ -45,6 +47,7 @@ class TaskGraph:
 
 def plan_runs(spec: ExperimentSpec) -> list[RunSpec]:
     """The grid models × tasks × prompt collections (or only ``spec.runs`` pairs)."""
+    fill_task_defaults(spec.tasks, get_registries(spec.registry_dirs).tasks)
     datasets = {d.name: d for d in spec.datasets}
     fingerprints = {d.name: dataset_fingerprint(d.path) for d in spec.datasets}
     selected = {(s.model, s.task) for s in spec.runs}
