@@ -18,6 +18,7 @@ from PIL import Image
 from vlmhb.core.contracts import (
     DatasetSpec,
     GenerationParams,
+    LoadSpec,
     ModelSpec,
     PreparedSample,
     RunSpec,
@@ -76,10 +77,11 @@ def write_samples(run_dir: Path, count: int, size: tuple[int, int] = (64, 32),
 
 
 def make_task(run_dir: Path, params: dict[str, Any], concurrency: int = 4,
-              **generation: Any) -> StageTask:
-    """An inference ``StageTask`` for the scripted backend with ``params``."""
+              load: dict[str, Any] | None = None, **generation: Any) -> StageTask:
+    """An inference ``StageTask`` for the scripted backend with ``params`` and ``load``."""
     model = ModelSpec(name="scripted-test", backend="scripted", params=params,
-                      concurrency=concurrency, startup_timeout_s=30)
+                      concurrency=concurrency, startup_timeout_s=30,
+                      load=LoadSpec.model_validate(load or {}))
     run = RunSpec(experiment="exp", model=model,
                   task=TaskSpec(name="vqa", dataset="synthetic"),
                   dataset=DatasetSpec(name="synthetic", format="vqa_csv", path=run_dir),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from vlmhb.core.contracts import StageTask
-from vlmhb.core.errors import VlmhbError
+from vlmhb.core.contracts import LoadSpec, StageTask
 from vlmhb.core.files import ANSWER_COLUMNS
 from vlmhb.core.stages import StageContext
 from vlmhb.inference.bench import INFERENCE_STATS_FILE
@@ -70,27 +71,28 @@ def test_resumed_legacy_run_is_upgraded_and_stats_are_merged(
     assert stats["active_s"] > 4.5 and stats["peak_rss_bytes"] == 1e12
 
 
-def test_load_options_come_from_model_params_then_task_options(
+def test_load_settings_come_from_the_models_load_spec(
         tmp_path: Path, task_factory: Any) -> None:
-    task = task_factory(tmp_path, {"request_rate": 20, "arrivals": "constant"})
+    task = task_factory(tmp_path, {}, load={"request_rate": 20, "arrivals": "constant",
+                                            "warmup": 2, "seed": 3})
     assert task.run is not None
-    run = task.run.model_copy(update={"task": task.run.task.model_copy(
-        update={"options": {"request_rate": 5, "warmup": 2, "seed": 3}})})
-    config = load_config(run)
+    config = load_config(task.run)
     assert (config.request_rate, config.arrivals, config.warmup, config.seed) == (
         20.0, "constant", 2, 3)
-    bad = run.model_copy(update={"model": run.model.model_copy(
-        update={"params": {"arrivals": "burst"}})})
-    with pytest.raises(VlmhbError, match="arrivals"):
-        load_config(bad)
+    assert load_config(task_factory(tmp_path, {}).run).request_rate == math.inf
+    with pytest.raises(ValidationError, match="arrivals"):
+        LoadSpec.model_validate({"arrivals": "burst"})
+    with pytest.raises(ValidationError, match="greater than 0"):
+        LoadSpec.model_validate({"request_rate": 0})
+    assert LoadSpec.model_validate({"request_rate": "inf"}).request_rate is None
 
 
 def test_warmup_and_request_rate_in_the_stage(
         tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
     samples_factory(tmp_path, 6)
     log = tmp_path / "requests.log"
-    task = task_factory(tmp_path, {"request_log": str(log), "warmup": 2,
-                                   "request_rate": 100, "arrivals": "constant"})
+    task = task_factory(tmp_path, {"request_log": str(log)},
+                        load={"warmup": 2, "request_rate": 100, "arrivals": "constant"})
     result = run_stage(task)
     sent = log.read_text(encoding="utf-8").split()
     # warm-up: samples 0 and 1 once more, before the recorded ones

@@ -91,8 +91,8 @@ def test_a_key_in_the_config_is_used_and_never_written(
         tmp_path: Path, upstream: tuple[str, Any], through_wrapper: bool) -> None:
     base_url, state = upstream
     write_dataset(tmp_path / "data")
-    params: dict[str, Any] = {"api_key": SECRET, "extra_body": {"hf_token": NESTED},
-                              "headers_note": {"env": {"HF_TOKEN": ENV_SECRET}}}
+    params: dict[str, Any] = {"api_key": SECRET, "extra_body": {
+        "hf_token": NESTED, "note": {"env": {"HF_TOKEN": ENV_SECRET}}}}  # declared params only
     if through_wrapper:
         params["requests_per_s"] = 1000  # client-side limits: the wrapper sits in between
     config = {"name": "secrets", "output_dir": str(tmp_path / "runs"),
@@ -137,13 +137,14 @@ def test_a_key_in_the_config_is_used_and_never_written(
     masked = manifest["spec"]["model"]["params"]
     assert masked["api_key"] == "**********"
     assert masked["extra_body"]["hf_token"] == "**********"
-    assert masked["headers_note"]["env"]["HF_TOKEN"] == "**********"
+    assert masked["extra_body"]["note"]["env"]["HF_TOKEN"] == "**********"
     assert masked["requests_per_s" if through_wrapper else "extra_body"]  # the rest stays
 
 
 def test_the_model_spec_file_is_private_and_removed(tmp_path: Path) -> None:
     """The wrapper gets its spec from a 0600 file in a 0700 folder, gone once it started."""
-    spec = ModelSpec(name="m", backend="scripted", params={"api_key": SECRET, "rule": "echo"})
+    spec = ModelSpec(name="m", backend="openai", base_url="http://127.0.0.1:9/v1",
+                     params={"api_key": SECRET, "check_on_load": False})  # starts offline
     server = ServerProcess(spec, tmp_path)
     spec_file = server._write_spec()
     try:

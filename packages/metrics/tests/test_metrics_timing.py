@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
-from vlmhb.core.contracts import PreparedSample
+from vlmhb.core.contracts import LoadSpec, PreparedSample
 from vlmhb.core.errors import ConfigError
 from vlmhb.core.files import ANSWER_COLUMNS, METRICS_FILES
 from vlmhb.core.stages import StageContext
@@ -43,12 +44,13 @@ def run_dir_with(tmp_path: Path, stats: dict[str, object] | None) -> Path:
     return tmp_path
 
 
-def evaluate(run_dir: Path, options: dict[str, object] | None = None) -> pd.DataFrame:
+def evaluate(run_dir: Path, load: dict[str, object] | None = None) -> pd.DataFrame:
+    """Score the run with the model's ``load`` settings (its SLO) set to ``load``."""
     task = make_task(run_dir, ["exact_match"])
     assert task.run is not None
-    if options:
-        task = task.model_copy(update={"run": task.run.model_copy(update={
-            "task": task.run.task.model_copy(update={"options": options})})})
+    if load:
+        model = task.run.model.model_copy(update={"load": LoadSpec.model_validate(load)})
+        task = task.model_copy(update={"run": task.run.model_copy(update={"model": model})})
     EvaluationStage().run(task, StageContext(task))
     frame = pd.read_csv(run_dir / METRICS_FILES["general"], sep=";")
     return frame.set_index("metric")
@@ -93,10 +95,17 @@ def test_legacy_answers_without_new_columns(tmp_path: Path) -> None:
     assert general.loc["queue_ms_mean", "n"] == 0 and general.loc["itl_ms_max", "n"] == 0
 
 
-def test_bad_slo_is_a_config_error_before_scoring(tmp_path: Path) -> None:
+def test_bad_slo_is_refused_by_the_load_spec() -> None:
+    with pytest.raises(ValidationError, match="unknown SLO"):
+        LoadSpec.model_validate({"slo": "speed:3"})
+    with pytest.raises(ValidationError, match="must be > 0"):
+        LoadSpec.model_validate({"slo": {"ttft": 0}})
+    assert LoadSpec.model_validate({"slo": "latency:100, TTFT:5"}).slo == {
+        "e2el": 100.0, "ttft": 5.0}
+    assert parse_slo(LoadSpec.model_validate({"slo": {"latency": 100}}).slo) == {
+        "e2el": 100.0}
     with pytest.raises(ConfigError, match="unknown SLO"):
-        evaluate(run_dir_with(tmp_path, None), {"slo": "speed:3"})
-    assert parse_slo({"latency": 100}) == {"e2el": 100.0}
+        parse_slo("speed:3")
 
 
 def test_missing_ttft_is_judged_by_latency() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,10 +37,11 @@ class StrictModel(BaseModel):
 
 
 class EnvSpec(StrictModel):
-    """Where a stage runs: ``process`` (this interpreter, or a cached venv with extra
-    ``packages`` installed by ``installer``) or ``docker`` (a later issue)."""
+    """Where a stage runs. ``kind`` is a name in the env registry (entry points
+    ``vlmhb.envs``): built-in ``process`` is this interpreter, or a cached venv with extra
+    ``packages`` installed by ``installer``."""
 
-    kind: Literal["process", "docker"] = "process"
+    kind: str = "process"
     packages: list[str] = Field(default_factory=list)
     installer: Literal["uv", "pip"] = "uv"
     image: str | None = None
@@ -47,6 +49,57 @@ class EnvSpec(StrictModel):
 
 class ResourceSpec(StrictModel):
     gpus: int = Field(0, ge=0)
+
+
+SLO_NAMES = ("ttft", "tpot", "itl", "e2el", "latency")
+
+
+class LoadSpec(StrictModel):
+    """How the inference stage sends a run's requests, and the latency targets it is judged
+    by (speed settings, not answers: ``ModelSpec.concurrency`` is the concurrency limit).
+
+    ``slo`` is ``{ttft: 500, tpot: 50}`` or the text ``"ttft:500,tpot:50"`` (ms; keys
+    ttft, tpot, itl, e2el = latency)."""
+
+    request_rate: float | None = Field(
+        None, gt=0, description="requests started per second; none: all at once")
+    arrivals: Literal["poisson", "constant"] = Field(
+        "poisson", description="gaps between request starts at request_rate")
+    seed: int = Field(0, description="seed of the Poisson arrivals")
+    warmup: int = Field(0, ge=0, description="requests sent first and not recorded")
+    adaptive_concurrency: bool = Field(
+        True, description="halve the concurrency on 429/5xx answers, grow it back (AIMD)")
+    slo: dict[str, float] = Field(default_factory=dict,
+                                  description="latency targets in ms for goodput")
+
+    @field_validator("request_rate", mode="before")
+    @classmethod
+    def _unlimited(cls, value: Any) -> Any:
+        return None if value in ("inf", "", math.inf) else value
+
+    @field_validator("slo", mode="before")
+    @classmethod
+    def _slo(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            pairs = [part.split(":", 1) if ":" in part else (part, "")
+                     for part in value.split(",") if part.strip()]
+            value = {key.strip().lower(): limit.strip() for key, limit in pairs}
+        return value
+
+    @field_validator("slo")
+    @classmethod
+    def _slo_names(cls, value: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, limit in value.items():
+            name = key.strip().lower()
+            if name not in SLO_NAMES:
+                raise ValueError(f"unknown SLO {key!r}; use {', '.join(SLO_NAMES)}")
+            if not 0 < limit < math.inf:
+                raise ValueError(f"SLO {key!r} must be > 0 ms, got {limit}")
+            out["e2el" if name == "latency" else name] = limit
+        return out
 
 
 class ModelSpec(StrictModel):
@@ -68,11 +121,16 @@ class ModelSpec(StrictModel):
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     concurrency: int = Field(4, ge=1)
     startup_timeout_s: float = Field(120.0, gt=0)
+    load: LoadSpec = Field(default_factory=LoadSpec)
 
     def answer_fingerprint(self) -> dict[str, Any]:
-        """The parts that change the model's answers (ids are hashed from these)."""
-        return self.model_dump(include={"name", "backend", "model_path", "model", "base_url",
-                                        "params"})
+        """The parts that change the model's answers or what inference measures (ids are
+        hashed from these; ``load`` only when set, so default runs keep their ids)."""
+        parts = self.model_dump(include={"name", "backend", "model_path", "model",
+                                         "base_url", "params"})
+        if load := self.load.model_dump(exclude_defaults=True):
+            parts["load"] = load
+        return parts
 
     @field_validator("params")
     @classmethod

@@ -5,7 +5,8 @@ A path field carries a ``PathRole`` in its ``Annotated`` metadata (``InputPath``
 that launches or loads code (a program, a command line, a module, packages, environment
 variables) carries ``OPERATOR``. The loader resolves paths by role and, for configs
 submitted through the API, refuses operator fields and paths outside the data roots.
-Backends declare their own params the same way (``BackendParams`` subclasses).
+Backends declare all their params the same way (``BackendParams`` subclasses: unknown
+params are errors).
 """
 
 from __future__ import annotations
@@ -38,8 +39,16 @@ OutputPath = Annotated[Path, PathRole.OUTPUT]
 
 
 class BackendParams(BaseModel):
-    """Base of a backend's ``params`` model (``Backend.Params``): declared fields carry
-    their roles; undeclared params are passed to the backend as they are."""
+    """Base of a backend's ``params`` model (``Backend.Params``): every param is declared
+    with its type, default and description (fields carry their roles); an undeclared
+    param is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpenParams(BackendParams):
+    """The params of a backend that declares no ``Params`` model (or of an unknown one):
+    nothing can be checked, so every param is passed on as it is."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -55,6 +64,6 @@ def field_roles(model: type[BaseModel]) -> dict[str, PathRole | OperatorOnly]:
 
 
 def params_model(backend: Any) -> type[BaseModel]:
-    """The params model a backend class declares (``Params``), else ``BackendParams``."""
+    """The params model a backend class declares (``Params``), else ``OpenParams``."""
     model = getattr(backend, "Params", None)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else BackendParams
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else OpenParams

@@ -6,10 +6,11 @@ started for the stage (or ``ModelSpec.base_url`` is used) and stopped at the end
 it stops, its peak RSS is read from ``/metrics`` and, with the session's active wall time
 (first request to last answer), added to ``inference_stats.json``.
 
-Load options, from ``ModelSpec.params`` or else ``TaskSpec.options``: ``request_rate``
-(requests/s, default unlimited), ``arrivals`` (``poisson`` | ``constant``), ``seed``,
-``warmup`` (requests sent first and not recorded, default 0), ``adaptive_concurrency``
-(AIMD on 429/5xx, default true). ``ModelSpec.concurrency`` is the concurrency limit.
+Load settings come from the model's typed ``load`` (``vlmhb.core.contracts.LoadSpec``):
+``request_rate`` (requests/s, default unlimited), ``arrivals`` (``poisson`` |
+``constant``), ``seed``, ``warmup`` (requests sent first and not recorded, default 0),
+``adaptive_concurrency`` (AIMD on 429/5xx, default true). ``ModelSpec.concurrency`` is the
+concurrency limit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Any
 
 from vlmhb.core.contracts import (
     PreparedSample,
@@ -59,24 +59,12 @@ def _run_of(task: StageTask) -> RunSpec:
     return task.run
 
 
-def run_option(run: RunSpec, name: str, default: Any = None) -> Any:
-    """A load option: ``run.model.params[name]``, else ``run.task.options[name]``."""
-    if name in run.model.params:
-        return run.model.params[name]
-    return run.task.options.get(name, default)
-
-
 def load_config(run: RunSpec) -> LoadConfig:
-    """The ``LoadConfig`` of ``run``'s load options (``VlmhbError`` when invalid)."""
-    rate = run_option(run, "request_rate")
-    try:
-        return LoadConfig(
-            request_rate=math.inf if rate in (None, "", "inf") else float(rate),
-            arrivals=str(run_option(run, "arrivals", "poisson")),
-            seed=int(run_option(run, "seed", 0)),
-            warmup=int(run_option(run, "warmup", 0)))
-    except (TypeError, ValueError) as exc:
-        raise VlmhbError(f"run {run.label}: bad load option: {exc}") from exc
+    """The ``LoadConfig`` of the model's ``load`` settings (validated with the config)."""
+    load = run.model.load
+    rate = math.inf if load.request_rate is None else load.request_rate
+    return LoadConfig(request_rate=rate, arrivals=load.arrivals, seed=load.seed,
+                      warmup=load.warmup)
 
 
 def _unique(samples: list[PreparedSample]) -> list[PreparedSample]:
@@ -164,7 +152,7 @@ class InferenceStage:
             session.add(result)
             ctx.progress(done + len(results), total)
 
-        adaptive = bool(run_option(run, "adaptive_concurrency", True))
+        adaptive = run.model.load.adaptive_concurrency
         async with InferenceClient(endpoint.base_url, endpoint.model, run.generation,
                                    concurrency=min(run.model.concurrency, len(pending)),
                                    api_key=endpoint.api_key, backoff_s=self.backoff_s,

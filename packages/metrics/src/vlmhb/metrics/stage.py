@@ -40,8 +40,7 @@ class EvaluationStage:
         registry = self.registry or ctx.registries.metrics
         metrics = resolve_metrics(spec.metrics or [], spec.kind, registry, f"task {spec.name!r}")
         levels = resolve_levels(spec.aggregations or [])
-        slo = parse_slo(task.run.model.params.get("slo", spec.options.get("slo")),
-                        f"run {task.run.label}: slo")
+        slo = parse_slo(task.run.model.load.slo, f"run {task.run.label}: load.slo")
         for metric in metrics:
             options = ", ".join(metric.normalization.enabled()) or "none"
             ctx.log(f"metric {metric.name}: {metric.description or type(metric).__name__}; "

@@ -12,7 +12,7 @@ follow vLLM's ``bench serve`` (see docs/inference-client.md):
 - ``throughput_rps`` = successful requests of the recorded sessions / their active
   seconds; ``throughput_output_tok_s`` = that × mean completion tokens of good rows;
   ``duration_inference_s`` = active seconds. NaN without ``inference_stats.json``.
-- with an SLO (``slo: "ttft:500,tpot:50"`` in the model params or task options):
+- with an SLO (``load: {slo: "ttft:500,tpot:50"}`` of the model, ``LoadSpec.slo``):
   ``goodput_fraction`` (rows meeting every SLO / all rows) and ``goodput_rps`` (that
   fraction × requests of the recorded sessions / their active seconds).
 - ``peak_rss_mib`` / ``peak_gpu_mib``: the server's reported peaks, when known.

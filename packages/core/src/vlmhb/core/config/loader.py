@@ -20,9 +20,9 @@ from pydantic import BaseModel, ValidationError
 from vlmhb.core.config.locate import line_of
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.config.roles import Loc, operator_fields, resolve_roles
-from vlmhb.core.contracts import ExperimentSpec
-from vlmhb.core.errors import ConfigError
-from vlmhb.core.fieldtypes import BackendParams, PathRole, params_model
+from vlmhb.core.contracts import ExperimentSpec, LoadSpec
+from vlmhb.core.errors import ConfigError, did_you_mean
+from vlmhb.core.fieldtypes import OpenParams, PathRole, field_roles, params_model
 
 LEGACY_USER_CONFIG = "user_config.csv"
 # Maps a location in the spec (``["tasks", 0, "metrics"]``) to "file:line" for messages.
@@ -62,6 +62,7 @@ def load_experiment(path: Path | str, *, check: bool = True,
         from vlmhb.core.config.checks import check_experiment
 
         check_experiment(spec, locate)
+        _check_param_inputs(spec, locate)
     return spec
 
 
@@ -176,7 +177,7 @@ def _params_at(spec: ExperimentSpec) -> Callable[[Sequence[str | int]], type[Bas
             backend = spec.models[loc[1]].backend
             if backend in registries.models:
                 return params_model(registries.models.get(backend))
-        return BackendParams
+        return OpenParams
 
     return params_at
 
@@ -199,16 +200,66 @@ def _refuse_operator_fields(raw: dict[str, Any], spec: ExperimentSpec,
 
 
 def _check_params(spec: ExperimentSpec, locate: Locator) -> None:
-    """Each model's ``params`` against its backend's declared params model."""
+    """Each model's ``params`` against its backend's declared params model (types, ranges,
+    unknown names with did-you-mean); load settings belong in ``load``."""
     params_at = _params_at(spec)
     for index, model in enumerate(spec.models):
+        params = params_at(["models", index])
+        moved = _load_keys(model.params)
+        if moved:
+            loc: Loc = ["models", index, "params", moved[0]]
+            raise ConfigError(locate(loc), f"field '{_field(loc)}': {moved[0]!r} is a load "
+                              f"setting, not a backend param: write it as "
+                              f"'models.{index}.load.{moved[0]}'")
         try:
-            params_at(["models", index]).model_validate(model.params)
+            params.model_validate(model.params)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc: Loc = ["models", index, "params", *[p for p in first["loc"]
-                                                     if isinstance(p, str | int)]]
-            raise ConfigError(locate(loc), f"field '{_field(loc)}': {first['msg']}") from None
+            raise _params_error(exc, ["models", index, "params"], model.backend, params,
+                                locate) from None
+    for index, task in enumerate(spec.tasks):
+        if moved := _load_keys(task.options):
+            loc = ["tasks", index, "options", moved[0]]
+            raise ConfigError(locate(loc), f"field '{_field(loc)}': {moved[0]!r} is a load "
+                              "setting of the model now: write it as "
+                              f"'models.<i>.load.{moved[0]}' for each model")
+
+
+def _load_keys(values: dict[str, Any]) -> list[str]:
+    return [key for key in values if key in LoadSpec.model_fields]
+
+
+def _params_error(exc: ValidationError, at: Loc, backend: str, params: type[BaseModel],
+                  locate: Locator) -> ConfigError:
+    first = exc.errors()[0]
+    loc: Loc = [*at, *[p for p in first["loc"] if isinstance(p, str | int)]]
+    message = first["msg"]
+    if first["type"] == "extra_forbidden" and len(loc) == len(at) + 1:
+        known = list(params.model_fields)
+        hint = did_you_mean(str(loc[-1]), known)
+        message = (f"unknown param {loc[-1]!r} of backend {backend!r}."
+                   + (f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
+                   + f" Its params: {', '.join(known) or 'none'}")
+    elif first["type"] != "value_error" and not isinstance(first.get("input"), dict | list):
+        message += f", got {first['input']!r}"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return ConfigError(locate(loc), f"field '{_field(loc)}': {message}{more}")
+
+
+def _check_param_inputs(spec: ExperimentSpec, locate: Locator) -> None:
+    """Every backend input path (``answers_file``...) names an existing file or folder."""
+    params_at = _params_at(spec)
+    for index, model in enumerate(spec.models):
+        for name, role in field_roles(params_at(["models", index])).items():
+            value = model.params.get(name)
+            if role is not PathRole.INPUT or not value:
+                continue
+            for item_index, item in enumerate(value if isinstance(value, list) else [value]):
+                if not Path(item).exists():
+                    loc: Loc = ["models", index, "params", name]
+                    if isinstance(value, list):
+                        loc.append(item_index)
+                    raise ConfigError(locate(loc), f"field '{_field(loc)}': {item} does not "
+                                      "exist")
 
 
 def _resolve_paths(spec: ExperimentSpec, config_dir: Path, locate: Locator,

@@ -18,11 +18,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from PIL import Image
+from pydantic import ValidationError
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.fieldtypes import BackendParams, OpenParams
 
 
 class BackendError(Exception):
@@ -111,15 +113,25 @@ def split_chunks(text: str) -> list[str]:
 
 
 class Backend(ABC):
-    """A model behind the API wrapper."""
+    """A model behind the API wrapper.
+
+    ``Params`` declares every param of the backend (a ``BackendParams`` subclass: types,
+    defaults, descriptions, path and operator roles); ``vlmhb validate`` checks
+    ``ModelSpec.params`` against it and the backend reads ``self.p``, the validated model.
+    A backend that declares none gets ``OpenParams`` (nothing checked; ``self.params``)."""
 
     name = "backend"
     supports_response_format = False
     decode_images = True
+    Params: ClassVar[type[BackendParams]] = OpenParams
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.params: dict[str, Any] = dict(spec.params)
+        try:
+            self.p = self.Params.model_validate(self.params)
+        except ValidationError as exc:
+            raise ValueError(f"backend {self.name}: bad params: {exc}") from None
 
     async def load(self) -> None:  # noqa: B027 - optional hook
         """Load weights/engines; called once before serving."""

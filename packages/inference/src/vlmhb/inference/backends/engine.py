@@ -34,6 +34,7 @@ from collections import deque
 from typing import Annotated, Any
 
 import httpx
+from pydantic import Field
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import OPERATOR
@@ -89,12 +90,24 @@ def masked(command: list[str]) -> str:
     return " ".join(out)
 
 class EngineParams(OpenAIParams):
-    """The engine's launch settings name a program and its command line: operator only."""
+    """The engine's params (plus the ``openai`` ones); its launch settings name a program
+    and its command line: operator only."""
 
-    command: Annotated[list[str] | str | None, OPERATOR] = None
-    python: Annotated[str | None, OPERATOR] = None
-    engine_args: Annotated[list[Any] | dict[str, Any] | str | None, OPERATOR] = None
-    env: Annotated[dict[str, Any] | None, OPERATOR] = None
+    command: Annotated[list[Any] | str | None, OPERATOR, Field(
+        description="replaces the engine command ({host}, {port}, {model}, "
+                    "{served_model_name} substituted)")] = None
+    python: Annotated[str | None, OPERATOR, Field(
+        description="Python of the engine's environment (default this interpreter)")] = None
+    engine_args: Annotated[list[Any] | dict[str, Any] | str | None, OPERATOR, Field(
+        description="extra engine arguments: a list, or a dict of --flags")] = None
+    env: Annotated[dict[str, Any] | None, OPERATOR, Field(
+        description="extra environment variables of the engine")] = None
+    port: int = Field(0, ge=0, le=65535, description="engine port (0: a free one)")
+    health_path: str = Field("/health", pattern="^/", description="engine health URL path")
+    startup_timeout_s: float | None = Field(None, gt=0, description="time to become "
+                                            "healthy (default the spec's)")
+    stop_grace_s: float = Field(15.0, ge=0, description="SIGTERM to SIGKILL delay")
+    check_on_load: bool = Field(False, description="GET /models once healthy")
 
 
 class EngineBackend(OpenAIBackend):
@@ -102,21 +115,20 @@ class EngineBackend(OpenAIBackend):
 
     name = "engine"
     Params = EngineParams
+    p: EngineParams
     module = ""
     model_flag = "--model"
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        params = self.params
+        p = self.p
         self.weights = spec.model_path or spec.model
-        if not self.weights and "command" not in params:
+        if not self.weights and p.command is None:
             raise ValueError(f"backend {self.name}: the model spec needs model_path or model")
-        self.check_on_load = bool(params.get("check_on_load", False))
-        self.health_path = str(params.get("health_path", "/health"))
-        self.startup_timeout_s = float(params.get("startup_timeout_s",
-                                                  spec.startup_timeout_s))
-        self.stop_grace_s = float(params.get("stop_grace_s", 15.0))
-        self.port = int(params.get("port", 0))
+        self.health_path = p.health_path
+        self.startup_timeout_s = p.startup_timeout_s or spec.startup_timeout_s
+        self.stop_grace_s = p.stop_grace_s
+        self.port = p.port
         self.process: asyncio.subprocess.Process | None = None
         self.output_tail: deque[str] = deque(maxlen=40)
         self._reader: asyncio.Task[None] | None = None
@@ -126,14 +138,15 @@ class EngineBackend(OpenAIBackend):
         """The engine command line for ``self.port``."""
         values = {"{host}": HOST, "{port}": str(self.port), "{model}": self.weights or "",
                   "{served_model_name}": self.model}
-        custom = self.params.get("command")
+        custom = self.p.command
         if custom is None:
-            python = str(self.params.get("python", sys.executable))
+            python = self.p.python or sys.executable
             base = [python, "-m", self.module, self.model_flag, "{model}", "--host", "{host}",
                     "--port", "{port}", "--served-model-name", "{served_model_name}"]
         else:
-            base = shlex.split(custom) if isinstance(custom, str) else [str(a) for a in custom]
-        args = [*base, *engine_arguments(self.params.get("engine_args"))]
+            base = (shlex.split(custom) if isinstance(custom, str)
+                    else [str(reveal(a)) for a in custom])
+        args = [*base, *engine_arguments(self.p.engine_args)]
         for placeholder, value in values.items():
             args = [arg.replace(placeholder, value) for arg in args]
         return args
@@ -145,7 +158,7 @@ class EngineBackend(OpenAIBackend):
         command = self.command()
         self._engine_log.info("starting %s engine: %s", self.name, masked(command))
         env = {**os.environ, **{str(k): str(reveal(v))
-                                for k, v in (self.params.get("env") or {}).items()}}
+                                for k, v in (self.p.env or {}).items()}}
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

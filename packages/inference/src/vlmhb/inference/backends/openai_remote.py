@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import BackendParams
@@ -102,9 +102,24 @@ def fallback_messages(request: GenerationRequest) -> list[dict[str, Any]]:
 
 
 class OpenAIParams(BackendParams):
-    """``api_key``: a key given in the config itself (a secret, masked everywhere)."""
+    """The ``openai`` backend's params; ``api_key`` is a secret, masked everywhere."""
 
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, description="the key itself (prefer the "
+                                      "spec's api_key_env)")
+    requests_per_s: float | None = Field(None, gt=0, description="request token bucket rate")
+    burst: float = Field(1.0, gt=0, description="request token bucket size")
+    tokens_per_min: float | None = Field(None, gt=0, description="token bucket rate")
+    token_burst: float | None = Field(None, gt=0, description="token bucket size (default "
+                                      "one minute's worth)")
+    image_tokens: int = Field(256, ge=0, description="token estimate per image")
+    max_retries: int = Field(5, ge=0, description="retries of 429, 502-504, connection "
+                             "errors")
+    max_retry_after_s: float = Field(60.0, ge=0, description="longest wait of a retry")
+    retry_backoff_s: float = Field(0.5, ge=0, description="first backoff, doubling")
+    timeout_s: float = Field(600.0, gt=0, description="per-request timeout")
+    check_on_load: bool = Field(True, description="GET /models at load")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into "
+                                       "every upstream request")
 
 
 class OpenAIBackend(Backend):
@@ -112,32 +127,31 @@ class OpenAIBackend(Backend):
 
     name = "openai"
     Params = OpenAIParams
+    p: OpenAIParams
     supports_response_format = True
     decode_images = False
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        params = self.params
+        p = self.p
         self.base_url = (spec.base_url or "").rstrip("/")
         self.model = spec.model or spec.name
-        self.limiter = RateLimiter(
-            requests_per_s=_optional_float(params.get("requests_per_s")),
-            tokens_per_min=_optional_float(params.get("tokens_per_min")),
-            burst=float(params.get("burst", 1.0)),
-            token_burst=_optional_float(params.get("token_burst")))
-        self.max_retries = int(params.get("max_retries", 5))
-        self.backoff_s = float(params.get("retry_backoff_s", 0.5))
-        self.max_retry_after_s = float(params.get("max_retry_after_s", 60.0))
-        self.timeout_s = float(params.get("timeout_s", 600.0))
-        self.image_tokens = int(params.get("image_tokens", 256))
-        self.check_on_load = bool(params.get("check_on_load", True))
-        self.extra_body = dict(revealed(params.get("extra_body") or {}))
+        self.limiter = RateLimiter(requests_per_s=p.requests_per_s,
+                                   tokens_per_min=p.tokens_per_min, burst=p.burst,
+                                   token_burst=p.token_burst)
+        self.max_retries = p.max_retries
+        self.backoff_s = p.retry_backoff_s
+        self.max_retry_after_s = p.max_retry_after_s
+        self.timeout_s = p.timeout_s
+        self.image_tokens = p.image_tokens
+        self.check_on_load = p.check_on_load
+        self.extra_body = dict(revealed(p.extra_body))
         self._http: httpx.AsyncClient | None = None
 
     def _api_key(self) -> str | None:
         env = self.spec.api_key_env
         if not env:
-            given = reveal(self.params.get("api_key"))
+            given = reveal(self.p.api_key)
             return str(given) if given else None
         key = os.environ.get(env)
         if not key:
@@ -291,11 +305,7 @@ class OpenAIBackend(Backend):
         return count_words(request.system) + count_words(request.user), count_words(text)
 
     def info(self) -> dict[str, Any]:
-        limits = {"requests_per_s": self.params.get("requests_per_s"),
-                  "tokens_per_min": self.params.get("tokens_per_min")}
+        limits = {"requests_per_s": self.p.requests_per_s,
+                  "tokens_per_min": self.p.tokens_per_min}
         return {**super().info(), "base_url": self.base_url, "upstream_model": self.model,
                 "rate_limits": {k: v for k, v in limits.items() if v is not None}}
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)

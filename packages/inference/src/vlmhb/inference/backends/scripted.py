@@ -1,6 +1,6 @@
 """Deterministic backend for tests and oracle / noisy / replay baselines.
 
-Params:
+Params (declared with types and ranges in ``ScriptedParams``):
 - ``answers_file`` (or ``ModelSpec.model_path``): CSV with ``;``; the id is taken from
   ``id_column`` (default ``id``) or, when that column is absent, the 0-based row number;
   the answer from ``answer_column`` (default ``model_answer``).
@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import BackendParams, PathRole
@@ -69,10 +71,32 @@ def add_noise(text: str, probability: float, seed: str) -> str:
 
 
 class ScriptedParams(BackendParams):
-    """The scripted backend's path params (the others are read as given)."""
+    """The scripted backend's params."""
 
-    answers_file: Annotated[Path | None, PathRole.INPUT] = None
-    request_log: Annotated[Path | None, PathRole.OUTPUT] = None
+    answers_file: Annotated[Path | None, PathRole.INPUT, Field(
+        description="CSV (;) of answers by sample id (else the spec's model_path)")] = None
+    id_column: str = Field("id", description="id column (absent: the 0-based row number)")
+    answer_column: str = Field("model_answer", description="answer column")
+    rule: str = Field("", description="answer for samples not in the file: echo (the "
+                      "default without a file) or constant:<text>")
+    noise: float = Field(0.0, ge=0, le=1, description="probability of replacing each "
+                         "character, seeded by the sample id")
+    latency_ms: float = Field(0.0, ge=0, description="total delay of an answer")
+    ttft_ms: float = Field(0.0, ge=0, description="delay before the first chunk")
+    fail_ids: list[Annotated[str, BeforeValidator(str)]] = Field(
+        default_factory=list, description="sample ids that always fail (HTTP 500)")
+    fail_first_n: int = Field(0, ge=0, description="the first N requests of every sample "
+                              "id fail")
+    load_delay_s: float = Field(0.0, ge=0, description="seconds load takes")
+    request_log: Annotated[Path | None, PathRole.OUTPUT, Field(
+        description="file that gets one line per request: the sample id")] = None
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if value and value != "echo" and not value.startswith("constant:"):
+            raise ValueError(f"unknown rule {value!r} (echo | constant:<text>)")
+        return value
 
 
 class ScriptedBackend(Backend):
@@ -80,35 +104,28 @@ class ScriptedBackend(Backend):
 
     name = "scripted"
     Params = ScriptedParams
+    p: ScriptedParams
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        params = self.params
-        source = params.get("answers_file") or spec.model_path
+        p = self.p
+        source = p.answers_file or spec.model_path
         self.answers_file = Path(source) if source else None
-        self.id_column = str(params.get("id_column", "id"))
-        self.answer_column = str(params.get("answer_column", "model_answer"))
-        self.rule = str(params.get("rule", "" if self.answers_file else "echo"))
-        self.noise = float(params.get("noise", 0.0))
-        self.ttft_s = float(params.get("ttft_ms", 0.0)) / 1000
-        self.latency_s = max(float(params.get("latency_ms", 0.0)) / 1000, self.ttft_s)
-        self.fail_ids = {str(item) for item in params.get("fail_ids", [])}
-        self.fail_first_n = int(params.get("fail_first_n", 0))
-        self.load_delay_s = float(params.get("load_delay_s", 0.0))
-        log = params.get("request_log")
-        self.request_log = Path(log) if log else None
+        self.rule = p.rule or ("" if self.answers_file else "echo")
+        self.noise = p.noise
+        self.ttft_s = p.ttft_ms / 1000
+        self.latency_s = max(p.latency_ms / 1000, self.ttft_s)
+        self.fail_ids = set(p.fail_ids)
+        self.request_log = p.request_log
         self.answers: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
-        if not 0.0 <= self.noise <= 1.0:
-            raise ValueError(f"scripted: noise must be within 0..1, got {self.noise}")
-        if self.rule and self.rule != "echo" and not self.rule.startswith("constant:"):
-            raise ValueError(f"scripted: unknown rule {self.rule!r} (echo | constant:<text>)")
 
     async def load(self) -> None:
-        if self.load_delay_s:
-            await asyncio.sleep(self.load_delay_s)
+        if self.p.load_delay_s:
+            await asyncio.sleep(self.p.load_delay_s)
         if self.answers_file is not None:
-            self.answers = read_answers(self.answers_file, self.id_column, self.answer_column)
+            self.answers = read_answers(self.answers_file, self.p.id_column,
+                                        self.p.answer_column)
 
     def _answer(self, request: GenerationRequest) -> Generation:
         """Record the request, apply failure rules, return the scripted answer."""
@@ -119,9 +136,9 @@ class ScriptedBackend(Backend):
                 handle.write(sample_id + "\n")
         if sample_id in self.fail_ids:
             raise BackendError(f"scripted failure for sample {sample_id!r} (fail_ids)")
-        if self.requests[sample_id] <= self.fail_first_n:
+        if self.requests[sample_id] <= self.p.fail_first_n:
             raise BackendError(
-                f"scripted failure {self.requests[sample_id]}/{self.fail_first_n} "
+                f"scripted failure {self.requests[sample_id]}/{self.p.fail_first_n} "
                 f"for sample {sample_id!r} (fail_first_n)")
         if sample_id in self.answers:
             text = self.answers[sample_id]

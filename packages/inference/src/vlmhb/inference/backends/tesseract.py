@@ -15,6 +15,7 @@ import shutil
 from typing import Annotated, Any
 
 from PIL import Image
+from pydantic import Field
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import OPERATOR, BackendParams
@@ -30,9 +31,14 @@ from vlmhb.inference.backends.base import (
 
 
 class TesseractParams(BackendParams):
-    """``tesseract_cmd`` names a program: only an operator may set it."""
+    """Tesseract's params; ``tesseract_cmd`` names a program: only an operator sets it."""
 
-    tesseract_cmd: Annotated[str | None, OPERATOR] = None
+    lang: str = Field("rus", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
+                      description="language data, e.g. rus or rus+eng")
+    psm: int = Field(6, ge=0, le=13, description="page segmentation mode (6: a block of "
+                     "text, 7: one line)")
+    tesseract_cmd: Annotated[str, OPERATOR, Field(
+        description="the tesseract program")] = "tesseract"
 
 
 class TesseractBackend(Backend):
@@ -40,12 +46,13 @@ class TesseractBackend(Backend):
 
     name = "tesseract"
     Params = TesseractParams
+    p: TesseractParams
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self.lang = str(self.params.get("lang", "rus"))
-        self.psm = int(self.params.get("psm", 6))
-        self.command = str(self.params.get("tesseract_cmd", "tesseract"))
+        self.lang = self.p.lang
+        self.psm = self.p.psm
+        self.command = self.p.tesseract_cmd
         self._slots = asyncio.Semaphore(os.cpu_count() or 1)
         self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 

@@ -36,7 +36,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Hashable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import OPERATOR, BackendParams
@@ -89,9 +91,19 @@ def _stopping_criteria(rows: list[RowState]) -> Any:
 
 
 class TransformersParams(BackendParams):
-    """``trust_remote_code`` imports Python code from the model folder: operator only."""
+    """The transformers backend's params; ``trust_remote_code`` imports Python code from
+    the model folder: operator only."""
 
-    trust_remote_code: Annotated[bool, OPERATOR] = False
+    device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$",
+                        description="cpu, cuda, cuda:N or auto (CUDA when available)")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights dtype (auto: the checkpoint's)")
+    max_batch_size: int = Field(8, ge=1, description="requests run as one generate call")
+    batch_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits for more "
+                                 "requests when the server is idle")
+    num_threads: int | None = Field(None, ge=1, description="CPU threads of torch")
+    trust_remote_code: Annotated[bool, OPERATOR, Field(
+        description="run the model folder's own Python code")] = False
 
 
 class TransformersBackend(Backend):
@@ -99,23 +111,20 @@ class TransformersBackend(Backend):
 
     name = "transformers"
     Params = TransformersParams
+    p: TransformersParams
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
         if not spec.model_path:
             raise ValueError("transformers: model_path (the model folder) is required")
         self.model_path = Path(spec.model_path)
-        params = self.params
-        self.device = str(params.get("device", "cpu"))
-        self.dtype = str(params.get("dtype", "auto"))
-        if self.dtype not in DTYPES:
-            raise ValueError(f"transformers: dtype must be one of {DTYPES}, got {self.dtype!r}")
-        self.max_batch_size = int(params.get("max_batch_size", 8))
-        if self.max_batch_size < 1:
-            raise ValueError("transformers: max_batch_size must be >= 1")
-        self.batch_wait_ms = float(params.get("batch_wait_ms", 5.0))
-        self.trust_remote_code = bool(params.get("trust_remote_code", False))
-        self.num_threads = int(params["num_threads"]) if "num_threads" in params else None
+        p = self.p
+        self.device = p.device
+        self.dtype: str = p.dtype
+        self.max_batch_size = p.max_batch_size
+        self.batch_wait_ms = p.batch_wait_ms
+        self.trust_remote_code = p.trust_remote_code
+        self.num_threads = p.num_threads
         self.model: Any = None
         self.processor: Any = None
         self.eos_ids: frozenset[int] = frozenset()
