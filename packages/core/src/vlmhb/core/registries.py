@@ -4,6 +4,7 @@ Folders come from an experiment's ``registry_dirs`` and the ``VLMHB_REGISTRY_DIR
 environment variable (``os.pathsep``-separated). A YAML entry has a ``kind``:
 ``model`` (a model preset: ModelSpec fields), ``dataset`` (a DatasetSpec preset) or
 ``metric`` (a variant: ``base`` metric name + ``options`` for ``with_options``).
+Env kinds (``envs``) are code: entry points ``vlmhb.envs`` and the built-in ``process``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from vlmhb.core.envs.select import register_builtin_envs
 from vlmhb.core.errors import ConfigError
 from vlmhb.core.registry import Registry, read_registry_yaml
 from vlmhb.core.tasks import TaskKindInfo, builtin_task_kinds
@@ -31,6 +33,7 @@ class Registries:
     metrics: Registry[Any]
     reports: Registry[Any]
     stages: Registry[Any]
+    envs: Registry[Any]  # EnvManager classes (entry points ``vlmhb.envs``; built-in process)
 
     def by_kind(self) -> dict[str, Registry[Any]]:
         return {
@@ -40,6 +43,7 @@ class Registries:
             "metrics": self.metrics,
             "reports": self.reports,
             "stages": self.stages,
+            "envs": self.envs,
         }
 
 
@@ -72,7 +76,9 @@ def _build(dirs: tuple[Path, ...]) -> Registries:
         metrics=Registry("metric"),
         reports=Registry("report"),
         stages=Registry("stage"),
+        envs=Registry("env"),
     )
+    register_builtin_envs(registries.envs)
     for folder in dirs:
         if not folder.is_dir():
             raise ConfigError(str(folder), "registry folder not found")

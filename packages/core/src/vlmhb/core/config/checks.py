@@ -44,6 +44,7 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
 
     for index, model in enumerate(spec.models):
         known(registries.models, model.backend, ["models", index, "backend"])
+        known(registries.envs, model.env.kind, ["models", index, "env", "kind"])
     for index, dataset in enumerate(spec.datasets):
         known(registries.datasets, dataset.format, ["datasets", index, "format"])
         if not Path(dataset.path).exists():

@@ -27,7 +27,6 @@ from vlmhb.core.contracts import (
 )
 from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.venv_cache import prepare_venv
-from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import TASKS_DIR
 from vlmhb.core.proc import die_with_parent
@@ -42,8 +41,6 @@ class ProcessEnvManager:
         self.cache_dir = cache_dir
 
     def prepare(self, env: EnvSpec) -> PreparedEnv:
-        if env.kind != "process":
-            raise VlmhbError(f"env kind {env.kind!r} is not available yet; use 'process'")
         if not env.packages:
             return PreparedEnv(sys.executable)
         return prepare_venv(env, self.cache_dir)

@@ -6,7 +6,8 @@ import asyncio
 from typing import Protocol
 
 from vlmhb.core.contracts import StageResult, StageTask
-from vlmhb.core.envs.base import Emit, EnvManager
+from vlmhb.core.envs.base import Emit
+from vlmhb.core.envs.select import EnvManagers
 
 
 class Executor(Protocol):
@@ -18,14 +19,15 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs each stage through an ``EnvManager`` as a task of the running event loop."""
+    """Runs each stage as a task of the running event loop, through the ``EnvManager``
+    of its ``task.env.kind`` (picked from the env registry)."""
 
-    def __init__(self, env_manager: EnvManager) -> None:
-        self.env_manager = env_manager
+    def __init__(self, envs: EnvManagers) -> None:
+        self.envs = envs
         self._running: dict[str, asyncio.Task[StageResult]] = {}
 
     def submit(self, task: StageTask, emit: Emit) -> asyncio.Future[StageResult]:
-        handle = asyncio.ensure_future(self.env_manager.execute(task, emit))
+        handle = asyncio.ensure_future(self.envs.for_kind(task.env.kind).execute(task, emit))
         self._running[task.id] = handle
         handle.add_done_callback(lambda _: self._running.pop(task.id, None))
         return handle

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.core.contracts import ExperimentSpec, StageResult, StageTask, TaskState
-from vlmhb.core.envs.process import ProcessEnvManager
+from vlmhb.core.envs.select import EnvManagers
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import RUN_SPEC_FILE
 from vlmhb.core.manifest import write_manifest
@@ -17,6 +17,7 @@ from vlmhb.core.orchestration.executor import Executor, LocalExecutor
 from vlmhb.core.orchestration.graph import TaskGraph, plan_experiment
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.orchestration.scheduler import Scheduler
+from vlmhb.core.registries import get_registries
 from vlmhb.core.settings import Settings
 
 
@@ -43,7 +44,8 @@ class Orchestrator:
         self.spec = spec
         self.settings = settings or Settings()
         self.bus = bus or InProcessEventBus()
-        self.executor = executor or LocalExecutor(ProcessEnvManager(self.settings.env_cache_dir))
+        self.executor = executor or LocalExecutor(EnvManagers(
+            self.settings.env_cache_dir, get_registries(spec.registry_dirs).envs))
         self.resources = resources or ResourceManager.from_settings(self.settings)
         self.config_path = config_path
         self.force = force
