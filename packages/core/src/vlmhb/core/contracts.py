@@ -108,7 +108,8 @@ class ModelSpec(StrictModel):
     ``params`` are the backend's (declared by its ``Params`` model); string values under
     secret-naming keys, at any depth, are held as ``SecretStr`` (see ``vlmhb.core.secrets``).
     ``api_key_env`` names the environment variable holding the API key; for submitted
-    configs only the variables the server allows, for the base URLs it allows."""
+    configs only the variables the server allows, for the base URLs it allows. ``load``
+    says how the inference stage sends requests (rate, warm-up, SLO): not params."""
 
     name: str
     backend: str
