@@ -86,6 +86,15 @@ def test_bad_params_are_rejected() -> None:
         backend(noise=2)
     with pytest.raises(ValueError, match="unknown rule"):
         backend(rule="reverse")
+    with pytest.raises(ValueError, match="latency_ms"):
+        backend(latency_ms="fast")
+    with pytest.raises(ValueError, match="latency"):  # a typo is no longer ignored
+        backend(latency=40)
+
+
+async def test_a_missing_answers_file_is_a_clear_load_error(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match=r"answers_file .*nope\.csv does not exist"):
+        await backend(answers_file=str(tmp_path / "nope.csv")).load()
 
 
 def test_helpers() -> None:

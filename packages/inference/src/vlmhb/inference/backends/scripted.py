@@ -124,6 +124,8 @@ class ScriptedBackend(Backend):
         if self.p.load_delay_s:
             await asyncio.sleep(self.p.load_delay_s)
         if self.answers_file is not None:
+            if not self.answers_file.is_file():
+                raise BackendError(f"scripted: answers_file {self.answers_file} does not exist")
             self.answers = read_answers(self.answers_file, self.p.id_column,
                                         self.p.answer_column)
 
