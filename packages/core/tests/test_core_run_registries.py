@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from vlmhb.core.config import load_experiment
 from vlmhb.core.contracts import ExperimentSpec
+from vlmhb.core.errors import ConfigError
 from vlmhb.core.orchestration.graph import plan_experiment
 
 VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
@@ -71,3 +73,23 @@ def test_stage_tasks_carry_the_experiments_registry_folders(tmp_path: Path,
         "tasks": [{"name": "t", "dataset": "d"}]})
     graph = plan_experiment(spec)
     assert [t.registry_dirs for t in graph] == [[tmp_path]] * 4
+
+
+@pytest.mark.parametrize(("variant", "metric", "expected"), [
+    (VARIANT.replace("casefold", "lowercase"), "cer_upper",
+     "unknown metric option 'lowercase'"),
+    (VARIANT, "kendall_tau", "metric 'kendall_tau' applies to ordering tasks, not 'vqa'"),
+])
+def test_validate_loads_metrics_as_evaluation_will(tmp_path: Path, vqa_dataset: Path,
+                                                   variant: str, metric: str,
+                                                   expected: str) -> None:
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / "metrics.yaml").write_text(variant, encoding="utf-8")
+    config = tmp_path / "exp.yaml"
+    config.write_text(EXPERIMENT.format(answers=vqa_dataset / "annotation.csv",
+                                        data=vqa_dataset).replace("cer_upper", metric),
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(config)
+    assert str(caught.value).startswith(f"{config}:")
+    assert "field 'tasks.0.metrics.1'" in str(caught.value) and expected in str(caught.value)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vlmhb.core.config.loader import Locator
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, UnknownNameError, did_you_mean
-from vlmhb.core.registries import get_registries
+from vlmhb.core.registries import Registries, get_registries
 from vlmhb.core.registry import Registry
 
 AGGREGATIONS = ("by_id", "by_doc_question", "by_doc_type", "general")
@@ -59,7 +60,7 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
                  + f" Datasets in this experiment: {', '.join(dataset_names)}")
         known(registries.tasks, task.kind, [*loc, "kind"])
         for m_index, metric in enumerate(task.metrics or []):
-            known(registries.metrics, metric, [*loc, "metrics", m_index])
+            check_metric(registries, metric, task.kind, [*loc, "metrics", m_index], fail)
         for a_index, aggregation in enumerate(task.aggregations or []):
             if aggregation not in AGGREGATIONS:
                 hint = did_you_mean(aggregation, list(AGGREGATIONS))
@@ -76,6 +77,21 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
             fail(["runs", index, "model"], f"unknown model {selector.model!r}")
         if selector.task not in task_names:
             fail(["runs", index, "task"], f"unknown task {selector.task!r}")
+
+
+def check_metric(registries: Registries, name: str, kind: str, loc: list[str | int],
+                 fail: Callable[[list[str | int], str], None]) -> None:
+    """Load metric ``name`` as the evaluation stage will (a registry variant's options
+    included) and check that it applies to task kind ``kind``."""
+    try:
+        metric = registries.metrics.get(name)
+    except UnknownNameError as exc:
+        fail(loc, str(exc))
+        return
+    kinds = getattr(metric, "kinds", None)
+    if kinds is not None and kind not in kinds:
+        fail(loc, f"metric {name!r} applies to {'/'.join(sorted(kinds))} tasks, "
+                  f"not {kind!r}")
 
 
 def check_output_dir(spec: ExperimentSpec, where: str) -> None:

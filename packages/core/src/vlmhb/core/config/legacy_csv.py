@@ -5,6 +5,9 @@
 same ``ExperimentSpec`` as the YAML form, with ``runs`` listing the pairs.
 Extension columns: ``vlm_base.csv`` ``backend`` (registry name) and ``params`` (JSON);
 ``user_config.csv`` ``image_region`` (``full`` or ``answer_bbox``).
+The original v0.1 folder loads as it is: datasets by name under
+``data_dirs/Datasets/<TASK>/`` and prompt collections under
+``data_dirs/PromptCollections/<TASK>/`` (``vlmhb.core.config.legacy_v01``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vlmhb.core.config.legacy_v01 import (
+    MODEL_INTERFACE,
+    dataset_candidates,
+    default_gpus,
+    hf_model_id,
+    is_model_interface,
+    model_interface_packages,
+    model_interface_params,
+    prompt_file,
+    task_kind,
+)
 from vlmhb.core.config.loader import Locator
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import ExperimentSpec
@@ -147,7 +161,9 @@ def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
 
 
 def _model(row: dict[str, str], where: str) -> dict[str, Any]:
-    backend = row.get("backend") or FRAMEWORK_BACKENDS.get(row["framework"].strip().lower())
+    interface = is_model_interface(row)
+    backend = row.get("backend") or (MODEL_INTERFACE if interface else
+                                     FRAMEWORK_BACKENDS.get(row["framework"].strip().lower()))
     if not backend:
         raise ConfigError(f"{where} [framework]", f"unknown framework {row['framework']!r}; "
                           f"known: {', '.join(sorted(set(FRAMEWORK_BACKENDS)))} (or add a "
@@ -158,8 +174,20 @@ def _model(row: dict[str, str], where: str) -> dict[str, Any]:
             params = json.loads(row["params"])
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where} [params]", f"invalid JSON: {exc.msg}") from None
-    packages = [p for p in (row["python_package"], row["git_python_package"]) if p]
+    if backend == MODEL_INTERFACE:
+        params = {**model_interface_params(row), **params}
+        packages = model_interface_packages(row)
+    else:
+        packages = [p for p in (row["python_package"], row["git_python_package"]) if p]
     model: dict[str, Any] = {"name": row["model_name"], "backend": backend, "params": params}
+    if backend == "transformers":
+        model["model_path"] = hf_model_id(row)
+    try:
+        gpus = default_gpus(row, backend)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} [gpus]", exc.message) from None
+    if gpus:
+        model["resources"] = {"gpus": gpus}
     if packages or row["docker_image"]:
         model["env"] = {"kind": "process", "packages": packages,
                         "image": row["docker_image"] or None}
@@ -168,23 +196,31 @@ def _model(row: dict[str, str], where: str) -> dict[str, Any]:
 
 def _dataset(cell: str, base: Path, where: str, task: str) -> dict[str, Any]:
     """The dataset a row names; its format from the folder's files and the task kind (a
-    folder may hold both an ``annotation.csv`` and ``jsons/``, as generated ones do)."""
+    folder may hold both an ``annotation.csv`` and ``jsons/``, as generated ones do).
+    Only a folder holding dataset files is taken (a prompts folder of the same name is not)."""
     if not cell:
         raise ConfigError(where, "empty dataset cell")
-    candidates = [base / cell, base / "datasets" / cell, base / "data" / cell]
-    path = next((c for c in candidates if c.exists()), None)
+    candidates = dataset_candidates(cell, base, task)
+    path = next((c for c in candidates if _has_dataset_files(c)), None)
     if path is None:
+        empty = [str(c) for c in candidates if c.is_dir()]
         raise ConfigError(where, f"dataset {cell!r} not found; looked in "
-                          + ", ".join(str(c) for c in candidates))
+                          + ", ".join(str(c) for c in candidates)
+                          + (f" ({', '.join(empty)}: no annotation.csv or jsons/)"
+                             if empty else ""))
     has_jsons, has_csv = (path / "jsons").is_dir(), (path / "annotation.csv").is_file()
-    extraction = task.strip().lower() == "extraction"
+    extraction = task_kind(task) == "extraction"
     fmt = "json_extraction" if has_jsons and (extraction or not has_csv) else "vqa_csv"
     return {"name": path.resolve().name, "format": fmt, "path": str(path.resolve())}
 
 
+def _has_dataset_files(path: Path) -> bool:
+    return (path / "annotation.csv").is_file() or (path / "jsons").is_dir()
+
+
 def _task(row: dict[str, str], dataset: str, base: Path, where: str,
           policy: SubmissionPolicy | None) -> dict[str, Any]:
-    kind = row["task"].strip().lower() or "vqa"
+    kind = task_kind(row["task"])
     metrics = [m.lower() for m in parse_list(row["metrics"], f"{where} [metrics]")]
     task: dict[str, Any] = {
         "dataset": dataset,
@@ -203,7 +239,7 @@ def _task(row: dict[str, str], dataset: str, base: Path, where: str,
     if aggregations:
         task["aggregations"] = [a.lower() for a in aggregations]
     if row["prompt_collection"]:
-        task["prompts"] = [str((base / row["prompt_collection"]).resolve())]
+        task["prompts"] = [str(prompt_file(row["prompt_collection"], base, row["task"]))]
     system = row["system_prompt"]
     if system:
         system_file = base / system

@@ -35,12 +35,14 @@ MAX_CONFIG_NODES = 100_000
 def load_experiment(path: Path | str, *, check: bool = True,
                     policy: SubmissionPolicy | None = None) -> ExperimentSpec:
     """Read ``path`` (a .yaml/.yml/.json file, a ``user_config.csv``, or a folder holding
-    ``user_config.csv`` + ``vlm_base.csv``), validate it and resolve its paths. With
+    ``user_config*.csv`` + ``vlm_base.csv``), validate it and resolve its paths. With
     ``check`` also verify names against the registries and that referenced files exist.
     With ``policy`` (a submitted config) refuse what only an operator may set."""
     path = Path(path)
-    if path.is_dir() and (path / LEGACY_USER_CONFIG).exists():
-        path = path / LEGACY_USER_CONFIG
+    if path.is_dir():
+        from vlmhb.core.config.legacy_v01 import find_user_config
+
+        path = find_user_config(path) or path
     if not path.exists():
         raise ConfigError(str(path), "config file not found")
     if path.suffix.lower() == ".csv":
