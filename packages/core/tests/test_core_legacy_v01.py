@@ -127,3 +127,32 @@ def test_a_hugging_face_row_maps_to_transformers(tmp_path: Path) -> None:
     assert first.model_path == "Qwen/Qwen2.5-VL-3B-Instruct"
     assert second.model_path == "/models/qwen2-vl-2b"
     assert first.resources.gpus == second.resources.gpus == 1
+
+
+def test_v01_metric_names_are_ours(tmp_path: Path) -> None:
+    """``['CER']``, ``['WER']``, ``['BLEU']`` cells (and v0.1's output column names such as
+    ``cer_error``) name our metrics; an unknown one is an error with did-you-mean."""
+    folder = tmp_path / "m"
+    (folder / "data" / "mini").mkdir(parents=True)
+    (folder / "data" / "mini" / "annotation.csv").write_text(
+        "data_index;split;image_path;question;answer;doc_class;question_type;answer_bbox\n",
+        encoding="utf-8")
+    (folder / "vlm_base.csv").write_text(f"{BASE_HEADER}\nscripted;s;m;;;;;\n",
+                                         encoding="utf-8")
+    user = folder / "user_config.csv"
+    user.write_text(f"{USER_HEADER}\nmini;VQA;scripted;m;;;['WER', 'CER', 'BLEU', "
+                    "'cer_error', 'EM'];False;;;\n", encoding="utf-8")
+    assert load_experiment(folder, check=False).tasks[0].metrics == [
+        "wer", "cer", "bleu", "cer", "exact_match"]
+    user.write_text(f"{USER_HEADER}\nmini;VQA;scripted;m;;;['CERR'];False;;;\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown metric 'cerr'\. Did you mean 'cer'"):
+        load_experiment(folder)
+
+
+def test_the_folder_given_as_dot_names_the_experiment(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = write_v01_folder(tmp_path / "v01dot", [ORACLE], [ORACLE_ROW],
+                              base_header=BASE_HEADER + ";params")
+    monkeypatch.chdir(folder)
+    assert load_experiment(Path(".")).name == "v01dot"

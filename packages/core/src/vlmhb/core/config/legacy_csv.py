@@ -47,7 +47,11 @@ FRAMEWORK_BACKENDS = {"hugging face": "transformers", "huggingface": "transforme
                       "hf": "transformers", "transformers": "transformers", "vllm": "vllm",
                       "sglang": "sglang", "openai": "openai", "tesseract": "tesseract",
                       "scripted": "scripted"}
-LEGACY_METRIC_NAMES = {"em": "exact_match", "exactmatch": "exact_match"}
+# v0.1 metric names (cells such as ['CER', 'WER', 'BLEU'] are lower-cased first) and
+# v0.1's output column names, to our metric names
+LEGACY_METRIC_NAMES = {"em": "exact_match", "exactmatch": "exact_match",
+                       "exact match": "exact_match", "cer_error": "cer", "wer_error": "wer",
+                       "bleu_score": "bleu", "bleu_error": "bleu"}
 TRUE_WORDS = {"true", "1", "yes", "да"}
 
 
@@ -142,7 +146,7 @@ def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
             locations[("tasks", len(tasks))] = where
             tasks[task_name] = {**task, "name": task_name}
         runs.append({"model": name, "task": task_name})
-    data = {"name": base.name, "models": [models[n][1] for n in used_models],
+    data = {"name": base.resolve().name, "models": [models[n][1] for n in used_models],
             "datasets": list(datasets.values()), "tasks": list(tasks.values()), "runs": runs}
     try:
         spec = ExperimentSpec.model_validate(data)
