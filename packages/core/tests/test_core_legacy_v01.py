@@ -156,3 +156,24 @@ def test_the_folder_given_as_dot_names_the_experiment(tmp_path: Path,
                               base_header=BASE_HEADER + ";params")
     monkeypatch.chdir(folder)
     assert load_experiment(Path(".")).name == "v01dot"
+
+
+@pytest.mark.slow
+def test_a_submitted_v01_pair_finds_data_dirs_in_the_data_root(tmp_path: Path) -> None:
+    """The server stores a submitted pair beside a ``datasets`` link to its data root; a
+    data root laid out as a v0.1 folder serves dataset and prompt names."""
+    from vlmhb.core.config.policy import SubmissionPolicy
+
+    root = write_v01_folder(tmp_path / "root", [], [])
+    stored = tmp_path / "stored"
+    stored.mkdir()
+    (stored / "datasets").symlink_to(root, target_is_directory=True)
+    (stored / "vlm_base.csv").write_text(f"{BASE_HEADER}\nscripted;s;m;;;;;\n",
+                                         encoding="utf-8")
+    (stored / "user_config.csv").write_text(
+        f"{USER_HEADER}\ndemo_mini;VQA;scripted;m;;demo_mini/demo_prompts.csv;['CER'];"
+        "False;;;\n", encoding="utf-8")
+    policy = SubmissionPolicy(data_roots=(root,), output_root=tmp_path / "runs")
+    spec = load_experiment(stored, policy=policy)
+    assert spec.datasets[0].path == (root / "data_dirs/Datasets/VQA/demo_mini").resolve()
+    assert "PromptCollections" in str(spec.tasks[0].prompts[0])

@@ -56,8 +56,15 @@ def _task_folder(root: Path, task: str) -> Path:
 
 def dataset_candidates(cell: str, base: Path, task: str) -> list[Path]:
     """Folders a ``dataset`` cell may name, in the order they are tried."""
-    v01 = _task_folder(base / DATA_DIRS / DATASETS, task or "VQA") / cell
-    return [base / cell, base / "datasets" / cell, base / "data" / cell, v01]
+    v01 = [_task_folder(root / DATA_DIRS / DATASETS, task or "VQA") / cell
+           for root in _v01_roots(base)]
+    return [base / cell, base / "datasets" / cell, base / "data" / cell, *v01]
+
+
+def _v01_roots(base: Path) -> list[Path]:
+    """Folders that may hold ``data_dirs/``: the CSV's, and its ``datasets`` folder (a
+    submitted pair's link to the server's data root)."""
+    return [base, base / "datasets"]
 
 
 def prompt_file(cell: str, base: Path, task: str) -> Path:
@@ -66,8 +73,11 @@ def prompt_file(cell: str, base: Path, task: str) -> Path:
     direct = (base / cell).resolve()
     if direct.exists():
         return direct
-    v01 = _task_folder(base / DATA_DIRS / PROMPTS, task or "VQA") / cell
-    return v01.resolve() if v01.exists() else direct
+    for root in _v01_roots(base):
+        v01 = _task_folder(root / DATA_DIRS / PROMPTS, task or "VQA") / cell
+        if v01.exists():
+            return v01.resolve()
+    return direct
 
 
 def hf_model_id(row: dict[str, str]) -> str:
