@@ -183,7 +183,11 @@ def _model(row: dict[str, str], where: str) -> dict[str, Any]:
         packages = model_interface_packages(row)
     else:
         packages = [p for p in (row["python_package"], row["git_python_package"]) if p]
-    model: dict[str, Any] = {"name": row["model_name"], "backend": backend, "params": params}
+    model: dict[str, Any] = {"name": row["model_name"], "backend": backend}
+    if packages or row["docker_image"]:  # first: a submitted row is refused for its env
+        model["env"] = {"kind": "process", "packages": packages,
+                        "image": row["docker_image"] or None}
+    model["params"] = params
     if backend == "transformers":
         model["model_path"] = hf_model_id(row)
     try:
@@ -192,9 +196,6 @@ def _model(row: dict[str, str], where: str) -> dict[str, Any]:
         raise ConfigError(f"{where} [gpus]", exc.message) from None
     if gpus:
         model["resources"] = {"gpus": gpus}
-    if packages or row["docker_image"]:
-        model["env"] = {"kind": "process", "packages": packages,
-                        "image": row["docker_image"] or None}
     return model
 
 
