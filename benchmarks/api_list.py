@@ -74,31 +74,58 @@ def seed(url: str, n: int) -> None:
     experiments, models = [], []
     for i in range(n):
         moment = start + timedelta(seconds=30 * i)
-        experiments.append({
-            "id": f"{i:032x}", "name": f"exp-{i:05d}", "status": STATUSES[i % len(STATUSES)],
-            "message": "", "config_format": "yaml", "config_path": "/seeded",
-            "models": f"model-{i % 20},model-{(i + 1) % 20}", "progress": 1.0,
-            "stages_total": 7, "stages_done": 7, "attempts": 1, "created_at": moment,
-            "updated_at": moment, "started_at": moment, "finished_at": moment})
-        models += [{"experiment_id": f"{i:032x}", "model": f"model-{i % 20}",
-                    "backend": "scripted"},
-                   {"experiment_id": f"{i:032x}", "model": f"model-{(i + 1) % 20}",
-                    "backend": "scripted"}]
+        experiments.append(
+            {
+                "id": f"{i:032x}",
+                "name": f"exp-{i:05d}",
+                "status": STATUSES[i % len(STATUSES)],
+                "message": "",
+                "config_format": "yaml",
+                "config_path": "/seeded",
+                "models": f"model-{i % 20},model-{(i + 1) % 20}",
+                "progress": 1.0,
+                "stages_total": 7,
+                "stages_done": 7,
+                "attempts": 1,
+                "created_at": moment,
+                "updated_at": moment,
+                "started_at": moment,
+                "finished_at": moment,
+            }
+        )
+        models += [
+            {"experiment_id": f"{i:032x}", "model": f"model-{i % 20}", "backend": "scripted"},
+            {"experiment_id": f"{i:032x}", "model": f"model-{(i + 1) % 20}", "backend": "scripted"},
+        ]
     with db.session() as session:
         for chunk in range(0, n, 2000):
-            session.execute(insert(Experiment), experiments[chunk:chunk + 2000])
+            session.execute(insert(Experiment), experiments[chunk : chunk + 2000])
         for chunk in range(0, len(models), 4000):
-            session.execute(insert(ExperimentModel), models[chunk:chunk + 4000])
+            session.execute(insert(ExperimentModel), models[chunk : chunk + 4000])
     db.dispose()
 
 
 def start_server(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = (folder / "server.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "serve", "--port",
-                             str(port), "--data-dir", str(folder / "state"), "--runs-dir",
-                             str(folder / "runs")], cwd=folder, stdout=log, stderr=log,
-                            env={**os.environ, "VLMHB_AUTH_TOKEN": TOKEN, **env})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vlmhb.core.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(folder / "state"),
+            "--runs-dir",
+            str(folder / "runs"),
+        ],
+        cwd=folder,
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "VLMHB_AUTH_TOKEN": TOKEN, **env},
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -138,18 +165,25 @@ def measure_list(base: str, requests: int) -> dict[str, Any]:
                 response.raise_for_status()
                 total = response.json()["total"]
             every += times
-            out[name] = {"params": params, "matches": total,
-                         "p50_ms": round(percentile(times, 0.5), 2),
-                         "p95_ms": round(percentile(times, 0.95), 2),
-                         "max_ms": round(max(times), 2)}
-    out["all"] = {"requests": len(every), "p50_ms": round(percentile(every, 0.5), 2),
-                  "p95_ms": round(percentile(every, 0.95), 2),
-                  "p99_ms": round(percentile(every, 0.99), 2)}
+            out[name] = {
+                "params": params,
+                "matches": total,
+                "p50_ms": round(percentile(times, 0.5), 2),
+                "p95_ms": round(percentile(times, 0.95), 2),
+                "max_ms": round(max(times), 2),
+            }
+    out["all"] = {
+        "requests": len(every),
+        "p50_ms": round(percentile(every, 0.5), 2),
+        "p95_ms": round(percentile(every, 0.95), 2),
+        "p99_ms": round(percentile(every, 0.99), 2),
+    }
     return out
 
 
-async def fan_out(base: str, redis_url: str, experiment_id: str, clients: int,
-                  events: int) -> dict[str, Any]:
+async def fan_out(
+    base: str, redis_url: str, experiment_id: str, clients: int, events: int
+) -> dict[str, Any]:
     ws_base = base.replace("http://", "ws://")
     connected = 0
     all_connected = asyncio.Event()
@@ -157,8 +191,9 @@ async def fan_out(base: str, redis_url: str, experiment_id: str, clients: int,
     async def client() -> list[int]:
         nonlocal connected
         seqs: list[int] = []
-        async with websockets.connect(f"{ws_base}/api/v1/ws/{experiment_id}",
-                                      max_size=None, additional_headers=AUTH) as ws:
+        async with websockets.connect(
+            f"{ws_base}/api/v1/ws/{experiment_id}", max_size=None, additional_headers=AUTH
+        ) as ws:
             snapshot = json.loads(await ws.recv())
             assert snapshot["type"] == "snapshot"
             connected += 1
@@ -175,8 +210,15 @@ async def fan_out(base: str, redis_url: str, experiment_id: str, clients: int,
     bus = RedisEventBus(redis_url)
     started = time.perf_counter()
     for i in range(events):
-        bus.publish(Event(type=EventType.PROGRESS, topic=experiment_id, done=i + 1,
-                          total=events, ts=time.time()))
+        bus.publish(
+            Event(
+                type=EventType.PROGRESS,
+                topic=experiment_id,
+                done=i + 1,
+                total=events,
+                ts=time.time(),
+            )
+        )
     await bus.flush()
     published = time.perf_counter() - started
     results = await asyncio.wait_for(asyncio.gather(*tasks), 300)
@@ -184,10 +226,16 @@ async def fan_out(base: str, redis_url: str, experiment_id: str, clients: int,
     await bus.aclose()
     complete = sum(1 for seqs in results if len(seqs) == events)
     ordered = sum(1 for seqs in results if seqs == sorted(set(seqs)))
-    return {"clients": clients, "events": events, "clients_with_all_events": complete,
-            "clients_in_order": ordered, "lost": clients * events - sum(map(len, results)),
-            "publish_s": round(published, 3), "delivered_all_s": round(elapsed, 3),
-            "messages_per_s": round(clients * events / elapsed)}
+    return {
+        "clients": clients,
+        "events": events,
+        "clients_with_all_events": complete,
+        "clients_in_order": ordered,
+        "lost": clients * events - sum(map(len, results)),
+        "publish_s": round(published, 3),
+        "delivered_all_s": round(elapsed, 3),
+        "messages_per_s": round(clients * events / elapsed),
+    }
 
 
 def run_database(label: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -203,9 +251,11 @@ def run_database(label: str, url: str, args: argparse.Namespace) -> dict[str, An
             fan = asyncio.run(fan_out(base, args.redis, f"{0:032x}", args.clients, args.events))
         finally:
             stop(proc)
-    print(f"[{label}] GET /experiments p95 {listing['all']['p95_ms']} ms; fan-out "
-          f"{fan['clients_with_all_events']}/{fan['clients']} clients got all "
-          f"{fan['events']} events in {fan['delivered_all_s']} s")
+    print(
+        f"[{label}] GET /experiments p95 {listing['all']['p95_ms']} ms; fan-out "
+        f"{fan['clients_with_all_events']}/{fan['clients']} clients got all "
+        f"{fan['events']} events in {fan['delivered_all_s']} s"
+    )
     return {"seed_s": round(seeded, 2), "list": listing, "fan_out": fan}
 
 
@@ -215,8 +265,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="per query type")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432",
-                        help="server URL; a fresh database is created and dropped ('' to skip)")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432",
+        help="server URL; a fresh database is created and dropped ('' to skip)",
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -232,14 +285,24 @@ def main() -> None:
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    targets = {db: {"list_p95_ms<=50": r["list"]["all"]["p95_ms"] <= 50,
-                    "fan_out_no_loss": r["fan_out"]["lost"] == 0
-                    and r["fan_out"]["clients_in_order"] == r["fan_out"]["clients"]}
-               for db, r in results.items()}
-    payload = {"benchmark": "api_list", "experiments": args.experiments,
-               "requests_per_query": args.requests, "python": platform.python_version(),
-               "machine": platform.machine(), "cpus": os.cpu_count(),
-               "results": results, "targets_met": targets}
+    targets = {
+        db: {
+            "list_p95_ms<=50": r["list"]["all"]["p95_ms"] <= 50,
+            "fan_out_no_loss": r["fan_out"]["lost"] == 0
+            and r["fan_out"]["clients_in_order"] == r["fan_out"]["clients"],
+        }
+        for db, r in results.items()
+    }
+    payload = {
+        "benchmark": "api_list",
+        "experiments": args.experiments,
+        "requests_per_query": args.requests,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "results": results,
+        "targets_met": targets,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS}")

@@ -38,12 +38,32 @@ def _sse(payload: dict[str, Any] | str) -> bytes:
 
 
 STREAM_BODY = b"".join(
-    [_sse({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-           "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
-     for text in CHUNKS]
-    + [_sse({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-             "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 4,
-                                      "total_tokens": 9}}), _sse("[DONE]")])
+    [
+        _sse(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+            }
+        )
+        for text in CHUNKS
+    ]
+    + [
+        _sse(
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "m",
+                "choices": [],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
+            }
+        ),
+        _sse("[DONE]"),
+    ]
+)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -55,17 +75,36 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     while (await receive()).get("more_body"):
         pass
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
     await send({"type": "http.response.body", "body": STREAM_BODY})
 
 
-
 def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
-               "client_throughput:app", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-               "--lifespan", "off"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "client_throughput:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--lifespan",
+        "off",
+    ]
     process = subprocess.Popen(command)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -86,7 +125,7 @@ async def ours(url: str, count: int, concurrency: int) -> tuple[float, int]:
     samples = [PreparedSample(id=str(i), user_prompt="hello") for i in range(count)]
     generation = GenerationParams(max_tokens=16, stream=True, retries=0)
     async with InferenceClient(url, "m", generation, concurrency=concurrency) as client:
-        await run_load(client, samples[:concurrency * 2], LoadConfig())  # warm-up
+        await run_load(client, samples[: concurrency * 2], LoadConfig())  # warm-up
         load = await run_load(client, samples, LoadConfig())
     errors = sum(1 for r in load.results if r.error or r.completion_tokens != 4)
     return load.wall_s, errors
@@ -104,8 +143,12 @@ async def openai_loop(url: str, count: int, concurrency: int) -> tuple[float, in
         async with semaphore:
             try:
                 stream = await client.chat.completions.create(
-                    model="m", messages=[{"role": "user", "content": "hello"}],
-                    max_tokens=16, stream=True, stream_options={"include_usage": True})
+                    model="m",
+                    messages=[{"role": "user", "content": "hello"}],
+                    max_tokens=16,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
                 first = None
                 tokens = 0
                 async for chunk in stream:
@@ -144,8 +187,13 @@ def main() -> int:
         for _ in range(opts.rounds):
             for name, runner in (("ours", ours), ("openai", openai_loop)):
                 wall, errors = loop.run(runner(url, opts.requests, opts.concurrency))
-                rounds[name].append({"wall_s": round(wall, 4), "errors": errors,
-                                     "rps": round(opts.requests / wall, 1)})
+                rounds[name].append(
+                    {
+                        "wall_s": round(wall, 4),
+                        "errors": errors,
+                        "rps": round(opts.requests / wall, 1),
+                    }
+                )
                 print(name, rounds[name][-1], flush=True)
     finally:
         server.terminate()
@@ -154,10 +202,15 @@ def main() -> int:
     import openai
 
     report = {
-        "requests": opts.requests, "concurrency": opts.concurrency, "stream": True,
-        "server_workers": opts.workers, "rounds": rounds,
-        "ours_rps": best["ours"], "openai_rps": best["openai"],
-        "ratio": round(best["ours"] / best["openai"], 3), "target_ratio": 1.5,
+        "requests": opts.requests,
+        "concurrency": opts.concurrency,
+        "stream": True,
+        "server_workers": opts.workers,
+        "rounds": rounds,
+        "ours_rps": best["ours"],
+        "openai_rps": best["openai"],
+        "ratio": round(best["ours"] / best["openai"], 3),
+        "target_ratio": 1.5,
         "errors": sum(r["errors"] for runs in rounds.values() for r in runs),
         "environment": environment(openai=openai.__version__),
     }

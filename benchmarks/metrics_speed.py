@@ -51,8 +51,11 @@ def timed(fn: Callable[[], object], repeats: int = 3) -> tuple[float, object]:
 def main() -> None:
     refs, preds = generate(PAIRS)
     pairs = list(zip(refs, preds, strict=True))
-    figures: dict[str, object] = {"pairs": PAIRS, "python": platform.python_version(),
-                                  "machine": platform.machine()}
+    figures: dict[str, object] = {
+        "pairs": PAIRS,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
     for label, ours, theirs in (("cer", CER, jiwer.cer), ("wer", WER, jiwer.wer)):
         t_ours, ours_values = timed(lambda m=ours: m.scores(preds, refs))
         t_jiwer, jiwer_values = timed(lambda f=theirs: [f(r, p) for r, p in pairs])
@@ -70,9 +73,11 @@ def main() -> None:
             "corpus_speedup": round(tc_jiwer / tc_ours, 2),
             "corpus_value": corpus_ours,
         }
-        print(f"{label}: per-sample ours {t_ours:.3f}s jiwer {t_jiwer:.3f}s "
-              f"({t_jiwer / t_ours:.1f}x); corpus ours {tc_ours:.3f}s jiwer {tc_jiwer:.3f}s "
-              f"({tc_jiwer / tc_ours:.2f}x); value {corpus_ours:.6f}")
+        print(
+            f"{label}: per-sample ours {t_ours:.3f}s jiwer {t_jiwer:.3f}s "
+            f"({t_jiwer / t_ours:.1f}x); corpus ours {tc_ours:.3f}s jiwer {tc_jiwer:.3f}s "
+            f"({tc_jiwer / tc_ours:.2f}x); value {corpus_ours:.6f}"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print(f"written {RESULTS}")

@@ -35,8 +35,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def send_all(url: str, samples: list[PreparedSample], concurrency: int
-                   ) -> tuple[list[RequestResult], float]:
+async def send_all(
+    url: str, samples: list[PreparedSample], concurrency: int
+) -> tuple[list[RequestResult], float]:
     generation = GenerationParams(max_tokens=16, stream=True, retries=0)
     async with InferenceClient(url, "scripted", generation, concurrency=concurrency) as client:
         await asyncio.gather(*(client.infer(s) for s in samples[:concurrency]))  # warm-up
@@ -51,25 +52,31 @@ def main() -> int:
     args.add_argument("--concurrency", type=int, default=32)
     args.add_argument("--latency-ms", type=float, default=20.0)
     opts = args.parse_args()
-    spec = ModelSpec(name="scripted", backend="scripted", concurrency=opts.concurrency,
-                     params={"rule": "constant:Иванов", "latency_ms": opts.latency_ms})
-    samples = [PreparedSample(id=str(i), user_prompt=f"Фамилия? {i}")
-               for i in range(opts.samples)]
+    spec = ModelSpec(
+        name="scripted",
+        backend="scripted",
+        concurrency=opts.concurrency,
+        params={"rule": "constant:Иванов", "latency_ms": opts.latency_ms},
+    )
+    samples = [PreparedSample(id=str(i), user_prompt=f"Фамилия? {i}") for i in range(opts.samples)]
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
         with ServerProcess(spec, Path(run_dir)) as server:
             server_start_s = time.perf_counter() - start
-            results, wall_s = loop.run(send_all(server.url + "/v1", samples,
-                                                   opts.concurrency))
+            results, wall_s = loop.run(send_all(server.url + "/v1", samples, opts.concurrency))
     ideal_s = opts.samples * opts.latency_ms / 1000 / opts.concurrency
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
     ttfts = [r.ttft_ms for r in results if r.ttft_ms is not None]
     report = {
-        "samples": opts.samples, "concurrency": opts.concurrency,
-        "backend_latency_ms": opts.latency_ms, "stream": True,
+        "samples": opts.samples,
+        "concurrency": opts.concurrency,
+        "backend_latency_ms": opts.latency_ms,
+        "stream": True,
         "errors": sum(1 for r in results if r.error),
-        "wall_s": round(wall_s, 4), "ideal_s": round(ideal_s, 4),
-        "ratio": round(wall_s / ideal_s, 4), "target_ratio": 1.05,
+        "wall_s": round(wall_s, 4),
+        "ideal_s": round(ideal_s, 4),
+        "ratio": round(wall_s / ideal_s, 4),
+        "target_ratio": 1.05,
         "throughput_rps": round(opts.samples / wall_s, 1),
         "ideal_throughput_rps": round(opts.samples / ideal_s, 1),
         "server_start_s": round(server_start_s, 3),

@@ -15,10 +15,14 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def environment(**extra: Any) -> dict[str, Any]:
     """Python, platform, CPU count and the event-loop accelerators present."""
-    return {"python": sys.version.split()[0], "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "uvloop": importlib.util.find_spec("uvloop") is not None,
-            "httptools": importlib.util.find_spec("httptools") is not None, **extra}
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "uvloop": importlib.util.find_spec("uvloop") is not None,
+        "httptools": importlib.util.find_spec("httptools") is not None,
+        **extra,
+    }
 
 
 def write_results(name: str, report: dict[str, Any], echo: bool = True) -> Path:

@@ -57,10 +57,21 @@ def image_url() -> str:
 
 
 def body(index: int, url: str) -> dict[str, Any]:
-    return {"model": "tiny", "max_tokens": MAX_TOKENS, "temperature": 0, "messages": [
-        {"role": "system", "content": "Answer with the field value only."},
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
-                                     {"type": "text", "text": f"Field {index}: the date?"}]}]}
+    return {
+        "model": "tiny",
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": "Answer with the field value only."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": url}},
+                    {"type": "text", "text": f"Field {index}: the date?"},
+                ],
+            },
+        ],
+    }
 
 
 async def round_rps(base: str, concurrency: int, count: int) -> tuple[float, int]:
@@ -68,8 +79,9 @@ async def round_rps(base: str, concurrency: int, count: int) -> tuple[float, int
     url = image_url()
     slots = asyncio.Semaphore(concurrency)
     tokens = 0
-    async with httpx.AsyncClient(base_url=base, timeout=300,
-                                 limits=httpx.Limits(max_connections=concurrency)) as http:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=300, limits=httpx.Limits(max_connections=concurrency)
+    ) as http:
 
         async def one(index: int) -> None:
             nonlocal tokens
@@ -83,14 +95,33 @@ async def round_rps(base: str, concurrency: int, count: int) -> tuple[float, int
         return count / (time.perf_counter() - start), tokens
 
 
-def serve(python: str, model: Path, max_batch_size: int, wait_ms: float
-          ) -> tuple[subprocess.Popen[bytes], str]:
+def serve(
+    python: str, model: Path, max_batch_size: int, wait_ms: float
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [python, "-m", "vlmhb.inference.cli", "serve", "--backend", "transformers",
-         "--model", str(model), "--port", str(port), "--log-level", "warning",
-         "--param", f"max_batch_size={max_batch_size}", "--param", f"batch_wait_ms={wait_ms}"],
-        env=OFFLINE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            python,
+            "-m",
+            "vlmhb.inference.cli",
+            "serve",
+            "--backend",
+            "transformers",
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--param",
+            f"max_batch_size={max_batch_size}",
+            "--param",
+            f"batch_wait_ms={wait_ms}",
+        ],
+        env=OFFLINE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     while True:
         if process.poll() is not None:
@@ -103,8 +134,9 @@ def serve(python: str, model: Path, max_batch_size: int, wait_ms: float
         time.sleep(0.1)
 
 
-def measure(python: str, model: Path, max_batch_size: int, concurrency: int,
-            wait_ms: float = 5.0) -> dict[str, Any]:
+def measure(
+    python: str, model: Path, max_batch_size: int, concurrency: int, wait_ms: float = 5.0
+) -> dict[str, Any]:
     process, base = serve(python, model, max_batch_size, wait_ms)
     try:
         asyncio.run(round_rps(base, concurrency, 2 * concurrency))  # warm-up
@@ -114,41 +146,58 @@ def measure(python: str, model: Path, max_batch_size: int, concurrency: int,
         process.terminate()
         process.wait()
     best = max(rps for rps, _ in rounds)
-    return {"concurrency": concurrency, "max_batch_size": max_batch_size,
-            "batch_wait_ms": wait_ms,
-            "requests_per_s": round(best, 2),
-            "rounds_requests_per_s": [round(rps, 2) for rps, _ in rounds],
-            "completion_tokens_per_request": rounds[0][1] / REQUESTS,
-            "batch_sizes": info["batch_sizes"], "versions": {
-                "torch": info.get("torch"), "transformers": info.get("transformers")}}
+    return {
+        "concurrency": concurrency,
+        "max_batch_size": max_batch_size,
+        "batch_wait_ms": wait_ms,
+        "requests_per_s": round(best, 2),
+        "rounds_requests_per_s": [round(rps, 2) for rps, _ in rounds],
+        "completion_tokens_per_request": rounds[0][1] / REQUESTS,
+        "batch_sizes": info["batch_sizes"],
+        "versions": {"torch": info.get("torch"), "transformers": info.get("transformers")},
+    }
 
 
 def main() -> None:
     cache = Path(os.environ.get("VLMHB_ENV_CACHE_DIR") or "~/.cache/vlmhb/envs").expanduser()
     prepared = ProcessEnvManager(cache).prepare(
-        EnvSpec(installer="pip", packages=list(ENV_PACKAGES)))
+        EnvSpec(installer="pip", packages=list(ENV_PACKAGES))
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "tiny-llava"
-        subprocess.run([prepared.python, "-m", "vlmhb.inference.tiny_models", str(model)],
-                       check=True, env=OFFLINE, capture_output=True)
+        subprocess.run(
+            [prepared.python, "-m", "vlmhb.inference.tiny_models", str(model)],
+            check=True,
+            env=OFFLINE,
+            capture_output=True,
+        )
         c1 = measure(prepared.python, model, 8, 1)
         c8 = measure(prepared.python, model, 8, 8)
         c8_off = measure(prepared.python, model, 1, 8)
         c1_no_wait = measure(prepared.python, model, 8, 1, wait_ms=0.0)
     figures = {
         "model": "tiny random LLaVA (vlmhb.inference.tiny_models), CPU, float32",
-        "requests_per_level": REQUESTS, "max_tokens": MAX_TOKENS, "rounds": ROUNDS,
-        "python": platform.python_version(), "cpus": os.cpu_count(),
-        "concurrency_1": c1, "concurrency_8_batched": c8, "concurrency_8_unbatched": c8_off,
+        "requests_per_level": REQUESTS,
+        "max_tokens": MAX_TOKENS,
+        "rounds": ROUNDS,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "concurrency_1": c1,
+        "concurrency_8_batched": c8,
+        "concurrency_8_unbatched": c8_off,
         "concurrency_1_no_batch_wait": c1_no_wait,
         "speedup_c8_over_c1": round(c8["requests_per_s"] / c1["requests_per_s"], 2),
-        "speedup_batched_over_unbatched_c8":
-            round(c8["requests_per_s"] / c8_off["requests_per_s"], 2),
+        "speedup_batched_over_unbatched_c8": round(
+            c8["requests_per_s"] / c8_off["requests_per_s"], 2
+        ),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in figures.items() if k.startswith(("speedup", "conc"))},
-                     indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in figures.items() if k.startswith(("speedup", "conc"))}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

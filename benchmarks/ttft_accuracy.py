@@ -52,8 +52,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while (await receive()).get("more_body"):
         pass
     arrived = time.perf_counter()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
     sent: list[float] = []
     for index in range(TOKENS):
         delay = arrived + TTFT_S + index * ITL_S - time.perf_counter()
@@ -63,11 +68,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         chunk = {"choices": [{"index": 0, "delta": {"content": f"t{index} "}}]}
         body = _sse(chunk)
         if index == TOKENS - 1:
-            body += _sse({"choices": [], "usage": {"prompt_tokens": 5,
-                                                   "completion_tokens": TOKENS}})
+            body += _sse(
+                {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": TOKENS}}
+            )
             body += _sse("[DONE]")
-        await send({"type": "http.response.body", "body": body,
-                    "more_body": index < TOKENS - 1})
+        await send({"type": "http.response.body", "body": body, "more_body": index < TOKENS - 1})
     if SERVER_LOG:
         ttft_ms = (sent[0] - arrived) * 1000
         tpot_ms = (sent[-1] - sent[0]) * 1000 / max(TOKENS - 1, 1)
@@ -75,12 +80,26 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             handle.write(f"{ttft_ms:.4f} {tpot_ms:.4f}\n")
 
 
-
 def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
-               "ttft_accuracy:app", "--host", "127.0.0.1", "--port", str(port),
-               "--loop", "asyncio", "--log-level", "warning", "--no-access-log",
-               "--lifespan", "off"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "ttft_accuracy:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "asyncio",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--lifespan",
+        "off",
+    ]
     process = subprocess.Popen(command, env=os.environ | {"VLMHB_BENCH_SERVER_LOG": str(log)})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -99,8 +118,9 @@ async def measure(url: str, count: int, concurrency: int) -> Any:
 
     samples = [PreparedSample(id=str(i), user_prompt="hello") for i in range(count)]
     generation = GenerationParams(max_tokens=TOKENS, stream=True, retries=0)
-    async with InferenceClient(url, "m", generation, concurrency=concurrency,
-                               keep_itl=True) as client:
+    async with InferenceClient(
+        url, "m", generation, concurrency=concurrency, keep_itl=True
+    ) as client:
         return await run_load(client, samples, LoadConfig(warmup=concurrency))
 
 
@@ -116,19 +136,19 @@ def main() -> int:
     log = Path(tempfile.mkdtemp()) / "server_delays.txt"
     server = start_server(port, log)
     try:
-        load = loop.run(measure(f"http://127.0.0.1:{port}/v1", opts.requests,
-                                opts.concurrency))
+        load = loop.run(measure(f"http://127.0.0.1:{port}/v1", opts.requests, opts.concurrency))
     finally:
         server.terminate()
         server.wait(timeout=10)
     summary = summarize(load.results, load.wall_s)
     pairs = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
-    pairs = pairs[opts.concurrency:]  # the warm-up requests come first
+    pairs = pairs[opts.concurrency :]  # the warm-up requests come first
     server_ttft = [float(p[0]) for p in pairs]
     server_tpot = [float(p[1]) for p in pairs]
-    server_side = {name: {"median": round(percentile(values, 50), 3),
-                          "p99": round(percentile(values, 99), 3)}
-                   for name, values in (("ttft_ms", server_ttft), ("tpot_ms", server_tpot))}
+    server_side = {
+        name: {"median": round(percentile(values, 50), 3), "p99": round(percentile(values, 99), 3)}
+        for name, values in (("ttft_ms", server_ttft), ("tpot_ms", server_tpot))
+    }
     injected = {"ttft_ms": TTFT_S * 1000, "tpot_ms": ITL_S * 1000, "itl_ms": ITL_S * 1000}
     measured: dict[str, dict[str, float]] = {}
     for column, target in injected.items():
@@ -137,18 +157,28 @@ def main() -> int:
             value = summary[f"{column}_{stat}"]
             measured[column][stat] = round(value, 3)
             measured[column][f"{stat}_delta"] = round(value - target, 3)
-    worst = max(abs(measured[c][f"{s}_delta"]) for c in ("ttft_ms", "tpot_ms")
-                for s in ("median", "p99"))
+    worst = max(
+        abs(measured[c][f"{s}_delta"]) for c in ("ttft_ms", "tpot_ms") for s in ("median", "p99")
+    )
     report = {
-        "requests": opts.requests, "concurrency": opts.concurrency, "tokens": TOKENS,
-        "injected": injected, "measured": measured,
+        "requests": opts.requests,
+        "concurrency": opts.concurrency,
+        "tokens": TOKENS,
+        "injected": injected,
+        "measured": measured,
         "server_actual": server_side,
         "client_minus_server_actual_ms": {
-            column: {stat: round(measured[column][stat] - server_side[column][stat], 3)
-                     for stat in ("median", "p99")} for column in ("ttft_ms", "tpot_ms")},
+            column: {
+                stat: round(measured[column][stat] - server_side[column][stat], 3)
+                for stat in ("median", "p99")
+            }
+            for column in ("ttft_ms", "tpot_ms")
+        },
         "completion_tokens_from_usage": sorted({r.completion_tokens for r in load.results}),
-        "errors": summary["failed"], "worst_abs_delta_ms_p50_p99": round(worst, 3),
-        "target_abs_delta_ms": 1.0, "within_target": worst <= 1.0,
+        "errors": summary["failed"],
+        "worst_abs_delta_ms_p50_p99": round(worst, 3),
+        "target_abs_delta_ms": 1.0,
+        "within_target": worst <= 1.0,
         "environment": environment(),
     }
     write_results(RESULTS.stem, report)

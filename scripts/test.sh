@@ -12,6 +12,7 @@ if [ ! -x /usr/bin/chromium ]; then
     || { $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends chromium; }
 fi
 uv run --frozen ruff check .
+uv run --frozen ruff format --check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
   packages/inference/src packages/reporting/src services/backend/src
 uv run --frozen pytest -q "$@"

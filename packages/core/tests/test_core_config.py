@@ -33,8 +33,10 @@ tasks:
     filters: {doc_class: [passport]}
 """
 
-PROMPTS = ("prompt;doc_class_question_type\n{{ question }}?;passport Фамилия\n"
-           "{{ question }}!;passport Имя\n")
+PROMPTS = (
+    "prompt;doc_class_question_type\n{{ question }}?;passport Фамилия\n"
+    "{{ question }}!;passport Имя\n"
+)
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -60,8 +62,9 @@ def test_yaml_loads_and_resolves_paths(experiment_dir: Path) -> None:
 
 def test_json_gives_the_same_plan_as_yaml(experiment_dir: Path) -> None:
     from_yaml = load_experiment(write(experiment_dir, "exp.yaml", EXPERIMENT))
-    from_json = load_experiment(write(experiment_dir, "exp.json",
-                                      json.dumps(yaml.safe_load(EXPERIMENT))))
+    from_json = load_experiment(
+        write(experiment_dir, "exp.json", json.dumps(yaml.safe_load(EXPERIMENT)))
+    )
     assert [t.id for t in plan_experiment(from_yaml)] == [t.id for t in plan_experiment(from_json)]
 
 
@@ -108,11 +111,15 @@ def test_unknown_metric_suggests_closest(experiment_dir: Path) -> None:
 
 def test_unknown_dataset_reference_and_missing_prompt_file(experiment_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"tasks\.0\.dataset.*Did you mean 'mini'"):
-        load_experiment(write(experiment_dir, "a.yaml",
-                              EXPERIMENT.replace("dataset: mini", "dataset: mimi")))
+        load_experiment(
+            write(experiment_dir, "a.yaml", EXPERIMENT.replace("dataset: mini", "dataset: mimi"))
+        )
     with pytest.raises(ConfigError, match=r"tasks\.0\.prompts\.0.*not found"):
-        load_experiment(write(experiment_dir, "b.yaml",
-                              EXPERIMENT.replace("prompts/p.csv", "prompts/missing.csv")))
+        load_experiment(
+            write(
+                experiment_dir, "b.yaml", EXPERIMENT.replace("prompts/p.csv", "prompts/missing.csv")
+            )
+        )
 
 
 def test_duplicate_model_names_rejected(experiment_dir: Path) -> None:
@@ -165,13 +172,19 @@ def test_legacy_filters_each_work_alone(experiment_dir: Path) -> None:
 
 def test_legacy_errors_name_file_row_and_column(experiment_dir: Path) -> None:
     write(experiment_dir, "vlm_base.csv", VLM_BASE)
-    write(experiment_dir, "user_config.csv", USER_CONFIG.replace("['CER', 'WER'];False",
-                                                                 "['CER', 'WRE'];False", 1))
+    write(
+        experiment_dir,
+        "user_config.csv",
+        USER_CONFIG.replace("['CER', 'WER'];False", "['CER', 'WRE'];False", 1),
+    )
     with pytest.raises(ConfigError) as info:
         load_experiment(experiment_dir)
     assert "user_config.csv:2" in str(info.value) and "'wer'" in str(info.value)
-    write(experiment_dir, "user_config.csv", USER_CONFIG.replace("['CER', 'WER'];False",
-                                                                 "['CER', 'WER';False", 1))
+    write(
+        experiment_dir,
+        "user_config.csv",
+        USER_CONFIG.replace("['CER', 'WER'];False", "['CER', 'WER';False", 1),
+    )
     with pytest.raises(ConfigError, match=r"user_config\.csv:2 \[metrics\]: cannot read"):
         load_experiment(experiment_dir)
     write(experiment_dir, "user_config.csv", USER_CONFIG.replace(";oracle;", ";oracel;", 1))

@@ -26,11 +26,14 @@ tasks:
 {task_extra}"""
 
 
-def load(tmp: Path, params: str, backend: str = "scripted", extra: str = "",
-         task_extra: str = "") -> object:
+def load(
+    tmp: Path, params: str, backend: str = "scripted", extra: str = "", task_extra: str = ""
+) -> object:
     path = tmp / "exp.yaml"
-    path.write_text(EXPERIMENT.format(backend=backend, params=params, extra=extra,
-                                      task_extra=task_extra), encoding="utf-8")
+    path.write_text(
+        EXPERIMENT.format(backend=backend, params=params, extra=extra, task_extra=task_extra),
+        encoding="utf-8",
+    )
     return load_experiment(path)
 
 
@@ -40,27 +43,34 @@ def error(tmp: Path, params: str, **kwargs: str) -> str:
     return str(caught.value)
 
 
-@pytest.mark.parametrize(("backend", "params", "wrong", "meant"), [
-    ("scripted", "{latency: 40}", "latency", "latency_ms"),
-    ("scripted", "{answer_colum: answer}", "answer_colum", "answer_column"),
-    ("tesseract", "{langs: rus}", "langs", "lang"),
-    ("openai", "{request_per_s: 5}", "request_per_s", "requests_per_s"),
-    ("vllm", "{engine_arg: [--x]}", "engine_arg", "engine_args"),
-    ("transformers", "{max_batchsize: 4}", "max_batchsize", "max_batch_size"),
-])
-def test_a_typo_is_an_error_with_did_you_mean(vqa_dataset: Path, backend: str, params: str,
-                                               wrong: str, meant: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "params", "wrong", "meant"),
+    [
+        ("scripted", "{latency: 40}", "latency", "latency_ms"),
+        ("scripted", "{answer_colum: answer}", "answer_colum", "answer_column"),
+        ("tesseract", "{langs: rus}", "langs", "lang"),
+        ("openai", "{request_per_s: 5}", "request_per_s", "requests_per_s"),
+        ("vllm", "{engine_arg: [--x]}", "engine_arg", "engine_args"),
+        ("transformers", "{max_batchsize: 4}", "max_batchsize", "max_batch_size"),
+    ],
+)
+def test_a_typo_is_an_error_with_did_you_mean(
+    vqa_dataset: Path, backend: str, params: str, wrong: str, meant: str
+) -> None:
     message = error(vqa_dataset.parent.parent, params, backend=backend)
     assert f"exp.yaml:5: field 'models.0.params.{wrong}'" in message
     assert f"unknown param {wrong!r}" in message and f"Did you mean {meant!r}" in message
 
 
-@pytest.mark.parametrize(("params", "field", "words"), [
-    ("{latency_ms: fast}", "latency_ms", "valid number"),
-    ("{noise: 3}", "noise", "less than or equal to 1"),
-    ("{fail_first_n: -1}", "fail_first_n", "greater than or equal to 0"),
-    ("{rule: shout}", "rule", "unknown rule"),
-])
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ("{latency_ms: fast}", "latency_ms", "valid number"),
+        ("{noise: 3}", "noise", "less than or equal to 1"),
+        ("{fail_first_n: -1}", "fail_first_n", "greater than or equal to 0"),
+        ("{rule: shout}", "rule", "unknown rule"),
+    ],
+)
 def test_bad_types_and_ranges(vqa_dataset: Path, params: str, field: str, words: str) -> None:
     message = error(vqa_dataset.parent.parent, params)
     assert f"exp.yaml:5: field 'models.0.params.{field}'" in message and words in message

@@ -24,17 +24,34 @@ VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
 
 pytestmark = pytest.mark.slow
 
-RUN_FILES = ["answers.csv", "metrics_by_id.csv", "metrics_by_doc_question.csv",
-             "metrics_by_doc_type.csv", "metrics_general.csv", "report.md", "report.html",
-             "manifest.json", "samples.jsonl", "run.json"]
+RUN_FILES = [
+    "answers.csv",
+    "metrics_by_id.csv",
+    "metrics_by_doc_question.csv",
+    "metrics_by_doc_type.csv",
+    "metrics_general.csv",
+    "report.md",
+    "report.html",
+    "manifest.json",
+    "samples.jsonl",
+    "run.json",
+]
 
 
 def vlmhb(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*VLMHB, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    proc = subprocess.run(
+        [*VLMHB, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=300,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"vlmhb {' '.join(args)} exited {proc.returncode}\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"vlmhb {' '.join(args)} exited {proc.returncode}\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -48,13 +65,24 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the quickstart example with a freshly generated (small) dataset."""
     root = tmp_path_factory.mktemp("quickstart")
     shutil.copytree(QUICKSTART, root / "qs", ignore=shutil.ignore_patterns("data", "runs"))
-    vlmhb("datasets", "synth", "--out", str(root / "qs" / "data" / "quickstart"), "--n", "1",
-          "--seed", "7", cwd=root)
+    vlmhb(
+        "datasets",
+        "synth",
+        "--out",
+        str(root / "qs" / "data" / "quickstart"),
+        "--n",
+        "1",
+        "--seed",
+        "7",
+        cwd=root,
+    )
     return root
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None,
-                    reason="the tesseract binary (apt tesseract-ocr) is not installed")
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None,
+    reason="the tesseract binary (apt tesseract-ocr) is not installed",
+)
 def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
     proc = vlmhb("run", "qs/experiment.yaml", cwd=quickstart)
     experiment = quickstart / "runs" / "quickstart"
@@ -77,7 +105,7 @@ def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
     assert 0.0 < general["noisy-oracle"]["cer"] < 0.3
     assert general["tesseract-rus"]["cer"] < 0.2  # real OCR on clean synthetic crops
     html = (experiment / "report.html").read_text(encoding="utf-8")
-    assert html.count("tesseract-rus") >= 1 and "<script src=\"http" not in html
+    assert html.count("tesseract-rus") >= 1 and '<script src="http' not in html
     assert (experiment / "comparison.csv").is_file()
     assert "samples" in proc.stdout or "runs" in proc.stdout
 
@@ -89,8 +117,7 @@ def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
 
 def _general(run: Path) -> dict[str, float]:
     with (run / "metrics_general.csv").open(encoding="utf-8") as handle:
-        return {row["metric"]: float(row["macro"])
-                for row in csv.DictReader(handle, delimiter=";")}
+        return {row["metric"]: float(row["macro"]) for row in csv.DictReader(handle, delimiter=";")}
 
 
 KILL_EXPERIMENT = """\
@@ -109,17 +136,25 @@ tasks:
 
 
 def test_sigkill_mid_inference_resumes_without_redoing_finished_samples(
-        quickstart: Path, tmp_path: Path) -> None:
+    quickstart: Path, tmp_path: Path
+) -> None:
     data = quickstart / "qs" / "data" / "quickstart"
     log = tmp_path / "requests.log"
     config = tmp_path / "kill.yaml"
-    config.write_text(KILL_EXPERIMENT.format(answers=data / "annotation.csv", log=log,
-                                             data=data), encoding="utf-8")
-    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    answers_path = _wait_for(lambda: list((tmp_path / "runs" / "killme").glob(
-        "*/answers.csv")), proc)[0]
+    config.write_text(
+        KILL_EXPERIMENT.format(answers=data / "annotation.csv", log=log, data=data),
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*VLMHB, "run", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    answers_path = _wait_for(
+        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
+    )[0]
     _wait_for(lambda: len(read_answers(answers_path)) >= 8 or None, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -159,14 +194,22 @@ def test_a_killed_session_still_counts_in_throughput(quickstart: Path, tmp_path:
     are summed with the resumed session's; the metrics say how many sessions it took."""
     data = quickstart / "qs" / "data" / "quickstart"
     config = tmp_path / "kill.yaml"
-    config.write_text(KILL_EXPERIMENT.format(answers=data / "annotation.csv",
-                                             log=tmp_path / "requests.log", data=data),
-                      encoding="utf-8")
-    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    answers_path = _wait_for(lambda: list((tmp_path / "runs" / "killme").glob(
-        "*/answers.csv")), proc)[0]
+    config.write_text(
+        KILL_EXPERIMENT.format(
+            answers=data / "annotation.csv", log=tmp_path / "requests.log", data=data
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*VLMHB, "run", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    answers_path = _wait_for(
+        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
+    )[0]
     stats_path = answers_path.with_name("inference_stats.json")
     _wait_for(lambda: len(read_answers(answers_path)) >= 10 and stats_path.is_file(), proc)
     for pid in _family(proc.pid):
@@ -220,17 +263,25 @@ def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None
     assert "oracle__quickstart_vqa__fields" in proc.stdout.replace("\n", "")
 
 
-def test_ctrl_c_cancels_the_stage_and_says_how_to_resume(quickstart: Path,
-                                                         tmp_path: Path) -> None:
+def test_ctrl_c_cancels_the_stage_and_says_how_to_resume(quickstart: Path, tmp_path: Path) -> None:
     data = quickstart / "qs" / "data" / "quickstart"
     config = tmp_path / "int.yaml"
-    config.write_text(KILL_EXPERIMENT.format(answers=data / "annotation.csv",
-                                             log=tmp_path / "requests.log", data=data),
-                      encoding="utf-8")
-    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    answers_path = _wait_for(lambda: list((tmp_path / "runs" / "killme").glob(
-        "*/answers.csv")), proc)[0]
+    config.write_text(
+        KILL_EXPERIMENT.format(
+            answers=data / "annotation.csv", log=tmp_path / "requests.log", data=data
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*VLMHB, "run", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    answers_path = _wait_for(
+        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
+    )[0]
     _wait_for(lambda: len(read_answers(answers_path)) >= 4 or None, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -15,8 +15,11 @@ import pytest
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "snils"
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared fixtures not found at {SHARED} "
-                       "(they exist beside the repository in CI, not in a user's clone)"),
+    pytest.mark.skipif(
+        not SHARED.is_dir(),
+        reason=f"shared fixtures not found at {SHARED} "
+        "(they exist beside the repository in CI, not in a user's clone)",
+    ),
 ]
 
 EXPERIMENT = """\
@@ -42,18 +45,28 @@ def test_extraction_run_scores_fields(tmp_path: Path) -> None:
         writer = csv.writer(handle, delimiter=";")
         writer.writerow(["id", "model_answer"])
         for truth_file in sorted((SHARED / "jsons").glob("*.json")):
-            fields = {k: v["value"] for k, v in json.loads(
-                truth_file.read_text(encoding="utf-8"))["fields"].items()}
+            fields = {
+                k: v["value"]
+                for k, v in json.loads(truth_file.read_text(encoding="utf-8"))["fields"].items()
+            }
             fields["Пол"] = "неизвестно"
             answer = "```json\n" + json.dumps({"fields": fields}, ensure_ascii=False) + "\n```"
             writer.writerow([f"clean/{truth_file.stem}", answer])
     config = tmp_path / "snils.yaml"
-    config.write_text(EXPERIMENT.format(answers=answers, data=SHARED,
-                                        prompt=SHARED / "prompt_snils_extraction.json"),
-                      encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", "run", str(config)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "200"})
+    config.write_text(
+        EXPERIMENT.format(
+            answers=answers, data=SHARED, prompt=SHARED / "prompt_snils_extraction.json"
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "run", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     run = next(p for p in (tmp_path / "runs" / "snils").iterdir() if (p / "run.json").exists())
     samples = [json.loads(line) for line in (run / "samples.jsonl").open(encoding="utf-8")]

@@ -57,23 +57,31 @@ def install_plugin(root: Path) -> Path:
     info = root / "recording_env-0.1.dist-info"
     info.mkdir(parents=True)
     (root / "recording_env.py").write_text(PLUGIN, encoding="utf-8")
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: recording-env\n"
-                                   "Version: 0.1\n", encoding="utf-8")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: recording-env\nVersion: 0.1\n", encoding="utf-8"
+    )
     (info / "entry_points.txt").write_text(
-        "[vlmhb.envs]\ndocker = recording_env:RecordingEnvManager\n", encoding="utf-8")
+        "[vlmhb.envs]\ndocker = recording_env:RecordingEnvManager\n", encoding="utf-8"
+    )
     return root
 
 
 def vlmhb(*args: str, cwd: Path, plugin: Path) -> subprocess.CompletedProcess[str]:
     path = os.pathsep.join([str(plugin), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": path,
-           "RECORD_FILE": str(cwd / "record.txt")}
-    return subprocess.run([*VLMHB, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "PYTHONPATH": path,
+        "RECORD_FILE": str(cwd / "record.txt"),
+    }
+    return subprocess.run(
+        [*VLMHB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
-def test_validate_refuses_an_env_kind_that_is_not_installed(tmp_path: Path,
-                                                            vqa_dataset: Path) -> None:
+def test_validate_refuses_an_env_kind_that_is_not_installed(
+    tmp_path: Path, vqa_dataset: Path
+) -> None:
     config = write_config(tmp_path, vqa_dataset, "docker")
     with pytest.raises(ConfigError) as caught:
         load_experiment(config)
@@ -84,11 +92,13 @@ def test_validate_refuses_an_env_kind_that_is_not_installed(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_an_installed_plugin_env_is_accepted_and_runs_the_stages(tmp_path: Path,
-                                                                 vqa_dataset: Path) -> None:
+def test_an_installed_plugin_env_is_accepted_and_runs_the_stages(
+    tmp_path: Path, vqa_dataset: Path
+) -> None:
     plugin = install_plugin(tmp_path / "site")
-    typo = vlmhb("validate", str(write_config(tmp_path, vqa_dataset, "dokcer")),
-                 cwd=tmp_path, plugin=plugin)
+    typo = vlmhb(
+        "validate", str(write_config(tmp_path, vqa_dataset, "dokcer")), cwd=tmp_path, plugin=plugin
+    )
     assert typo.returncode != 0 and "Did you mean 'docker'?" in typo.stdout + typo.stderr
     config = write_config(tmp_path, vqa_dataset, "docker")
     assert vlmhb("validate", str(config), cwd=tmp_path, plugin=plugin).returncode == 0
@@ -97,5 +107,7 @@ def test_an_installed_plugin_env_is_accepted_and_runs_the_stages(tmp_path: Path,
     record = (tmp_path / "record.txt").read_text(encoding="utf-8").splitlines()
     assert record == ["inference docker"]  # the other stages run in the default env
     run = next(p for p in (tmp_path / "runs" / "envs").iterdir() if (p / "run.json").is_file())
-    assert json.loads((run / "run.json").read_text(encoding="utf-8"))["model"]["env"][
-        "kind"] == "docker"
+    assert (
+        json.loads((run / "run.json").read_text(encoding="utf-8"))["model"]["env"]["kind"]
+        == "docker"
+    )

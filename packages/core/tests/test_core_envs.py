@@ -20,7 +20,10 @@ def test_venv_with_extra_package_is_created_once_and_reused(tmp_path: Path) -> N
     # the injected package and the core entry point are both importable in the venv
     probe = subprocess.run(
         [first.python, "-c", "import pyjokes, vlmhb.core.stage_runner; print(pyjokes.__file__)"],
-        capture_output=True, text=True, check=True)
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(tmp_path / "envs") in probe.stdout
 
     second = manager.prepare(EnvSpec(packages=[EXTRA]))

@@ -29,10 +29,12 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (site / "vlmhb_wordcount" / "__init__.py").write_text(PLUGIN_MODULE, encoding="utf-8")
     dist = site / "vlmhb_wordcount-0.1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vlmhb-wordcount\n"
-                                   "Version: 0.1.0\n", encoding="utf-8")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: vlmhb-wordcount\nVersion: 0.1.0\n", encoding="utf-8"
+    )
     (dist / "entry_points.txt").write_text(
-        "[vlmhb.metrics]\nword_count = vlmhb_wordcount:WordCount\n", encoding="utf-8")
+        "[vlmhb.metrics]\nword_count = vlmhb_wordcount:WordCount\n", encoding="utf-8"
+    )
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("vlmhb_wordcount", None)
@@ -52,7 +54,8 @@ def test_builtin_plugins_of_each_kind_are_listed() -> None:
     assert {"scripted", "tesseract"} <= set(registries.models.names())
     assert {"vqa", "extraction", "classification", "ordering"} == set(registries.tasks.names())
     assert {"inference", "evaluation", "report", "experiment_report"} <= set(
-        registries.stages.names())
+        registries.stages.names()
+    )
     assert {"vqa_csv", "json_extraction"} <= set(registries.datasets.names())
 
 
@@ -72,7 +75,8 @@ def test_registry_yaml_folder_adds_model_presets(tmp_path: Path) -> None:
     (folder / "models.yaml").write_text(
         "- kind: model\n  name: ocr-rus\n  backend: tesseract\n  params: {lang: rus}\n"
         "- kind: dataset\n  name: snils-demo\n  format: json_extraction\n  path: /data/snils\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     registries = get_registries([folder])
     assert registries.model_presets.get("ocr-rus")["backend"] == "tesseract"
     assert registries.dataset_presets.get("snils-demo")["format"] == "json_extraction"
@@ -95,7 +99,8 @@ def test_registry_yaml_metric_variant_is_a_usable_metric(tmp_path: Path) -> None
     folder.mkdir()
     (folder / "variants.yaml").write_text(
         "kind: metric\nname: cer_yo\nbase: cer\noptions: {yo_to_e: true, casefold: true}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     metric = get_registries([folder]).metrics.get("cer_yo")
     assert metric.name == "cer_yo"
     assert metric.score("ПЁТР", "петр") == 0.0

@@ -55,8 +55,9 @@ class RecordingExecutor:
 
 
 def max_overlap(spans: list[tuple[StageTask, float, float]]) -> int:
-    events = sorted([(s, 1) for _, s, _ in spans] + [(e, -1) for _, _, e in spans],
-                    key=lambda x: (x[0], x[1]))
+    events = sorted(
+        [(s, 1) for _, s, _ in spans] + [(e, -1) for _, _, e in spans], key=lambda x: (x[0], x[1])
+    )
     current = best = 0
     for _, delta in events:
         current += delta
@@ -65,21 +66,28 @@ def max_overlap(spans: list[tuple[StageTask, float, float]]) -> int:
 
 
 def gpu_experiment(tmp_path: Path, vqa_dataset: Path) -> Path:
-    models = "\n".join(f"  - {{name: m{i}, backend: scripted, params: {{rule: echo}}, "
-                       f"resources: {{gpus: 1}}}}" for i in range(4))
+    models = "\n".join(
+        f"  - {{name: m{i}, backend: scripted, params: {{rule: echo}}, resources: {{gpus: 1}}}}"
+        for i in range(4)
+    )
     config = tmp_path / "exp.yaml"
     config.write_text(FOUR_GPU_MODELS.format(models=models), encoding="utf-8")
     return config
 
 
-async def test_two_gpus_four_runs(tmp_path: Path, vqa_dataset: Path,
-                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_two_gpus_four_runs(tmp_path: Path, vqa_dataset: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("VLMHB_GPUS", "2")
     spec = load_experiment(gpu_experiment(tmp_path, vqa_dataset))
     spec.output_dir = tmp_path / "runs"
     graph = plan_experiment(spec)
-    executor = RecordingExecutor({StageName.INFERENCE: 0.3, StageName.EVALUATION: 0.05,
-                                  StageName.REPORT: 0.05, StageName.EXPERIMENT_REPORT: 0.01})
+    executor = RecordingExecutor(
+        {
+            StageName.INFERENCE: 0.3,
+            StageName.EVALUATION: 0.05,
+            StageName.REPORT: 0.05,
+            StageName.EXPERIMENT_REPORT: 0.01,
+        }
+    )
     resources = ResourceManager.from_settings(Settings())
     assert resources.gpu_count == 2
     results = await Scheduler(graph, executor, resources, InProcessEventBus()).run()
@@ -118,15 +126,17 @@ async def test_gpu_ids_reach_the_stage_process(tmp_path: Path, vqa_dataset: Path
 
 
 async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
-        tmp_path: Path, vqa_dataset: Path) -> None:
+    tmp_path: Path, vqa_dataset: Path
+) -> None:
     spec = load_experiment(gpu_experiment(tmp_path, vqa_dataset))
     spec.output_dir = tmp_path / "runs"
     graph = plan_experiment(spec)
     durations = dict.fromkeys(StageName, 0.01)
     failing = graph.run_dir(graph.runs[0]).name
     bus = InProcessEventBus()
-    first = await Scheduler(graph, RecordingExecutor(durations, {failing}),
-                            ResourceManager(4, 2), bus).run()
+    first = await Scheduler(
+        graph, RecordingExecutor(durations, {failing}), ResourceManager(4, 2), bus
+    ).run()
     by_stage = {(t.run_dir.name, t.stage): first[t.id].status for t in graph if t.id in first}
     assert by_stage[(failing, StageName.INFERENCE)] == TaskState.FAILED
     assert (failing, StageName.EVALUATION) not in by_stage  # cancelled, never ran
@@ -138,9 +148,12 @@ async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
     bus.add_listener(seen.append)
     second = await Scheduler(graph, second_executor, ResourceManager(4, 2), bus).run()
     ran = {(t.run_dir.name, t.stage) for t, _, _ in second_executor.spans}
-    assert ran == {(failing, StageName.INFERENCE), (failing, StageName.EVALUATION),
-                   (failing, StageName.REPORT), (report.run_dir.name,
-                                                 StageName.EXPERIMENT_REPORT)}
+    assert ran == {
+        (failing, StageName.INFERENCE),
+        (failing, StageName.EVALUATION),
+        (failing, StageName.REPORT),
+        (report.run_dir.name, StageName.EXPERIMENT_REPORT),
+    }
     skipped = [r for r in second.values() if r.status == TaskState.SKIPPED]
     assert len(skipped) == 9
     # skipped inference stages still tell views how many samples they hold

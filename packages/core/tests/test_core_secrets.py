@@ -20,28 +20,62 @@ from vlmhb.core.secrets import (
 )
 
 
-@pytest.mark.parametrize("name", ["api_key", "API_KEY", "hf_token", "HF_TOKEN", "token",
-                                  "--hf-token", "--api-key", "password", "db-password",
-                                  "client_secret", "aws_secret_access_key", "authorization",
-                                  "credentials", "apikey"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "api_key",
+        "API_KEY",
+        "hf_token",
+        "HF_TOKEN",
+        "token",
+        "--hf-token",
+        "--api-key",
+        "password",
+        "db-password",
+        "client_secret",
+        "aws_secret_access_key",
+        "authorization",
+        "credentials",
+        "apikey",
+    ],
+)
 def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.parametrize("name", ["max_tokens", "tokens_per_min", "image_tokens", "keyboard",
-                                  "monkey", "answers_file", "secretary_notes", "--max-model-len",
-                                  "tokenizer", "author"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "max_tokens",
+        "tokens_per_min",
+        "image_tokens",
+        "keyboard",
+        "monkey",
+        "answers_file",
+        "secretary_notes",
+        "--max-model-len",
+        "tokenizer",
+        "author",
+    ],
+)
 def test_names_that_are_not_secrets(name: str) -> None:
     assert not is_secret_name(name)
 
 
 def test_a_model_spec_seals_secrets_at_any_depth() -> None:
-    spec = ModelSpec(name="m", backend="vllm", params={
-        "api_key": "k1", "max_tokens": 10, "token_burst": 5.0,
-        "engine_args": {"hf_token": "k2", "max_model_len": 4096},
-        "env": {"HF_TOKEN": "k3", "CUDA_HOME": "/usr/local/cuda"},
-        "argv": ["--api-key", "k4", "--hf-token=k5", "--port", "8000"],
-        "deep": [{"auth": {"password": "k6"}}]})
+    spec = ModelSpec(
+        name="m",
+        backend="vllm",
+        params={
+            "api_key": "k1",
+            "max_tokens": 10,
+            "token_burst": 5.0,
+            "engine_args": {"hf_token": "k2", "max_model_len": 4096},
+            "env": {"HF_TOKEN": "k3", "CUDA_HOME": "/usr/local/cuda"},
+            "argv": ["--api-key", "k4", "--hf-token=k5", "--port", "8000"],
+            "deep": [{"auth": {"password": "k6"}}],
+        },
+    )
     params = spec.params
     assert isinstance(params["api_key"], SecretStr)
     assert params["max_tokens"] == 10 and params["token_burst"] == 5.0

@@ -23,8 +23,24 @@ def test_entry_points_are_installed() -> None:
 
 def test_synth_then_check(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    result = runner.invoke(app, ["synth", "--out", str(out), "--kind", "snils", "--n", "2",
-                                 "--seed", "3", "--degrade", "blur,gray", "--strength", "0.3"])
+    result = runner.invoke(
+        app,
+        [
+            "synth",
+            "--out",
+            str(out),
+            "--kind",
+            "snils",
+            "--n",
+            "2",
+            "--seed",
+            "3",
+            "--degrade",
+            "blur,gray",
+            "--strength",
+            "0.3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 2 documents (snils: 2)" in result.output
     info = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
@@ -39,8 +55,20 @@ def test_synth_then_check(tmp_path: Path) -> None:
 
 def test_synth_single_format(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    result = runner.invoke(app, ["synth", "--out", str(out), "--kind", "invoice,passport",
-                                 "--n", "1", "--format", "json_extraction"])
+    result = runner.invoke(
+        app,
+        [
+            "synth",
+            "--out",
+            str(out),
+            "--kind",
+            "invoice,passport",
+            "--n",
+            "1",
+            "--format",
+            "json_extraction",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (out / "jsons").iterdir()) == ["0.json", "1.json"]
     assert not (out / "annotation.csv").exists()
@@ -57,7 +85,8 @@ def test_errors_exit_with_message(tmp_path: Path) -> None:
 
 def test_check_lists_problems(tmp_path: Path) -> None:
     (tmp_path / "annotation.csv").write_text(
-        "image_path;question;answer\nnope.jpg;q;a\n", encoding="utf-8")
+        "image_path;question;answer\nnope.jpg;q;a\n", encoding="utf-8"
+    )
     result = runner.invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 1
     assert "0 samples, 1 problems" in result.output

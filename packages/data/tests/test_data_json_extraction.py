@@ -14,8 +14,7 @@ from vlmhb.data.readers import JsonExtractionReader, expand_fields_to_vqa
 
 
 def _spec(path: Path, split: str | None = None, **options: object) -> DatasetSpec:
-    return DatasetSpec(name="t", format="json_extraction", path=path, split=split,
-                       options=options)
+    return DatasetSpec(name="t", format="json_extraction", path=path, split=split, options=options)
 
 
 def _truth(folder: Path, n: str, payload: object) -> None:
@@ -24,8 +23,12 @@ def _truth(folder: Path, n: str, payload: object) -> None:
     (folder / "jsons" / f"{n}.json").write_text(text, encoding="utf-8")
 
 
-GOOD = {"fields": {"Имя": {"value": "Анна", "bboxes": [[10, 10, 50, 30], [60, 40, 90, 50]]},
-                   "Пол": {"value": "женский", "bboxes": []}}}
+GOOD = {
+    "fields": {
+        "Имя": {"value": "Анна", "bboxes": [[10, 10, 50, 30], [60, 40, 90, 50]]},
+        "Пол": {"value": "женский", "bboxes": []},
+    }
+}
 
 
 def test_reads_subsets_in_natural_order(tmp_path: Path, make_image: Callable) -> None:
@@ -91,9 +94,15 @@ def test_folder_errors(tmp_path: Path, make_image: Callable) -> None:
 
 def test_expand_fields_to_vqa() -> None:
     fields = {"Имя": "Анна", "Пол": "ж", "Е": " "}
-    doc = Sample(id="clean/0", image_path=Path("x.jpg"), fields=fields,
-                 doc_class="snils", split="clean", source="images/clean/0.jpg",
-                 extra={"field_bboxes": {"Имя": [[10, 10, 50, 30], [5, 40, 90, 50]]}, "json": "j"})
+    doc = Sample(
+        id="clean/0",
+        image_path=Path("x.jpg"),
+        fields=fields,
+        doc_class="snils",
+        split="clean",
+        source="images/clean/0.jpg",
+        extra={"field_bboxes": {"Имя": [[10, 10, 50, 30], [5, 40, 90, 50]]}, "json": "j"},
+    )
     plain = Sample(id="q", answer="a")
     load = expand_fields_to_vqa(DatasetLoad(samples=[doc, plain]))
     name, sex, passed = load.samples
@@ -118,8 +127,9 @@ def test_shared_snils_fixture(shared_fixtures: Path) -> None:
     assert first.doc_class == "snils"
     assert len(first.fields) == 6
 
-    vqa = JsonExtractionReader().read(_spec(shared_fixtures / "snils", as_vqa=True,
-                                            question_template="Что в поле {field}?"))
+    vqa = JsonExtractionReader().read(
+        _spec(shared_fixtures / "snils", as_vqa=True, question_template="Что в поле {field}?")
+    )
     assert len(vqa.samples) == 12
     name = next(s for s in vqa.samples if s.id == "clean/0:Полное имя")
     assert name.question == "Что в поле Полное имя?"

@@ -36,8 +36,13 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def degraded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "degraded"
-    generate_dataset(out, n=N, seed=7, degradations=["noise", "rotate", "blur", "gray",
-                                                     "brightness"], strength=1.0)
+    generate_dataset(
+        out,
+        n=N,
+        seed=7,
+        degradations=["noise", "rotate", "blur", "gray", "brightness"],
+        strength=1.0,
+    )
     return out
 
 
@@ -57,7 +62,12 @@ def test_documents_do_not_depend_on_other_kinds(clean: Path, tmp_path: Path) -> 
 
 def test_layout_and_description(clean: Path) -> None:
     assert sorted(p.name for p in clean.iterdir()) == [
-        "README.txt", "annotation.csv", "dataset.json", "images", "jsons"]
+        "README.txt",
+        "annotation.csv",
+        "dataset.json",
+        "images",
+        "jsons",
+    ]
     assert len(list((clean / "images" / "clean").glob("*.jpg"))) == 3 * N
     info = json.loads((clean / "dataset.json").read_text(encoding="utf-8"))
     assert info["seed"] == 7
@@ -82,7 +92,8 @@ def test_readers_load_everything_back(clean: Path) -> None:
     rows: dict[str, dict[str, str]] = {}
     for sample in vqa.samples:
         rows.setdefault(f"clean/{sample.extra['data_index']}", {})[sample.question_type] = (
-            sample.answer)
+            sample.answer
+        )
     assert rows == {doc.id: doc.fields for doc in docs.samples}
 
 
@@ -107,7 +118,7 @@ def test_box_holds_the_ink(clean: Path) -> None:
         assert sample.bbox is not None and sample.image_path is not None
         gray = np.asarray(Image.open(sample.image_path).convert("L"))
         x1, y1, x2, y2 = (int(v) for v in sample.bbox)
-        band = gray[y1:y2, x2: gray.shape[1] - 20]
+        band = gray[y1:y2, x2 : gray.shape[1] - 20]
         assert (band < 100).sum() == 0
         assert (gray[y1:y2, x1:x2] < 100).sum() > 50
 
@@ -117,7 +128,8 @@ def test_degraded_subset_differs_but_keeps_truth(clean: Path, degraded: Path) ->
     one = json.loads((clean / "jsons" / "0.json").read_text(encoding="utf-8"))
     two = json.loads((degraded / "jsons" / "0.json").read_text(encoding="utf-8"))
     assert {k: v["value"] for k, v in one["fields"].items()} == {
-        k: v["value"] for k, v in two["fields"].items()}
+        k: v["value"] for k, v in two["fields"].items()
+    }
     image = Image.open(degraded / "images" / "rotate-gray-brightness-blur-noise" / "0.jpg")
     assert image.mode == "L"
 
@@ -170,8 +182,12 @@ def test_tesseract_reads_cropped_fields(clean: Path, tmp_path: Path) -> None:
         assert sample.bbox is not None and sample.image_path is not None
         crop = tmp_path / f"{sample.id}.png"
         Image.open(sample.image_path).crop(sample.bbox).save(crop)
-        result = subprocess.run(["tesseract", str(crop), "-", "-l", "rus", "--psm", "7"],
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            ["tesseract", str(crop), "-", "-l", "rus", "--psm", "7"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         exact += result.stdout.strip() == sample.answer
     assert exact >= 0.8 * len(samples), f"only {exact}/{len(samples)} fields read exactly"
 

@@ -27,10 +27,14 @@ def _write(folder: Path, *lines: str, bom: bool = False) -> Path:
 
 def test_reads_rows_with_ids_bbox_and_extra_columns(tmp_path: Path, make_image: Callable) -> None:
     make_image(tmp_path / "images" / "a.jpg")
-    _write(tmp_path, HEADER + ";note",
-           '0;clean;images/a.jpg;Напиши Имя;"Иван; Петрович";passport;Имя;[10, 20, 110.5, 40];x',
-           "",
-           "0;clean;images/a.jpg;Напиши Пол;МУЖ.;passport;Пол;;y", bom=True)
+    _write(
+        tmp_path,
+        HEADER + ";note",
+        '0;clean;images/a.jpg;Напиши Имя;"Иван; Петрович";passport;Имя;[10, 20, 110.5, 40];x',
+        "",
+        "0;clean;images/a.jpg;Напиши Пол;МУЖ.;passport;Пол;;y",
+        bom=True,
+    )
     load = VqaCsvReader().read(_spec(tmp_path))
     assert load.problems == []
     first, second = load.samples
@@ -57,18 +61,21 @@ def test_relative_path_resolves_against_cwd(
 def test_bad_rows_are_reported_and_skipped(tmp_path: Path, make_image: Callable) -> None:
     make_image(tmp_path / "a.jpg", size=(200, 100))
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
-    _write(tmp_path, HEADER,
-           "0;s;a.jpg;q;ok;d;t;[0, 0, 200, 100]",
-           "1;s;missing.jpg;q;a;d;t;",
-           "2;s;broken.jpg;q;a;d;t;",
-           "3;s;a.jpg;q;a;d;t;[1, 2, three, 4]",
-           "4;s;a.jpg;q;a;d;t;[50, 10, 40, 20]",
-           "5;s;a.jpg;q;a;d;t;[-1, 10, 40, 20]",
-           "6;s;a.jpg;q;a;d;t;[10, 10, 250, 20]",
-           "7;s;a.jpg;;a;d;t;",
-           "8;s;a.jpg;q;a;d",
-           "9;s;../outside.jpg;q;a;d;t;",
-           "10;s;broken.jpg;q;a;d;t;")
+    _write(
+        tmp_path,
+        HEADER,
+        "0;s;a.jpg;q;ok;d;t;[0, 0, 200, 100]",
+        "1;s;missing.jpg;q;a;d;t;",
+        "2;s;broken.jpg;q;a;d;t;",
+        "3;s;a.jpg;q;a;d;t;[1, 2, three, 4]",
+        "4;s;a.jpg;q;a;d;t;[50, 10, 40, 20]",
+        "5;s;a.jpg;q;a;d;t;[-1, 10, 40, 20]",
+        "6;s;a.jpg;q;a;d;t;[10, 10, 250, 20]",
+        "7;s;a.jpg;;a;d;t;",
+        "8;s;a.jpg;q;a;d",
+        "9;s;../outside.jpg;q;a;d;t;",
+        "10;s;broken.jpg;q;a;d;t;",
+    )
     load = VqaCsvReader().read(_spec(tmp_path))
     assert [s.id for s in load.samples] == ["0"]
     found = {(p.source, p.field, p.sample_id) for p in load.problems}
@@ -96,8 +103,14 @@ def test_bad_rows_are_reported_and_skipped(tmp_path: Path, make_image: Callable)
 
 def test_id_column_and_duplicates(tmp_path: Path, make_image: Callable) -> None:
     make_image(tmp_path / "a.jpg")
-    _write(tmp_path, "id;image_path;question;answer",
-           "x1;a.jpg;q;a", "x2;a.jpg;q;a", "x1;a.jpg;q;a", ";a.jpg;q;a")
+    _write(
+        tmp_path,
+        "id;image_path;question;answer",
+        "x1;a.jpg;q;a",
+        "x2;a.jpg;q;a",
+        "x1;a.jpg;q;a",
+        ";a.jpg;q;a",
+    )
     load = VqaCsvReader().read(_spec(tmp_path))
     assert [s.id for s in load.samples] == ["x1", "x2"]
     duplicate, empty = load.problems
@@ -108,8 +121,14 @@ def test_id_column_and_duplicates(tmp_path: Path, make_image: Callable) -> None:
 
 def test_split_filter_keeps_row_numbers(tmp_path: Path, make_image: Callable) -> None:
     make_image(tmp_path / "a.jpg")
-    _write(tmp_path, HEADER, "0;train;a.jpg;q;a;d;t;", "1;test;a.jpg;q;b;d;t;",
-           "2;test;missing.jpg;q;c;d;t;", "3;train;missing.jpg;q;c;d;t;")
+    _write(
+        tmp_path,
+        HEADER,
+        "0;train;a.jpg;q;a;d;t;",
+        "1;test;a.jpg;q;b;d;t;",
+        "2;test;missing.jpg;q;c;d;t;",
+        "3;train;missing.jpg;q;c;d;t;",
+    )
     load = VqaCsvReader().read(_spec(tmp_path, split="test"))
     assert [s.id for s in load.samples] == ["1"]
     assert [p.sample_id for p in load.problems] == ["2"]
@@ -124,6 +143,7 @@ def test_image_check_runs_once_per_path(
     _write(tmp_path, HEADER, *[f"{i};s;a.jpg;q;a;d;t;" for i in range(5)])
     calls: list[Path] = []
     real = _common._verify
+
     def counting(path: Path) -> _common.ImageCheck:
         calls.append(path)
         return real(path)
@@ -141,7 +161,7 @@ def test_image_check_runs_once_per_path(
         (HEADER.encode() + b"\n", "annotation.csv", "no data rows"),
         (b"data_index,image_path,question\n1,a,b\n", "annotation.csv:1", "separator"),
         (b"image_path;question\na;b\n", "annotation.csv:1", "answer"),
-        (b"image_path;question;answer\na;b;c\nx;\"y\"z;w\n", "annotation.csv:3", "not valid CSV"),
+        (b'image_path;question;answer\na;b;c\nx;"y"z;w\n', "annotation.csv:3", "not valid CSV"),
         (b"image_path;question;answer\na;b;c\na;\xff;c\n", "annotation.csv:3", "UTF-8"),
         (b"image_path;question;answer;answer\na;b;c;d\n", "annotation.csv:1", "duplicate"),
     ],
@@ -182,6 +202,9 @@ def test_shared_fixture_without_image_checks(shared_fixtures: Path) -> None:
     assert [s.id for s in load.samples] == [str(i) for i in range(9)]
     first = load.samples[0]
     assert (first.answer, first.doc_class, first.question_type) == (
-        "353-721-310 54", "snils", "Номер снилса")
+        "353-721-310 54",
+        "snils",
+        "Номер снилса",
+    )
     assert first.bbox is not None and first.bbox[0] == pytest.approx(289.9057873485868)
     assert first.extra["data_index"] == "6"

@@ -38,8 +38,9 @@ ServeFn = Callable[[Backend], AbstractContextManager[str]]
 def _serve(backend: Backend) -> Iterator[str]:
     """Run ``create_app(backend)`` under uvicorn in a thread; yields ``http://host:port``."""
     port = free_port()
-    config = uvicorn.Config(create_app(backend), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_app(backend), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -59,8 +60,12 @@ def serve() -> ServeFn:
     return _serve
 
 
-def write_samples(run_dir: Path, count: int, size: tuple[int, int] = (64, 32),
-                  crop_box: tuple[int, int, int, int] | None = None) -> list[PreparedSample]:
+def write_samples(
+    run_dir: Path,
+    count: int,
+    size: tuple[int, int] = (64, 32),
+    crop_box: tuple[int, int, int, int] | None = None,
+) -> list[PreparedSample]:
     """``count`` samples with small PNGs under ``run_dir/images``, written to samples.jsonl."""
     images = run_dir / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -68,26 +73,48 @@ def write_samples(run_dir: Path, count: int, size: tuple[int, int] = (64, 32),
     for index in range(count):
         path = images / f"{index}.png"
         Image.new("RGB", size, (index * 7 % 256, 90, 160)).save(path)
-        samples.append(PreparedSample(
-            id=str(index), image_path=path, question=f"q{index}", answer=f"answer {index}",
-            user_prompt=f"answer {index}", crop_box=crop_box))
+        samples.append(
+            PreparedSample(
+                id=str(index),
+                image_path=path,
+                question=f"q{index}",
+                answer=f"answer {index}",
+                user_prompt=f"answer {index}",
+                crop_box=crop_box,
+            )
+        )
     (run_dir / SAMPLES_FILE).write_text(
-        "".join(s.model_dump_json() + "\n" for s in samples), encoding="utf-8")
+        "".join(s.model_dump_json() + "\n" for s in samples), encoding="utf-8"
+    )
     return samples
 
 
-def make_task(run_dir: Path, params: dict[str, Any], concurrency: int = 4,
-              load: dict[str, Any] | None = None, **generation: Any) -> StageTask:
+def make_task(
+    run_dir: Path,
+    params: dict[str, Any],
+    concurrency: int = 4,
+    load: dict[str, Any] | None = None,
+    **generation: Any,
+) -> StageTask:
     """An inference ``StageTask`` for the scripted backend with ``params`` and ``load``."""
-    model = ModelSpec(name="scripted-test", backend="scripted", params=params,
-                      concurrency=concurrency, startup_timeout_s=30,
-                      load=LoadSpec.model_validate(load or {}))
-    run = RunSpec(experiment="exp", model=model,
-                  task=TaskSpec(name="vqa", dataset="synthetic"),
-                  dataset=DatasetSpec(name="synthetic", format="vqa_csv", path=run_dir),
-                  generation=GenerationParams(**generation))
-    return StageTask(id="inference-test", stage=StageName.INFERENCE, experiment="exp",
-                     run=run, run_dir=run_dir)
+    model = ModelSpec(
+        name="scripted-test",
+        backend="scripted",
+        params=params,
+        concurrency=concurrency,
+        startup_timeout_s=30,
+        load=LoadSpec.model_validate(load or {}),
+    )
+    run = RunSpec(
+        experiment="exp",
+        model=model,
+        task=TaskSpec(name="vqa", dataset="synthetic"),
+        dataset=DatasetSpec(name="synthetic", format="vqa_csv", path=run_dir),
+        generation=GenerationParams(**generation),
+    )
+    return StageTask(
+        id="inference-test", stage=StageName.INFERENCE, experiment="exp", run=run, run_dir=run_dir
+    )
 
 
 @pytest.fixture

@@ -89,15 +89,16 @@ def create_standin_app(state: StandinState) -> FastAPI:
         return {"status": "ok"}
 
     def authorized(request: Request) -> bool:
-        return state.api_key is None or \
-            request.headers.get("authorization") == f"Bearer {state.api_key}"
+        return (
+            state.api_key is None
+            or request.headers.get("authorization") == f"Bearer {state.api_key}"
+        )
 
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
         if not authorized(request):
             return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
-        return JSONResponse({"object": "list", "data": [{"id": state.model,
-                                                         "object": "model"}]})
+        return JSONResponse({"object": "list", "data": [{"id": state.model, "object": "model"}]})
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
@@ -110,32 +111,54 @@ def create_standin_app(state: StandinState) -> FastAPI:
         if wait is not None:
             return JSONResponse(
                 {"error": {"message": "rate limited", "type": "rate_limit_error"}},
-                status_code=429, headers={"retry-after-ms": str(round(wait * 1000)),
-                                          "retry-after": str(math.ceil(wait))})
+                status_code=429,
+                headers={
+                    "retry-after-ms": str(round(wait * 1000)),
+                    "retry-after": str(math.ceil(wait)),
+                },
+            )
         if (body.get("response_format") or {}).get("type") == "json_object":
             text = json.dumps({"echo": text})
         words = text.split(" ")[: body.get("max_tokens") or None]
         answer = " ".join(words)
-        usage = {"prompt_tokens": len(text.split()), "completion_tokens": len(words),
-                 "total_tokens": len(text.split()) + len(words)}
+        usage = {
+            "prompt_tokens": len(text.split()),
+            "completion_tokens": len(words),
+            "total_tokens": len(text.split()) + len(words),
+        }
         state.token_log.append((time.monotonic(), usage["total_tokens"]))
         if not body.get("stream"):
-            return JSONResponse({
-                "id": "cmpl-standin", "object": "chat.completion", "created": 0,
-                "model": body.get("model"), "usage": usage, "choices": [{
-                    "index": 0, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": answer}}]})
+            return JSONResponse(
+                {
+                    "id": "cmpl-standin",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model"),
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": answer},
+                        }
+                    ],
+                }
+            )
 
         async def events() -> Any:
             for index, word in enumerate(words):
                 piece = word if index == 0 else " " + word
-                chunk = {"object": "chat.completion.chunk", "model": body.get("model"),
-                         "choices": [{"index": 0, "delta": {"content": piece},
-                                      "finish_reason": None}]}
+                chunk = {
+                    "object": "chat.completion.chunk",
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
                 await asyncio.sleep(0)
-            done = {"object": "chat.completion.chunk", "choices": [
-                {"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            done = {
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
             yield f"data: {json.dumps(done)}\n\n"
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
@@ -152,8 +175,9 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -186,9 +210,14 @@ def main() -> None:
     if args.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         Path(args.spawn_child).write_text(str(child.pid), encoding="utf-8")
-    server = uvicorn.Server(uvicorn.Config(create_standin_app(StandinState(model=args.model)),
-                                           host=args.host, port=args.port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_standin_app(StandinState(model=args.model)),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+        )
+    )
     if args.ignore_sigterm:  # uvicorn installs no signal handlers outside the main thread
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         thread = threading.Thread(target=server.run)

@@ -18,20 +18,33 @@ HEADER = ";".join(ANSWER_COLUMNS) + "\n"
 def test_rows_are_appended_after_one_header(tmp_path: Path) -> None:
     path = tmp_path / "answers.csv"
     with AnswersFile(path) as answers:
-        answers.append(RequestResult(id="1", model_answer="a;b\nc", ttft_ms=1.5,
-                                     latency_ms=3.25, completion_tokens=2, attempts=1))
+        answers.append(
+            RequestResult(
+                id="1",
+                model_answer="a;b\nc",
+                ttft_ms=1.5,
+                latency_ms=3.25,
+                completion_tokens=2,
+                attempts=1,
+            )
+        )
     with AnswersFile(path) as answers:
         assert answers.recover() == ["1"]
         answers.append(RequestResult(id="2", error="HTTP 500: boom", attempts=4))
     lines = path.read_text(encoding="utf-8").split("\n")
     assert lines[0] == HEADER.strip()
-    assert lines[1:] == ['1;"a;b', 'c";;1.500;3.250;;;2;1;0.000;;;',
-                         "2;;HTTP 500: boom;;;;;;4;0.000;;;", ""]
+    assert lines[1:] == [
+        '1;"a;b',
+        'c";;1.500;3.250;;;2;1;0.000;;;',
+        "2;;HTTP 500: boom;;;;;;4;0.000;;;",
+        "",
+    ]
     assert AnswersFile(path).recover() == ["1", "2"]
 
 
-@pytest.mark.parametrize("tail", ["3;partial ans", '3;"multi\nline unfinished',
-                                  "3;x;;1;2;3;4;5;1;0;1;2;t"])
+@pytest.mark.parametrize(
+    "tail", ["3;partial ans", '3;"multi\nline unfinished', "3;x;;1;2;3;4;5;1;0;1;2;t"]
+)
 def test_partial_last_row_is_cut_off(tmp_path: Path, tail: str) -> None:
     path = tmp_path / "answers.csv"
     good = HEADER + "1;a;;;;;;;1;;;;\n" + '2;"x\ny";;;;;;;1;;;;\n'
@@ -67,16 +80,17 @@ def test_a_lone_carriage_return_is_quoted_and_later_rows_survive(tmp_path: Path)
         answers.append(RequestResult(id="1", model_answer="a\rb", attempts=1))
         answers.append(RequestResult(id="2", model_answer='say "hi"', attempts=1))
     assert path.read_bytes().split(b"\n")[1:] == [
-        b'1;"a\rb";;;;;;;1;0.000;;;', b'2;"say ""hi""";;;;;;;1;0.000;;;', b""]
+        b'1;"a\rb";;;;;;;1;0.000;;;',
+        b'2;"say ""hi""";;;;;;;1;0.000;;;',
+        b"",
+    ]
     assert AnswersFile(path).recover() == ["1", "2"]
     with path.open(encoding="utf-8", newline="") as handle:
-        assert [row[1] for row in csv.reader(handle, delimiter=";")][1:] == [
-            "a\rb", 'say "hi"']
+        assert [row[1] for row in csv.reader(handle, delimiter=";")][1:] == ["a\rb", 'say "hi"']
 
 
 @pytest.mark.parametrize("damaged", ["1;a\rb;;;;;;;1;;;;\n", '1;"a"b;;;;;;;1;;;;\n'])
-def test_damage_before_the_last_row_is_an_error_not_a_cut(tmp_path: Path,
-                                                          damaged: str) -> None:
+def test_damage_before_the_last_row_is_an_error_not_a_cut(tmp_path: Path, damaged: str) -> None:
     path = tmp_path / "answers.csv"
     data = (HEADER + damaged + "2;ok;;;;;;;1;;;;\n").encode()
     path.write_bytes(data)

@@ -86,8 +86,9 @@ def running(backend: Backend, **config: Any) -> Iterator[httpx.Client]:
 
     port = free_port()
     app = create_app(backend, ServerConfig(**config))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     key = config.get("api_key")
@@ -113,9 +114,19 @@ def png_bytes(size: tuple[int, int] = (8, 8), noisy: bool = False) -> bytes:
 
 
 def image_chat(url: str, **extra: Any) -> dict[str, Any]:
-    return {"model": "m1", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
-        {"type": "text", "text": "read it"}]}], **extra}
+    return {
+        "model": "m1",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
+                    {"type": "text", "text": "read it"},
+                ],
+            }
+        ],
+        **extra,
+    }
 
 
 def text_chat(text: str = "hello there", **extra: Any) -> dict[str, Any]:
@@ -173,8 +184,11 @@ def test_bad_requests_are_400_with_clear_messages() -> None:
         assert n3.json()["error"]["message"].startswith("only n=1 is supported")
         assert n3.json()["error"]["param"] == "n"
         assert http.post("/v1/chat/completions", json=text_chat(n=1)).status_code == 200
-        broken = http.post("/v1/chat/completions", content=b'{"messages": [',
-                           headers={"content-type": "application/json"})
+        broken = http.post(
+            "/v1/chat/completions",
+            content=b'{"messages": [',
+            headers={"content-type": "application/json"},
+        )
         assert broken.status_code == 400
         assert "not valid JSON" in broken.json()["error"]["message"]
         missing = http.post("/v1/chat/completions", json={"model": "m1"})
@@ -183,17 +197,24 @@ def test_bad_requests_are_400_with_clear_messages() -> None:
         remote = http.post("/v1/chat/completions", json=image_chat("https://x.org/a.png"))
         assert remote.status_code == 400
         assert "data:<mime>;base64" in remote.json()["error"]["message"]
-        bad_format = http.post("/v1/chat/completions",
-                               json=text_chat(response_format={"type": "yaml"}))
+        bad_format = http.post(
+            "/v1/chat/completions", json=text_chat(response_format={"type": "yaml"})
+        )
         assert bad_format.status_code == 400 and "response_format" in bad_format.text
 
 
 def test_sampling_options_and_response_format_reach_the_backend() -> None:
     backend = RecordingBackend()
     with running(backend) as http:
-        response = http.post("/v1/chat/completions", json=text_chat(
-            max_tokens=9, temperature=0.7, stop=["\n", "END"],
-            response_format={"type": "json_object"}))
+        response = http.post(
+            "/v1/chat/completions",
+            json=text_chat(
+                max_tokens=9,
+                temperature=0.7,
+                stop=["\n", "END"],
+                response_format={"type": "json_object"},
+            ),
+        )
         assert response.status_code == 200
         assert RESPONSE_FORMAT_HEADER not in response.headers
         request = backend.requests[-1]
@@ -202,8 +223,9 @@ def test_sampling_options_and_response_format_reach_the_backend() -> None:
         assert backend.info()["response_format"] == "supported"
     scripted = ScriptedBackend(ModelSpec(name="s", backend="scripted", model="s"))
     with running(scripted) as http:
-        response = http.post("/v1/chat/completions", json=text_chat(
-            "a b", response_format={"type": "json_object"}))
+        response = http.post(
+            "/v1/chat/completions", json=text_chat("a b", response_format={"type": "json_object"})
+        )
         assert response.status_code == 200
         assert response.headers[RESPONSE_FORMAT_HEADER] == "ignored"
         info = http.get("/v1/models").json()["data"][0]["vlmhb"]
@@ -213,33 +235,44 @@ def test_sampling_options_and_response_format_reach_the_backend() -> None:
 def test_replies_carry_usage_and_wrapper_timings() -> None:
     with running(CrashingBackend()) as http:
         plain = http.post("/v1/chat/completions", json=text_chat())
-        assert plain.json()["usage"] == {"prompt_tokens": 2, "completion_tokens": 2,
-                                         "total_tokens": 4}
+        assert plain.json()["usage"] == {
+            "prompt_tokens": 2,
+            "completion_tokens": 2,
+            "total_tokens": 4,
+        }
         assert plain.json()["vlmhb_timings"]["server_latency_ms"] >= 0
         assert float(plain.headers[LATENCY_HEADER]) >= 0
         assert plain.headers[BACKEND_HEADER] == "crashing"
-        streamed = http.post("/v1/chat/completions", json=text_chat(
-            stream=True, stream_options={"include_usage": True}))
+        streamed = http.post(
+            "/v1/chat/completions",
+            json=text_chat(stream=True, stream_options={"include_usage": True}),
+        )
         assert float(streamed.headers[TTFT_HEADER]) >= 0
-        events = [json.loads(line[6:]) for line in streamed.text.splitlines()
-                  if line.startswith("data: {")]
+        events = [
+            json.loads(line[6:])
+            for line in streamed.text.splitlines()
+            if line.startswith("data: {")
+        ]
         assert events[-2]["choices"][0]["finish_reason"] == "length"
-        assert events[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 2,
-                                       "total_tokens": 13}
+        assert events[-1]["usage"] == {
+            "prompt_tokens": 11,
+            "completion_tokens": 2,
+            "total_tokens": 13,
+        }
         assert set(events[-1]["vlmhb_timings"]) == {"server_ttft_ms", "server_latency_ms"}
 
 
 async def test_crash_mid_stream_ends_with_error_event_and_server_stays_up() -> None:
     with running(CrashingBackend()) as http:
-        raw = http.post("/v1/chat/completions", json=text_chat(
-            stream=True, metadata={"sample_id": "crash"})).text
+        raw = http.post(
+            "/v1/chat/completions", json=text_chat(stream=True, metadata={"sample_id": "crash"})
+        ).text
         assert "partial" in raw and "[DONE]" not in raw
         last = json.loads(raw.strip().splitlines()[-1][6:])
         assert "GPU fell off the bus" in last["error"]["message"]
         base = str(http.base_url).rstrip("/") + "/v1"
         async with InferenceClient(base, "m1", GenerationParams(retries=0)) as client:
-            crashed = await client.infer(PreparedSample(id="crash", question="q",
-                                                        answer="a"))
+            crashed = await client.infer(PreparedSample(id="crash", question="q", answer="a"))
             fine = await client.infer(PreparedSample(id="next", question="q", answer="a"))
         assert "GPU fell off the bus" in crashed.error and crashed.model_answer == ""
         assert fine.error == "" and fine.model_answer == "fine answer"
@@ -253,9 +286,13 @@ def test_api_key_guards_every_endpoint_but_health() -> None:
     with running(backend, api_key="s3cret-key") as http:
         anonymous = httpx.Client(base_url=http.base_url)
         assert anonymous.get("/health").status_code == 200
-        for method, path in (("GET", "/v1/models"), ("GET", "/metrics"),
-                             ("POST", "/v1/chat/completions"), ("POST", "/v1/model/unload"),
-                             ("GET", "/openapi.json")):
+        for method, path in (
+            ("GET", "/v1/models"),
+            ("GET", "/metrics"),
+            ("POST", "/v1/chat/completions"),
+            ("POST", "/v1/model/unload"),
+            ("GET", "/openapi.json"),
+        ):
             response = anonymous.request(method, path, json=text_chat())
             assert response.status_code == 401, path
             assert response.json()["error"]["code"] == "invalid_api_key"
@@ -263,8 +300,7 @@ def test_api_key_guards_every_endpoint_but_health() -> None:
         wrong = anonymous.get("/v1/models", headers={"authorization": "Bearer guess-key"})
         assert wrong.status_code == 401
         assert "invalid API key" in wrong.text and "guess-key" not in wrong.text
-        assert anonymous.get("/v1/models", headers={"x-api-key": "s3cret-key"}
-                             ).status_code == 200
+        assert anonymous.get("/v1/models", headers={"x-api-key": "s3cret-key"}).status_code == 200
         assert http.post("/v1/chat/completions", json=text_chat()).status_code == 200
         assert backend.requests and len(backend.requests) == 1
         assert "vlmhb_auth_failures_total 6" in http.get("/metrics").text
@@ -273,8 +309,9 @@ def test_api_key_guards_every_endpoint_but_health() -> None:
 
 def test_unload_then_load_and_recovery_from_a_failed_load(tmp_path: Path) -> None:
     answers = tmp_path / "answers.csv"
-    backend = ScriptedBackend(ModelSpec(name="s", backend="scripted", model="s",
-                                        params={"answers_file": str(answers)}))
+    backend = ScriptedBackend(
+        ModelSpec(name="s", backend="scripted", model="s", params={"answers_file": str(answers)})
+    )
     with running(backend) as http:
         failed = http.get("/health")
         assert failed.status_code == 500 and "answers.csv" in failed.json()["error"]
@@ -313,6 +350,9 @@ def test_metrics_are_prometheus_text_with_statuses_and_histograms() -> None:
         assert 'vlmhb_time_to_first_token_seconds_bucket{le="+Inf"} 1' in lines
         peak = next(line for line in lines if line.startswith("vlmhb_process_peak_rss_bytes"))
         assert int(peak.split()[1]) > 0
-        buckets = [int(line.rsplit(" ", 1)[1]) for line in lines
-                   if line.startswith("vlmhb_request_duration_seconds_bucket")]
+        buckets = [
+            int(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith("vlmhb_request_duration_seconds_bucket")
+        ]
         assert buckets == sorted(buckets)

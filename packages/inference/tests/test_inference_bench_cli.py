@@ -33,18 +33,47 @@ def test_bench_serve_prompt_and_image_writes_summary(serve: Any, tmp_path: Path)
     image = tmp_path / "doc.png"
     Image.new("RGB", (40, 20), (200, 10, 10)).save(image)
     log = tmp_path / "requests.log"
-    backend = ScriptedBackend(ModelSpec(name="m", backend="scripted", params={
-        "ttft_ms": 3, "latency_ms": 8, "request_log": str(log)}))
+    backend = ScriptedBackend(
+        ModelSpec(
+            name="m",
+            backend="scripted",
+            params={"ttft_ms": 3, "latency_ms": 8, "request_log": str(log)},
+        )
+    )
     output = tmp_path / "out" / "results.json"
     with serve(backend) as url:
         wait_ready(url)
         done = subprocess.run(
-            [VLMHB, "bench-serve", "--base-url", url + "/v1", "--model", "m",
-             "--prompt", "one two three four", "--image", str(image),
-             "--num-requests", "24", "--concurrency", "4", "--warmup", "3",
-             "--request-rate", "500", "--arrivals", "constant",
-             "--slo", "ttft:60000,tpot:60000", "--output", str(output)],
-            capture_output=True, text=True, timeout=120)
+            [
+                VLMHB,
+                "bench-serve",
+                "--base-url",
+                url + "/v1",
+                "--model",
+                "m",
+                "--prompt",
+                "one two three four",
+                "--image",
+                str(image),
+                "--num-requests",
+                "24",
+                "--concurrency",
+                "4",
+                "--warmup",
+                "3",
+                "--request-rate",
+                "500",
+                "--arrivals",
+                "constant",
+                "--slo",
+                "ttft:60000,tpot:60000",
+                "--output",
+                str(output),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "bench-serve summary" in done.stdout and "ttft_ms p99" in done.stdout
     summary = json.loads(output.read_text(encoding="utf-8"))
@@ -65,20 +94,54 @@ def test_bench_serve_dataset_and_errors(serve: Any, tmp_path: Path) -> None:
     (dataset / "annotation.csv").write_text(
         "data_index;split;image_path;question;answer;doc_class;question_type;answer_bbox\n"
         "0;test;images/a.png;what is it;x;passport;name;\n"
-        "1;test;images/a.png;and this;y;passport;date;\n", encoding="utf-8")
-    backend = ScriptedBackend(ModelSpec(name="m", backend="scripted",
-                                        params={"fail_ids": ["1"]}))
+        "1;test;images/a.png;and this;y;passport;date;\n",
+        encoding="utf-8",
+    )
+    backend = ScriptedBackend(ModelSpec(name="m", backend="scripted", params={"fail_ids": ["1"]}))
     output = tmp_path / "r.json"
     with serve(backend) as url:
         wait_ready(url)
         done = subprocess.run(
-            [VLMHB, "bench-serve", "--base-url", url + "/v1", "--model", "m",
-             "--dataset", str(dataset), "--format", "vqa_csv", "--num-requests", "6",
-             "--concurrency", "2", "--no-stream", "--output", str(output)],
-            capture_output=True, text=True, timeout=120)
-        bad = subprocess.run([VLMHB, "bench-serve", "--base-url", url + "/v1", "--model",
-                              "m", "--prompt", "x", "--slo", "speed:1"],
-                             capture_output=True, text=True, timeout=60)
+            [
+                VLMHB,
+                "bench-serve",
+                "--base-url",
+                url + "/v1",
+                "--model",
+                "m",
+                "--dataset",
+                str(dataset),
+                "--format",
+                "vqa_csv",
+                "--num-requests",
+                "6",
+                "--concurrency",
+                "2",
+                "--no-stream",
+                "--output",
+                str(output),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        bad = subprocess.run(
+            [
+                VLMHB,
+                "bench-serve",
+                "--base-url",
+                url + "/v1",
+                "--model",
+                "m",
+                "--prompt",
+                "x",
+                "--slo",
+                "speed:1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 0, done.stderr + done.stdout
     summary = json.loads(output.read_text(encoding="utf-8"))
     assert (summary["completed"], summary["failed"]) == (3, 3)  # every 2nd is sample 1

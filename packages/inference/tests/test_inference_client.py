@@ -51,12 +51,14 @@ async def wait_ready(url: str) -> None:
 
 
 def client(url: str, **generation: Any) -> InferenceClient:
-    return InferenceClient(url + "/v1", "m", GenerationParams(**generation), concurrency=4,
-                           backoff_s=0.01)
+    return InferenceClient(
+        url + "/v1", "m", GenerationParams(**generation), concurrency=4, backoff_s=0.01
+    )
 
 
-async def test_streaming_timings_and_usage(serve: ServeFn, samples_factory: Any,
-                                           tmp_path: Path) -> None:
+async def test_streaming_timings_and_usage(
+    serve: ServeFn, samples_factory: Any, tmp_path: Path
+) -> None:
     sample = samples_factory(tmp_path, 1)[0].model_copy(update={"user_prompt": "a b c d e"})
     with serve(scripted(ttft_ms=30, latency_ms=70)) as url:
         await wait_ready(url)
@@ -69,8 +71,9 @@ async def test_streaming_timings_and_usage(serve: ServeFn, samples_factory: Any,
     assert result.tpot_ms == pytest.approx((result.latency_ms - result.ttft_ms) / 4)
 
 
-async def test_non_streaming_has_latency_but_no_ttft(serve: ServeFn, samples_factory: Any,
-                                                     tmp_path: Path) -> None:
+async def test_non_streaming_has_latency_but_no_ttft(
+    serve: ServeFn, samples_factory: Any, tmp_path: Path
+) -> None:
     sample = samples_factory(tmp_path, 1)[0]
     with serve(scripted()) as url:
         await wait_ready(url)
@@ -80,8 +83,9 @@ async def test_non_streaming_has_latency_but_no_ttft(serve: ServeFn, samples_fac
     assert result.ttft_ms is None and result.tpot_ms is None and result.latency_ms is not None
 
 
-async def test_transient_errors_are_retried(serve: ServeFn, samples_factory: Any,
-                                            tmp_path: Path) -> None:
+async def test_transient_errors_are_retried(
+    serve: ServeFn, samples_factory: Any, tmp_path: Path
+) -> None:
     sample = samples_factory(tmp_path, 1)[0]
     with serve(scripted(fail_first_n=2)) as url:
         await wait_ready(url)
@@ -90,9 +94,9 @@ async def test_transient_errors_are_retried(serve: ServeFn, samples_factory: Any
     assert (result.error, result.attempts, result.model_answer) == ("", 3, "answer 0")
 
 
-async def test_a_sample_that_keeps_failing_becomes_an_error(serve: ServeFn,
-                                                            samples_factory: Any,
-                                                            tmp_path: Path) -> None:
+async def test_a_sample_that_keeps_failing_becomes_an_error(
+    serve: ServeFn, samples_factory: Any, tmp_path: Path
+) -> None:
     sample = samples_factory(tmp_path, 1)[0]
     with serve(scripted(fail_ids=["0"])) as url:
         await wait_ready(url)
@@ -118,8 +122,9 @@ async def test_connection_errors_are_retried_then_reported() -> None:
     assert result.attempts == 3 and result.error.startswith("connection error")
 
 
-async def test_crop_box_is_applied_before_sending(serve: ServeFn, samples_factory: Any,
-                                                  tmp_path: Path) -> None:
+async def test_crop_box_is_applied_before_sending(
+    serve: ServeFn, samples_factory: Any, tmp_path: Path
+) -> None:
     cropped = samples_factory(tmp_path, 1, size=(64, 32), crop_box=(10, 5, 30, 15))[0]
     full = cropped.model_copy(update={"crop_box": None})
     outside = cropped.model_copy(update={"id": "bad", "crop_box": (10, 5, 300, 15)})

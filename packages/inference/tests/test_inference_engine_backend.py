@@ -40,11 +40,25 @@ def gone(pid: int) -> bool:
 
 
 def engine(backend: type[EngineBackend], *extra: str, **params: Any) -> EngineBackend:
-    command = [sys.executable, STANDIN, "--port", "{port}", "--model", "{served_model_name}",
-               *extra]
-    return backend(ModelSpec(name="engine-test", backend=backend.name, model="served-vlm",
-                             model_path="/models/vlm", startup_timeout_s=30,
-                             params={"command": command, **params}))
+    command = [
+        sys.executable,
+        STANDIN,
+        "--port",
+        "{port}",
+        "--model",
+        "{served_model_name}",
+        *extra,
+    ]
+    return backend(
+        ModelSpec(
+            name="engine-test",
+            backend=backend.name,
+            model="served-vlm",
+            model_path="/models/vlm",
+            startup_timeout_s=30,
+            params={"command": command, **params},
+        )
+    )
 
 
 def wait_health(http: httpx.Client) -> httpx.Response:
@@ -55,13 +69,21 @@ def wait_health(http: httpx.Client) -> httpx.Response:
     return response
 
 
-def test_engine_runs_proxies_and_leaves_no_process_behind(serve: ServeFn, tmp_path: Path
-                                                          ) -> None:
+def test_engine_runs_proxies_and_leaves_no_process_behind(serve: ServeFn, tmp_path: Path) -> None:
     argv_file, child_file = tmp_path / "argv.json", tmp_path / "child.pid"
-    backend = engine(VllmBackend, "--argv-file", str(argv_file), "--spawn-child",
-                     str(child_file),
-                     engine_args={"max_model_len": 4096, "enforce_eager": True,
-                                  "limit_mm_per_prompt": {"image": 2}, "quantization": None})
+    backend = engine(
+        VllmBackend,
+        "--argv-file",
+        str(argv_file),
+        "--spawn-child",
+        str(child_file),
+        engine_args={
+            "max_model_len": 4096,
+            "enforce_eager": True,
+            "limit_mm_per_prompt": {"image": 2},
+            "quantization": None,
+        },
+    )
     body = {"model": "engine-test", "messages": [{"role": "user", "content": "red green"}]}
     with serve(backend) as url, httpx.Client(base_url=url) as http:
         assert wait_health(http).status_code == 200
@@ -69,10 +91,10 @@ def test_engine_runs_proxies_and_leaves_no_process_behind(serve: ServeFn, tmp_pa
         assert plain["choices"][0]["message"]["content"] == "red green"
         assert plain["usage"]["total_tokens"] == 4
         streamed = http.post("/v1/chat/completions", json={**body, "stream": True}).text
-        events = [json.loads(line[6:]) for line in streamed.splitlines()
-                  if line.startswith("data: {")]
-        assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == \
-            "red green"
+        events = [
+            json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: {")
+        ]
+        assert "".join(e["choices"][0]["delta"].get("content", "") for e in events) == "red green"
         assert streamed.rstrip().endswith("data: [DONE]")
         info = http.get("/v1/models").json()["data"][0]["vlmhb"]
         assert info["backend"] == "vllm" and info["response_format"] == "supported"
@@ -80,20 +102,27 @@ def test_engine_runs_proxies_and_leaves_no_process_behind(serve: ServeFn, tmp_pa
         assert not gone(engine_pid) and not gone(child_pid)
     argv = json.loads(argv_file.read_text())
     assert argv[argv.index("--model") + 1] == "served-vlm"
-    assert argv[-5:] == ["--max-model-len", "4096", "--enforce-eager",
-                         "--limit-mm-per-prompt", '{"image": 2}']
+    assert argv[-5:] == [
+        "--max-model-len",
+        "4096",
+        "--enforce-eager",
+        "--limit-mm-per-prompt",
+        '{"image": 2}',
+    ]
     assert gone(engine_pid) and gone(child_pid)
 
 
 async def test_engine_ignoring_sigterm_is_killed_with_its_group(tmp_path: Path) -> None:
     child_file = tmp_path / "child.pid"
-    backend = engine(SglangBackend, "--ignore-sigterm", "--spawn-child", str(child_file),
-                     stop_grace_s=0.3)
+    backend = engine(
+        SglangBackend, "--ignore-sigterm", "--spawn-child", str(child_file), stop_grace_s=0.3
+    )
     await backend.load()
     assert backend.process is not None
     engine_pid, child_pid = backend.process.pid, int(child_file.read_text())
-    reply = await backend.generate(GenerationRequest(
-        user="blue", messages=[{"role": "user", "content": "blue"}]))
+    reply = await backend.generate(
+        GenerationRequest(user="blue", messages=[{"role": "user", "content": "blue"}])
+    )
     assert reply.text == "blue"
     await backend.unload()
     assert gone(engine_pid) and gone(child_pid)
@@ -111,10 +140,22 @@ def test_engine_that_exits_at_startup_is_reported_by_health(serve: ServeFn) -> N
 
 
 async def test_engine_that_never_gets_healthy_is_stopped() -> None:
-    backend = VllmBackend(ModelSpec(name="hang", backend="vllm", model_path="/m", params={
-        "command": [sys.executable, "-c",
-                    "import os, time; print('pid', os.getpid(), flush=True); time.sleep(60)"],
-        "startup_timeout_s": 0.5, "stop_grace_s": 5}))
+    backend = VllmBackend(
+        ModelSpec(
+            name="hang",
+            backend="vllm",
+            model_path="/m",
+            params={
+                "command": [
+                    sys.executable,
+                    "-c",
+                    "import os, time; print('pid', os.getpid(), flush=True); time.sleep(60)",
+                ],
+                "startup_timeout_s": 0.5,
+                "stop_grace_s": 5,
+            },
+        )
+    )
     with pytest.raises(Exception, match=r"not healthy .* after 0\.5 s") as caught:
         await backend.load()
     match = re.search(r"pid (\d+)", str(caught.value))
@@ -122,20 +163,34 @@ async def test_engine_that_never_gets_healthy_is_stopped() -> None:
 
 
 def test_default_commands_and_masking() -> None:
-    spec = dict(model_path="/models/qwen", model="qwen", params={
-        "engine_args": ["--api-key", "sk-123", "--tensor-parallel-size", "2"]})
+    spec = dict(
+        model_path="/models/qwen",
+        model="qwen",
+        params={"engine_args": ["--api-key", "sk-123", "--tensor-parallel-size", "2"]},
+    )
     vllm = VllmBackend(ModelSpec(name="v", backend="vllm", **spec))
     vllm.port = 8123
     command = vllm.command()
-    assert command[1:] == ["-m", "vllm.entrypoints.openai.api_server", "--model",
-                           "/models/qwen", "--host", "127.0.0.1", "--port", "8123",
-                           "--served-model-name", "qwen", "--api-key", "sk-123",
-                           "--tensor-parallel-size", "2"]
+    assert command[1:] == [
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        "/models/qwen",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8123",
+        "--served-model-name",
+        "qwen",
+        "--api-key",
+        "sk-123",
+        "--tensor-parallel-size",
+        "2",
+    ]
     assert "sk-123" not in masked(command) and "--api-key ***" in masked(command)
     assert masked(["x", "--hf-token=abc"]) == "x --hf-token=***"
     sglang = SglangBackend(ModelSpec(name="s", backend="sglang", **spec))
-    assert sglang.command()[1:5] == ["-m", "sglang.launch_server", "--model-path",
-                                     "/models/qwen"]
+    assert sglang.command()[1:5] == ["-m", "sglang.launch_server", "--model-path", "/models/qwen"]
     assert engine_arguments("--a 1 --b") == ["--a", "1", "--b"]
     with pytest.raises(ValueError, match="needs model_path or model"):
         VllmBackend(ModelSpec(name="x", backend="vllm"))

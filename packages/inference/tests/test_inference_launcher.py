@@ -18,8 +18,10 @@ def spec(backend: str = "scripted", timeout: float = 30, **params: object) -> Mo
 
 def test_server_serves_then_stops(tmp_path: Path) -> None:
     with model_endpoint(spec(rule="constant:ok"), tmp_path) as endpoint:
-        reply = httpx.post(endpoint.base_url + "/chat/completions", json={
-            "messages": [{"role": "user", "content": "hi"}]})
+        reply = httpx.post(
+            endpoint.base_url + "/chat/completions",
+            json={"messages": [{"role": "user", "content": "hi"}]},
+        )
         assert reply.json()["choices"][0]["message"]["content"] == "ok"
         health_url = endpoint.base_url.removesuffix("/v1") + "/health"
     with pytest.raises(httpx.ConnectError):
@@ -39,22 +41,31 @@ def test_server_that_never_gets_healthy_times_out_with_log_tail(tmp_path: Path) 
 
 
 def test_unknown_backend_fails_fast_with_the_registry_error(tmp_path: Path) -> None:
-    with pytest.raises(ServerStartError) as caught, \
-            model_endpoint(spec(backend="scriptd", timeout=60), tmp_path):
+    with (
+        pytest.raises(ServerStartError) as caught,
+        model_endpoint(spec(backend="scriptd", timeout=60), tmp_path),
+    ):
         pass
     assert "exited with code 2" in str(caught.value)
     assert "Did you mean 'scripted'" in str(caught.value)
 
 
 def test_failed_model_load_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ServerStartError, match=r"failed to load the model.*nope\.csv"), \
-            model_endpoint(spec(answers_file=str(tmp_path / "nope.csv")), tmp_path):
+    with (
+        pytest.raises(ServerStartError, match=r"failed to load the model.*nope\.csv"),
+        model_endpoint(spec(answers_file=str(tmp_path / "nope.csv")), tmp_path),
+    ):
         pass
 
 
 def test_base_url_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    remote = ModelSpec(name="r", backend="openai", model="qwen", base_url="http://h:8000/v1/",
-                       api_key_env="VLMHB_TEST_KEY")
+    remote = ModelSpec(
+        name="r",
+        backend="openai",
+        model="qwen",
+        base_url="http://h:8000/v1/",
+        api_key_env="VLMHB_TEST_KEY",
+    )
     with pytest.raises(VlmhbError, match="VLMHB_TEST_KEY"), model_endpoint(remote, tmp_path):
         pass
     monkeypatch.setenv("VLMHB_TEST_KEY", "secret")

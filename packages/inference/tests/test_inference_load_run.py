@@ -26,22 +26,39 @@ def write_dataset(root: Path) -> None:
 
 def test_load_spec_through_vlmhb_run(tmp_path: Path) -> None:
     write_dataset(tmp_path / "data")
-    config = {"name": "load", "output_dir": str(tmp_path / "runs"),
-              "models": [{"name": "oracle", "backend": "scripted", "concurrency": 2,
-                          "params": {"rule": "echo", "request_log": "requests.log"},
-                          "load": {"warmup": 2, "request_rate": 200, "arrivals": "constant",
-                                   "slo": "latency:60000"}}],
-              "datasets": [{"name": "d", "format": "vqa_csv", "path": "data"}],
-              "tasks": [{"name": "t", "dataset": "d", "metrics": ["cer"]}]}
+    config = {
+        "name": "load",
+        "output_dir": str(tmp_path / "runs"),
+        "models": [
+            {
+                "name": "oracle",
+                "backend": "scripted",
+                "concurrency": 2,
+                "params": {"rule": "echo", "request_log": "requests.log"},
+                "load": {
+                    "warmup": 2,
+                    "request_rate": 200,
+                    "arrivals": "constant",
+                    "slo": "latency:60000",
+                },
+            }
+        ],
+        "datasets": [{"name": "d", "format": "vqa_csv", "path": "data"}],
+        "tasks": [{"name": "t", "dataset": "d", "metrics": ["cer"]}],
+    }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", "run", str(path)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "run", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     sent = (tmp_path / "runs" / "load" / "requests.log").read_text("utf-8").split()
     assert len(sent) == N + 2  # two warm-up requests first, then every sample once
-    (run_dir,) = [p for p in (tmp_path / "runs" / "load").iterdir()
-                  if (p / "answers.csv").exists()]
+    (run_dir,) = [p for p in (tmp_path / "runs" / "load").iterdir() if (p / "answers.csv").exists()]
     with (run_dir / "answers.csv").open(encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle, delimiter=";"))) == N  # warm-up not recorded
     with (run_dir / "metrics_general.csv").open(encoding="utf-8") as handle:

@@ -34,9 +34,16 @@ class FakeOpenAI:
     ``limit`` requests in flight it answers 429 after ``reject_s``. ``seen_in_flight`` holds, per
     request, how many requests were in flight when it arrived (itself included)."""
 
-    def __init__(self, ttft_s: float = 0.0, itl_s: float = 0.0, tokens: int = 3,
-                 usage_tokens: int | None = None, limit: int | None = None,
-                 hold_s: float = 0.0, reject_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        ttft_s: float = 0.0,
+        itl_s: float = 0.0,
+        tokens: int = 3,
+        usage_tokens: int | None = None,
+        limit: int | None = None,
+        hold_s: float = 0.0,
+        reject_s: float = 0.0,
+    ) -> None:
         self.ttft_s, self.itl_s, self.tokens = ttft_s, itl_s, tokens
         self.usage_tokens = tokens if usage_tokens is None else usage_tokens
         self.limit, self.hold_s, self.reject_s = limit, hold_s, reject_s
@@ -72,8 +79,13 @@ class FakeOpenAI:
 
     @staticmethod
     async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": json.dumps(payload).encode()})
 
     async def _reply(self, send: Send, request: dict[str, Any]) -> None:
@@ -81,18 +93,34 @@ class FakeOpenAI:
         await asyncio.sleep(self.hold_s)
         if not request.get("stream"):
             await asyncio.sleep(self.ttft_s + self.itl_s * (self.tokens - 1))
-            await self._json(send, 200, {"choices": [{"message": {
-                "role": "assistant", "content": "t" * self.tokens}}], "usage": usage})
+            await self._json(
+                send,
+                200,
+                {
+                    "choices": [{"message": {"role": "assistant", "content": "t" * self.tokens}}],
+                    "usage": usage,
+                },
+            )
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         await asyncio.sleep(self.ttft_s)
         for index in range(self.tokens):
             if index:
                 await asyncio.sleep(self.itl_s)
             chunk = {"choices": [{"index": 0, "delta": {"content": "t"}}]}
-            await send({"type": "http.response.body", "more_body": True,
-                        "body": f"data: {json.dumps(chunk)}\n\n".encode()})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "more_body": True,
+                    "body": f"data: {json.dumps(chunk)}\n\n".encode(),
+                }
+            )
         tail = f"data: {json.dumps({'choices': [], 'usage': usage})}\n\ndata: [DONE]\n\n"
         await send({"type": "http.response.body", "body": tail.encode()})
 
@@ -101,8 +129,9 @@ class FakeOpenAI:
 def running(app: Any) -> Iterator[str]:
     """``app`` under uvicorn in a thread; yields the ``/v1`` base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -120,11 +149,23 @@ def sample(index: int = 0) -> PreparedSample:
     return PreparedSample(id=str(index), user_prompt="hello")
 
 
-def make_client(url: str, concurrency: int = 4, adaptive: bool = False,
-                keep_itl: bool = False, **generation: Any) -> InferenceClient:
-    return InferenceClient(url, "fake", GenerationParams(**generation),
-                           concurrency=concurrency, backoff_s=0.001, max_backoff_s=0.004,
-                           adaptive=adaptive, keep_itl=keep_itl)
+def make_client(
+    url: str,
+    concurrency: int = 4,
+    adaptive: bool = False,
+    keep_itl: bool = False,
+    **generation: Any,
+) -> InferenceClient:
+    return InferenceClient(
+        url,
+        "fake",
+        GenerationParams(**generation),
+        concurrency=concurrency,
+        backoff_s=0.001,
+        max_backoff_s=0.004,
+        adaptive=adaptive,
+        keep_itl=keep_itl,
+    )
 
 
 async def test_stream_timings_use_server_usage_and_record_itl() -> None:
@@ -158,7 +199,8 @@ async def test_queue_time_is_the_wait_for_a_slot_and_not_latency() -> None:
         async with make_client(url, concurrency=1) as client:
             arrived = time.perf_counter()
             first, second, third = await asyncio.gather(
-                *(client.infer(sample(i), arrived=arrived) for i in range(3)))
+                *(client.infer(sample(i), arrived=arrived) for i in range(3))
+            )
     assert first.latency_ms is not None and second.latency_ms is not None
     # the third waited for both others: at least their latencies, on the client
     assert third.queue_ms >= first.latency_ms + second.latency_ms - 0.01
@@ -224,7 +266,7 @@ async def test_adaptive_concurrency_backs_off_on_429_counted_by_the_server() -> 
     assert adaptive_errors == fixed_errors == 0
     assert adaptive.served == fixed.served == 160
     assert lowest < 32
-    after_first_429 = adaptive.seen_in_flight[adaptive.seen_in_flight.index(5):]
+    after_first_429 = adaptive.seen_in_flight[adaptive.seen_in_flight.index(5) :]
     # after the first overload the server sees about its threshold, not the client max
     assert median(after_first_429) <= 6
     assert median(fixed.seen_in_flight) > 8
@@ -253,7 +295,11 @@ async def test_request_rate_spreads_arrivals_over_the_wall_clock() -> None:
 def test_arrival_offsets_constant_poisson_and_unlimited() -> None:
     assert arrival_offsets(4, LoadConfig()) == [0.0] * 4
     assert arrival_offsets(4, LoadConfig(request_rate=2, arrivals="constant")) == [
-        0.0, 0.5, 1.0, 1.5]
+        0.0,
+        0.5,
+        1.0,
+        1.5,
+    ]
     poisson = LoadConfig(request_rate=50.0, seed=7)
     offsets = arrival_offsets(20_000, poisson)
     assert offsets == arrival_offsets(20_000, poisson)  # seeded
@@ -277,8 +323,13 @@ async def test_stop_cancels_and_keeps_finished_results() -> None:
 
     with running(fake) as url:
         async with make_client(url, concurrency=1) as client:
-            load = await run_load(client, [sample(i) for i in range(50)], LoadConfig(),
-                                  on_result=on_result, stop=flag.is_set)
+            load = await run_load(
+                client,
+                [sample(i) for i in range(50)],
+                LoadConfig(),
+                on_result=on_result,
+                stop=flag.is_set,
+            )
     assert 3 <= len(load.results) < 50 and [r.id for r in load.results] == seen
 
 
@@ -291,8 +342,9 @@ async def test_a_failing_on_result_stops_the_load_and_is_raised() -> None:
     with running(fake) as url:
         async with make_client(url, concurrency=1) as client:
             with pytest.raises(OSError, match="No space left"):
-                await run_load(client, [sample(i) for i in range(50)], LoadConfig(),
-                               on_result=on_result)
+                await run_load(
+                    client, [sample(i) for i in range(50)], LoadConfig(), on_result=on_result
+                )
     assert fake.served < 50
 
 

@@ -30,10 +30,12 @@ def rows(run_dir: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def test_stage_writes_new_columns_and_session_stats(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 12)
-    task = task_factory(tmp_path, {"ttft_ms": 5, "latency_ms": 15, "fail_ids": ["3"]},
-                        concurrency=3, retries=1)
+    task = task_factory(
+        tmp_path, {"ttft_ms": 5, "latency_ms": 15, "fail_ids": ["3"]}, concurrency=3, retries=1
+    )
     result = run_stage(task)
     header, answers = rows(tmp_path)
     assert header == ANSWER_COLUMNS
@@ -52,14 +54,21 @@ def test_stage_writes_new_columns_and_session_stats(
 
 
 def test_resumed_legacy_run_is_upgraded_and_stats_are_merged(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 8)
-    legacy = ";".join(ANSWER_COLUMNS[:9]) + "\n" + "".join(
-        f"{i};old {i};;1.000;2.000;;2;2;1\n" for i in range(5))
+    legacy = (
+        ";".join(ANSWER_COLUMNS[:9])
+        + "\n"
+        + "".join(f"{i};old {i};;1.000;2.000;;2;2;1\n" for i in range(5))
+    )
     (tmp_path / "answers.csv").write_text(legacy, encoding="utf-8")
-    (tmp_path / INFERENCE_STATS_FILE).write_text(json.dumps({"sessions": [
-        {"active_s": 4.5, "requests": 5, "errors": 0, "peak_rss_bytes": 1e12}]}),
-        encoding="utf-8")
+    (tmp_path / INFERENCE_STATS_FILE).write_text(
+        json.dumps(
+            {"sessions": [{"active_s": 4.5, "requests": 5, "errors": 0, "peak_rss_bytes": 1e12}]}
+        ),
+        encoding="utf-8",
+    )
     result = run_stage(task_factory(tmp_path, {}))
     assert result.summary["resumed"] == 5 and result.summary["answered"] == 3
     header, answers = rows(tmp_path)
@@ -71,14 +80,18 @@ def test_resumed_legacy_run_is_upgraded_and_stats_are_merged(
     assert stats["active_s"] > 4.5 and stats["peak_rss_bytes"] == 1e12
 
 
-def test_load_settings_come_from_the_models_load_spec(
-        tmp_path: Path, task_factory: Any) -> None:
-    task = task_factory(tmp_path, {}, load={"request_rate": 20, "arrivals": "constant",
-                                            "warmup": 2, "seed": 3})
+def test_load_settings_come_from_the_models_load_spec(tmp_path: Path, task_factory: Any) -> None:
+    task = task_factory(
+        tmp_path, {}, load={"request_rate": 20, "arrivals": "constant", "warmup": 2, "seed": 3}
+    )
     assert task.run is not None
     config = load_config(task.run)
     assert (config.request_rate, config.arrivals, config.warmup, config.seed) == (
-        20.0, "constant", 2, 3)
+        20.0,
+        "constant",
+        2,
+        3,
+    )
     assert load_config(task_factory(tmp_path, {}).run).request_rate == math.inf
     with pytest.raises(ValidationError, match="arrivals"):
         LoadSpec.model_validate({"arrivals": "burst"})
@@ -88,11 +101,15 @@ def test_load_settings_come_from_the_models_load_spec(
 
 
 def test_warmup_and_request_rate_in_the_stage(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 6)
     log = tmp_path / "requests.log"
-    task = task_factory(tmp_path, {"request_log": str(log)},
-                        load={"warmup": 2, "request_rate": 100, "arrivals": "constant"})
+    task = task_factory(
+        tmp_path,
+        {"request_log": str(log)},
+        load={"warmup": 2, "request_rate": 100, "arrivals": "constant"},
+    )
     result = run_stage(task)
     sent = log.read_text(encoding="utf-8").split()
     # warm-up: samples 0 and 1 once more, before the recorded ones

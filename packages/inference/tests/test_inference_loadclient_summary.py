@@ -47,11 +47,20 @@ def test_meets_slo_rules() -> None:
 
 
 def test_summary_throughput_goodput_and_stats() -> None:
-    results = [result(i, ttft_ms=10.0 * (i + 1), latency_ms=100.0 + i, tpot_ms=2.0 + i,
-                      completion_tokens=10, prompt_tokens=5, queue_ms=float(i),
-                      itl_ms=[1.0, 3.0]) for i in range(8)]
-    results.append(result(8, error="timeout: ReadTimeout", error_type="timeout",
-                          queue_ms=50.0))
+    results = [
+        result(
+            i,
+            ttft_ms=10.0 * (i + 1),
+            latency_ms=100.0 + i,
+            tpot_ms=2.0 + i,
+            completion_tokens=10,
+            prompt_tokens=5,
+            queue_ms=float(i),
+            itl_ms=[1.0, 3.0],
+        )
+        for i in range(8)
+    ]
+    results.append(result(8, error="timeout: ReadTimeout", error_type="timeout", queue_ms=50.0))
     summary = summarize(results, wall_s=2.0, slo={"ttft": 40.0}, peak_rss_bytes=123.0)
     assert (summary["requests"], summary["completed"], summary["failed"]) == (9, 8, 1)
     assert summary["error_types"] == {"timeout": 1}
@@ -71,10 +80,12 @@ def test_summary_throughput_goodput_and_stats() -> None:
 
 
 def test_parse_peaks_is_tolerant_of_names() -> None:
-    text = ("# HELP x\nvlmhb_process_peak_rss_bytes 2048\nsomething_peak_rss{pid=\"1\"} 4096\n"
-            "vlmhb_process_rss_bytes 999999\n"
-            'vlmhb_gpu_peak_memory_used_bytes{gpu="0"} 10\n'
-            'vlmhb_gpu_peak_memory_used_bytes{gpu="1"} 5\nbroken_peak_rss NaNx\n')
+    text = (
+        '# HELP x\nvlmhb_process_peak_rss_bytes 2048\nsomething_peak_rss{pid="1"} 4096\n'
+        "vlmhb_process_rss_bytes 999999\n"
+        'vlmhb_gpu_peak_memory_used_bytes{gpu="0"} 10\n'
+        'vlmhb_gpu_peak_memory_used_bytes{gpu="1"} 5\nbroken_peak_rss NaNx\n'
+    )
     peaks = parse_peaks(text)
     assert (peaks.rss_bytes, peaks.gpu_bytes) == (4096.0, 15.0)
     assert parse_peaks("up 1\n").rss_bytes is None

@@ -22,10 +22,14 @@ from vlmhb.inference.backends.base import BackendError, GenerationRequest
 from vlmhb.inference.backends.model_interface import ModelInterfaceBackend
 
 VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
-USER_HEADER = ("dataset;task;framework;model_name;system_prompt;prompt_collection;metrics;"
-               "only_evaluate_metrics;metrics_aggregators;filter_doc_class;filter_question_type")
-BASE_HEADER = ("framework;model_family;model_name;docker_image;git_python_package;"
-               "python_package;module;class_name")
+USER_HEADER = (
+    "dataset;task;framework;model_name;system_prompt;prompt_collection;metrics;"
+    "only_evaluate_metrics;metrics_aggregators;filter_doc_class;filter_question_type"
+)
+BASE_HEADER = (
+    "framework;model_family;model_name;docker_image;git_python_package;"
+    "python_package;module;class_name"
+)
 PACKAGE = "v01_demo_model"
 INTERFACE = '''from abc import ABC, abstractmethod
 from typing import Any
@@ -71,37 +75,55 @@ def write_package(root: Path) -> Path:
         f'[project]\nname = "{PACKAGE.replace("_", "-")}"\nversion = "0.1.1"\n'
         '[build-system]\nrequires = ["setuptools>=61"]\n'
         'build-backend = "setuptools.build_meta"\n'
-        f'[tool.setuptools]\npackages = ["{PACKAGE}"]\n', encoding="utf-8")
+        f'[tool.setuptools]\npackages = ["{PACKAGE}"]\n',
+        encoding="utf-8",
+    )
     return root
 
 
 def vlmhb(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*VLMHB, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200", **env}, timeout=500)
-    assert proc.returncode == 0, f"vlmhb {' '.join(args)}: {proc.stdout[-2000:]}\n" \
-                                 f"{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        [*VLMHB, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **env},
+        timeout=500,
+    )
+    assert proc.returncode == 0, (
+        f"vlmhb {' '.join(args)}: {proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
-def test_the_backend_calls_predict_on_image(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_backend_calls_predict_on_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """In process (the package on sys.path): one image, several pages, a bad class."""
     import asyncio
 
     write_package(tmp_path / "pkg")
     monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
-    spec = ModelSpec(name="demo", backend="model_interface",
-                     params={"module": f"{PACKAGE}.models", "class_name": "DemoModel"})
+    spec = ModelSpec(
+        name="demo",
+        backend="model_interface",
+        params={"module": f"{PACKAGE}.models", "class_name": "DemoModel"},
+    )
     backend = ModelInterfaceBackend(spec)
     asyncio.run(backend.load())
-    one = asyncio.run(backend.generate(GenerationRequest(
-        user="Фамилия?", images=[Image.new("RGB", (30, 20))])))
+    one = asyncio.run(
+        backend.generate(GenerationRequest(user="Фамилия?", images=[Image.new("RGB", (30, 20))]))
+    )
     assert one.text == "demo:30x20"
-    pages = asyncio.run(backend.generate(GenerationRequest(
-        user="?", images=[Image.new("RGB", (1, 2)), Image.new("RGB", (3, 4))])))
+    pages = asyncio.run(
+        backend.generate(
+            GenerationRequest(user="?", images=[Image.new("RGB", (1, 2)), Image.new("RGB", (3, 4))])
+        )
+    )
     assert pages.text == "demo:1x2 demo:3x4"
-    wrong = ModelInterfaceBackend(spec.model_copy(
-        update={"params": {"module": f"{PACKAGE}.models", "class_name": "Nope"}}))
+    wrong = ModelInterfaceBackend(
+        spec.model_copy(update={"params": {"module": f"{PACKAGE}.models", "class_name": "Nope"}})
+    )
     with pytest.raises(BackendError, match="is not a class"):
         asyncio.run(wrong.load())
 
@@ -114,22 +136,39 @@ def test_a_v01_package_runs_through_vlmhb_run(tmp_path: Path) -> None:
     folder = tmp_path / "v01"
     dataset = folder / "data_dirs" / "Datasets" / "VQA" / "demo_mini"
     env = {"VLMHB_ENV_CACHE_DIR": str(tmp_path / "envs")}
-    vlmhb("datasets", "synth", "--out", str(dataset), "--n", "1", "--seed", "3",
-          "--kind", "snils", "--format", "vqa_csv", cwd=tmp_path, env=env)
+    vlmhb(
+        "datasets",
+        "synth",
+        "--out",
+        str(dataset),
+        "--n",
+        "1",
+        "--seed",
+        "3",
+        "--kind",
+        "snils",
+        "--format",
+        "vqa_csv",
+        cwd=tmp_path,
+        env=env,
+    )
     prompts = folder / "data_dirs" / "PromptCollections" / "VQA" / "demo_mini"
     prompts.mkdir(parents=True)
     with (dataset / "annotation.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
     keys = sorted({f"{r['doc_class']} {r['question_type']}" for r in rows})
-    (prompts / "p.csv").write_text("prompt;doc_class_question_type\n"
-                                   + "".join(f"Напиши {k}.;{k}\n" for k in keys),
-                                   encoding="utf-8")
+    (prompts / "p.csv").write_text(
+        "prompt;doc_class_question_type\n" + "".join(f"Напиши {k}.;{k}\n" for k in keys),
+        encoding="utf-8",
+    )
     (folder / "vlm_base.csv").write_text(
-        f"{BASE_HEADER};gpus\nHugging Face;Demo;demo-v01;;{package};{PACKAGE};models;"
-        "DemoModel;0\n", encoding="utf-8")
+        f"{BASE_HEADER};gpus\nHugging Face;Demo;demo-v01;;{package};{PACKAGE};models;DemoModel;0\n",
+        encoding="utf-8",
+    )
     (folder / "user_config.csv").write_text(
-        f"{USER_HEADER}\ndemo_mini;VQA;Hugging Face;demo-v01;;demo_mini/p.csv;['CER'];"
-        "False;;;\n", encoding="utf-8")
+        f"{USER_HEADER}\ndemo_mini;VQA;Hugging Face;demo-v01;;demo_mini/p.csv;['CER'];False;;;\n",
+        encoding="utf-8",
+    )
     vlmhb("run", str(folder), "--output-dir", str(tmp_path / "runs"), cwd=tmp_path, env=env)
     run = next(p for p in (tmp_path / "runs" / "v01").iterdir() if (p / "run.json").is_file())
     with (run / "answers.csv").open(encoding="utf-8", newline="") as handle:
@@ -145,8 +184,8 @@ def _v01_pair(folder: Path, data: Path, base_row: str) -> Path:
     folder.mkdir(parents=True)
     (folder / "vlm_base.csv").write_text(f"{BASE_HEADER}\n{base_row}\n", encoding="utf-8")
     (folder / "user_config.csv").write_text(
-        f"{USER_HEADER}\n{data};VQA;Hugging Face;demo-v01;;;['CER'];False;;;\n",
-        encoding="utf-8")
+        f"{USER_HEADER}\n{data};VQA;Hugging Face;demo-v01;;;['CER'];False;;;\n", encoding="utf-8"
+    )
     return folder
 
 
@@ -156,29 +195,40 @@ def test_a_submitted_pair_cannot_name_a_v01_package(tmp_path: Path) -> None:
     (tmp_path / "mini").mkdir()
     (tmp_path / "mini" / "annotation.csv").write_text(
         "data_index;split;image_path;question;answer;doc_class;question_type;answer_bbox\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     registry = tmp_path / "registry"
     registry.mkdir()
     (registry / "models.yaml").write_text(
         "- kind: model\n  name: demo-v01\n  backend: model_interface\n"
         "  params: {module: v01_demo_model.models, class_name: DemoModel}\n"
-        "  env: {packages: [/opt/v01_demo_model]}\n", encoding="utf-8")
-    policy = SubmissionPolicy(data_roots=(tmp_path,), output_root=tmp_path / "runs",
-                              registry_dirs=(registry,))
-    with_package = _v01_pair(tmp_path / "a", tmp_path / "mini",
-                             "Hugging Face;Demo;demo-v01;;git+https://x/y.git;v01_demo_model;"
-                             "models;DemoModel")
+        "  env: {packages: [/opt/v01_demo_model]}\n",
+        encoding="utf-8",
+    )
+    policy = SubmissionPolicy(
+        data_roots=(tmp_path,), output_root=tmp_path / "runs", registry_dirs=(registry,)
+    )
+    with_package = _v01_pair(
+        tmp_path / "a",
+        tmp_path / "mini",
+        "Hugging Face;Demo;demo-v01;;git+https://x/y.git;v01_demo_model;models;DemoModel",
+    )
     with pytest.raises(ConfigError, match=r"models\.0\.(env|params)"):
         load_experiment(with_package, policy=policy, check=False)
-    no_package = _v01_pair(tmp_path / "b", tmp_path / "mini",
-                           "Hugging Face;Demo;demo-v01;;;;v01_demo_model.models;DemoModel")
+    no_package = _v01_pair(
+        tmp_path / "b",
+        tmp_path / "mini",
+        "Hugging Face;Demo;demo-v01;;;;v01_demo_model.models;DemoModel",
+    )
     with pytest.raises(ConfigError, match=r"models\.0\.params\.(module|class_name)"):
         load_experiment(no_package, policy=policy, check=False)
     assert load_experiment(no_package, check=False).models[0].backend == "model_interface"
     submitted = tmp_path / "submitted.yaml"
-    submitted.write_text("name: e\nmodels: [demo-v01]\ndatasets: [{name: mini, format: "
-                         "vqa_csv, path: mini}]\ntasks: [{name: t, dataset: mini}]\n",
-                         encoding="utf-8")
+    submitted.write_text(
+        "name: e\nmodels: [demo-v01]\ndatasets: [{name: mini, format: "
+        "vqa_csv, path: mini}]\ntasks: [{name: t, dataset: mini}]\n",
+        encoding="utf-8",
+    )
     spec = load_experiment(submitted, policy=policy, check=False)
     assert spec.models[0].backend == "model_interface"
     assert spec.models[0].params["class_name"] == "DemoModel"

@@ -56,21 +56,23 @@ def upstream() -> Iterator[tuple[str, Any]]:
 
 
 def backend_for(base_url: str, **params: Any) -> OpenAIBackend:
-    return OpenAIBackend(ModelSpec(name="remote", backend="openai", base_url=base_url,
-                                   model="remote-vlm", params=params))
+    return OpenAIBackend(
+        ModelSpec(
+            name="remote", backend="openai", base_url=base_url, model="remote-vlm", params=params
+        )
+    )
 
 
 def ask(text: str, max_tokens: int = 32) -> GenerationRequest:
-    return GenerationRequest(user=text, max_tokens=max_tokens,
-                             messages=[{"role": "user", "content": text}])
+    return GenerationRequest(
+        user=text, max_tokens=max_tokens, messages=[{"role": "user", "content": text}]
+    )
 
 
-def max_in_window(times: list[float], window_s: float, weights: list[int] | None = None
-                  ) -> int:
+def max_in_window(times: list[float], window_s: float, weights: list[int] | None = None) -> int:
     """Largest total weight of events within any ``window_s`` starting at an event."""
     events = sorted(zip(times, weights or [1] * len(times), strict=True))
-    return max(sum(w for t, w in events if start <= t < start + window_s)
-               for start, _ in events)
+    return max(sum(w for t, w in events if start <= t < start + window_s) for start, _ in events)
 
 
 async def test_requests_per_s_holds_in_every_window(upstream: tuple[str, Any]) -> None:
@@ -125,12 +127,14 @@ async def test_429_after_the_last_retry_is_an_error(upstream: tuple[str, Any]) -
     assert state.throttled == 1 and state.early == 1
 
 
-async def test_api_key_comes_from_the_named_env_var(upstream: tuple[str, Any],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_api_key_comes_from_the_named_env_var(
+    upstream: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, state = upstream
     state.api_key = "remote-secret"
-    spec = dict(name="remote", backend="openai", base_url=url, model="remote-vlm",
-                api_key_env="REMOTE_KEY")
+    spec = dict(
+        name="remote", backend="openai", base_url=url, model="remote-vlm", api_key_env="REMOTE_KEY"
+    )
     missing = OpenAIBackend(ModelSpec(**spec))
     with pytest.raises(Exception, match="'REMOTE_KEY'"):
         await missing.load()
@@ -146,34 +150,51 @@ async def test_api_key_comes_from_the_named_env_var(upstream: tuple[str, Any],
 
 
 def test_wrapper_proxies_stream_usage_images_and_response_format(
-        upstream: tuple[str, Any], serve: ServeFn) -> None:
+    upstream: tuple[str, Any], serve: ServeFn
+) -> None:
     url, state = upstream
-    backend = Registry[type[Backend]]("model").get("openai")(ModelSpec(
-        name="remote", backend="openai", base_url=url, model="remote-vlm"))
+    backend = Registry[type[Backend]]("model").get("openai")(
+        ModelSpec(name="remote", backend="openai", base_url=url, model="remote-vlm")
+    )
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buffer, format="PNG")
     image = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    body = {"model": "remote-vlm", "max_tokens": 5, "stop": ["###"], "messages": [
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}},
-                                     {"type": "text", "text": "one two three"}]}]}
+    body = {
+        "model": "remote-vlm",
+        "max_tokens": 5,
+        "stop": ["###"],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": image}},
+                    {"type": "text", "text": "one two three"},
+                ],
+            }
+        ],
+    }
     with serve(backend) as wrapper, httpx.Client(base_url=wrapper) as http:
         while http.get("/health").status_code != 200:
             time.sleep(0.02)
         plain = http.post("/v1/chat/completions", json=body).json()
         assert plain["choices"][0]["message"]["content"] == "one two three"
-        assert plain["usage"] == {"prompt_tokens": 3, "completion_tokens": 3,
-                                  "total_tokens": 6}
-        streamed = http.post("/v1/chat/completions", json={
-            **body, "stream": True, "stream_options": {"include_usage": True}}).text
-        events = [json.loads(line[6:]) for line in streamed.splitlines()
-                  if line.startswith("data: {")]
-        assert "".join(e["choices"][0]["delta"].get("content", "")
-                       for e in events if e["choices"]) == "one two three"
+        assert plain["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+        streamed = http.post(
+            "/v1/chat/completions",
+            json={**body, "stream": True, "stream_options": {"include_usage": True}},
+        ).text
+        events = [
+            json.loads(line[6:]) for line in streamed.splitlines() if line.startswith("data: {")
+        ]
+        assert (
+            "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
+            == "one two three"
+        )
         assert events[-1]["usage"]["completion_tokens"] == 3
-        as_json = http.post("/v1/chat/completions", json={
-            **body, "response_format": {"type": "json_object"}}).json()
-        assert json.loads(as_json["choices"][0]["message"]["content"]) == {
-            "echo": "one two three"}
+        as_json = http.post(
+            "/v1/chat/completions", json={**body, "response_format": {"type": "json_object"}}
+        ).json()
+        assert json.loads(as_json["choices"][0]["message"]["content"]) == {"echo": "one two three"}
     sent = state.bodies[0]
     assert sent["model"] == "remote-vlm" and sent["max_tokens"] == 5
     assert sent["stop"] == ["###"]
@@ -197,7 +218,8 @@ def test_retry_after_forms_and_bucket_accounting() -> None:
 
 
 def test_rate_limited_remote_model_is_reached_through_the_wrapper(
-        upstream: tuple[str, Any], tmp_path: Path) -> None:
+    upstream: tuple[str, Any], tmp_path: Path
+) -> None:
     """With client-side limits the inference stage's endpoint is a local wrapper whose
     ``openai`` backend holds the buckets; without them it is the remote URL itself."""
     from vlmhb.inference.launcher import model_endpoint
@@ -209,9 +231,14 @@ def test_rate_limited_remote_model_is_reached_through_the_wrapper(
     limited = direct.model_copy(update={"params": {"requests_per_s": 50}})
     with model_endpoint(limited, tmp_path) as endpoint:
         assert endpoint.base_url != url and endpoint.base_url.startswith("http://127.0.0.1:")
-        reply = httpx.post(endpoint.base_url + "/chat/completions", timeout=30, json={
-            "model": endpoint.model,
-            "messages": [{"role": "user", "content": "через обёртку"}]})
+        reply = httpx.post(
+            endpoint.base_url + "/chat/completions",
+            timeout=30,
+            json={
+                "model": endpoint.model,
+                "messages": [{"role": "user", "content": "через обёртку"}],
+            },
+        )
     assert reply.status_code == 200
     assert "через обёртку" in reply.json()["choices"][0]["message"]["content"]
     assert len(state.arrivals) == 1

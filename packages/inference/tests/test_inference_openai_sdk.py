@@ -26,8 +26,9 @@ KEY = "sdk-test-key"
 @pytest.fixture
 def base_url(serve: ServeFn, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("VLMHB_API_KEY", KEY)
-    backend = ScriptedBackend(ModelSpec(name="s", backend="scripted", model="m1",
-                                        params={"ttft_ms": 2, "latency_ms": 6}))
+    backend = ScriptedBackend(
+        ModelSpec(name="s", backend="scripted", model="m1", params={"ttft_ms": 2, "latency_ms": 6})
+    )
     with serve(backend) as url:
         while httpx.get(url + "/health").status_code != 200:
             time.sleep(0.02)
@@ -38,27 +39,41 @@ def messages(text: str) -> list[Any]:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 8), "white").save(buffer, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return [{"role": "system", "content": "answer briefly"},
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
-                                         {"type": "text", "text": text}]}]
+    return [
+        {"role": "system", "content": "answer briefly"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "text", "text": text},
+            ],
+        },
+    ]
 
 
 def test_sync_completion_stream_and_models(base_url: str) -> None:
     client = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
-    reply = client.chat.completions.create(model="m1", messages=messages("номер 4510 ok"),
-                                           max_tokens=16, temperature=0)
+    reply = client.chat.completions.create(
+        model="m1", messages=messages("номер 4510 ok"), max_tokens=16, temperature=0
+    )
     assert reply.choices[0].message.content == "номер 4510 ok"
     assert reply.usage is not None and reply.usage.completion_tokens == 3
     assert (reply.model_extra or {})["vlmhb_timings"]["server_latency_ms"] >= 0
-    chunks = list(client.chat.completions.create(
-        model="m1", messages=messages("a b c d"), stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="m1",
+            messages=messages("a b c d"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "a b c d"
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 6 + 4
     assert [m.id for m in client.models.list()] == ["m1"]
-    cut = client.chat.completions.create(model="m1", messages=messages("one two three"),
-                                         max_tokens=2)
+    cut = client.chat.completions.create(
+        model="m1", messages=messages("one two three"), max_tokens=2
+    )
     assert cut.choices[0].message.content == "one two"
     assert cut.choices[0].finish_reason == "length"
 
@@ -67,8 +82,9 @@ async def test_async_completion_and_stream(base_url: str) -> None:
     client = openai.AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0)
     reply = await client.chat.completions.create(model="m1", messages=messages("x y"))
     assert reply.choices[0].message.content == "x y"
-    stream = await client.chat.completions.create(model="m1", messages=messages("p q r"),
-                                                  stream=True)
+    stream = await client.chat.completions.create(
+        model="m1", messages=messages("p q r"), stream=True
+    )
     parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(parts) == "p q r"
     await client.close()

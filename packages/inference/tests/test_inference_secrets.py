@@ -88,45 +88,69 @@ def upstream(openai_standin: ModuleType) -> Iterator[tuple[str, Any]]:
 
 @pytest.mark.parametrize("through_wrapper", [True, False], ids=["wrapper", "direct"])
 def test_a_key_in_the_config_is_used_and_never_written(
-        tmp_path: Path, upstream: tuple[str, Any], through_wrapper: bool) -> None:
+    tmp_path: Path, upstream: tuple[str, Any], through_wrapper: bool
+) -> None:
     base_url, state = upstream
     write_dataset(tmp_path / "data")
-    params: dict[str, Any] = {"api_key": SECRET, "extra_body": {
-        "hf_token": NESTED, "note": {"env": {"HF_TOKEN": ENV_SECRET}}}}  # declared params only
+    params: dict[str, Any] = {
+        "api_key": SECRET,
+        "extra_body": {"hf_token": NESTED, "note": {"env": {"HF_TOKEN": ENV_SECRET}}},
+    }  # declared params only
     if through_wrapper:
         params["requests_per_s"] = 1000  # client-side limits: the wrapper sits in between
-    config = {"name": "secrets", "output_dir": str(tmp_path / "runs"),
-              "models": [{"name": "remote", "backend": "openai", "base_url": base_url,
-                          "model": "remote-vlm", "params": params, "concurrency": 2}],
-              "datasets": [{"name": "d", "format": "vqa_csv", "path": "data"}],
-              "tasks": [{"name": "t", "dataset": "d", "metrics": ["cer"]}]}
+    config = {
+        "name": "secrets",
+        "output_dir": str(tmp_path / "runs"),
+        "models": [
+            {
+                "name": "remote",
+                "backend": "openai",
+                "base_url": base_url,
+                "model": "remote-vlm",
+                "params": params,
+                "concurrency": 2,
+            }
+        ],
+        "datasets": [{"name": "d", "format": "vqa_csv", "path": "data"}],
+        "tasks": [{"name": "t", "dataset": "d", "metrics": ["cer"]}],
+    }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     with CommandLineWatch() as watch:
-        run = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "run", str(path)],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "COLUMNS": "200"})
+        run = subprocess.Popen(
+            [sys.executable, "-m", "vlmhb.core.cli.main", "run", str(path)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
         stdout, stderr = run.communicate(timeout=300)
     proc = subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
     commands = watch.of(run.pid)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert len(state.bodies) >= 6  # the stand-in accepted the key: no 401 answers
-    (run_dir,) = [p for p in (tmp_path / "runs" / "secrets").iterdir()
-                  if (p / "answers.csv").exists()]
+    (run_dir,) = [
+        p for p in (tmp_path / "runs" / "secrets").iterdir() if (p / "answers.csv").exists()
+    ]
     with (run_dir / "answers.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
     assert len(rows) == 6 and all(not row["error"] for row in rows)
 
     for secret in (SECRET, NESTED, ENV_SECRET):
         assert secret not in proc.stdout + proc.stderr
-        leaking = [str(p) for p in (tmp_path / "runs").rglob("*")
-                   if p.is_file() and secret.encode() in p.read_bytes()]
+        leaking = [
+            str(p)
+            for p in (tmp_path / "runs").rglob("*")
+            if p.is_file() and secret.encode() in p.read_bytes()
+        ]
         assert leaking == [], f"{secret} written to {leaking}"
         assert not [c for c in commands if secret in c], "a secret on a command line"
     if through_wrapper:
         assert any("vlmhb.inference.cli serve" in c for c in commands)  # it was sampled
-    task_files = {Path(c.split(" stage run ")[1].split()[0]) for c in commands
-                  if " stage run " in c}
+    task_files = {
+        Path(c.split(" stage run ")[1].split()[0]) for c in commands if " stage run " in c
+    }
     assert task_files, f"the stage processes were not sampled: {commands}"
     for task_file in task_files:  # private copies with the secrets, gone after the stage
         assert task_file.parent.name.startswith("vlmhb-task-")
@@ -143,8 +167,12 @@ def test_a_key_in_the_config_is_used_and_never_written(
 
 def test_the_model_spec_file_is_private_and_removed(tmp_path: Path) -> None:
     """The wrapper gets its spec from a 0600 file in a 0700 folder, gone once it started."""
-    spec = ModelSpec(name="m", backend="openai", base_url="http://127.0.0.1:9/v1",
-                     params={"api_key": SECRET, "check_on_load": False})  # starts offline
+    spec = ModelSpec(
+        name="m",
+        backend="openai",
+        base_url="http://127.0.0.1:9/v1",
+        params={"api_key": SECRET, "check_on_load": False},
+    )  # starts offline
     server = ServerProcess(spec, tmp_path)
     spec_file = server._write_spec()
     try:

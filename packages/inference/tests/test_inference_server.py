@@ -22,8 +22,9 @@ ServeFn = Callable[[Backend], AbstractContextManager[str]]
 
 
 def scripted(**params: Any) -> ScriptedBackend:
-    return ScriptedBackend(ModelSpec(name="scripted", backend="scripted", model="m1",
-                                     params=params))
+    return ScriptedBackend(
+        ModelSpec(name="scripted", backend="scripted", model="m1", params=params)
+    )
 
 
 def png_url(size: tuple[int, int] = (8, 8)) -> str:
@@ -33,10 +34,21 @@ def png_url(size: tuple[int, int] = (8, 8)) -> str:
 
 
 def chat(text: str, sample_id: str = "1", **extra: Any) -> dict[str, Any]:
-    return {"model": "m1", "metadata": {"sample_id": sample_id}, "messages": [
-        {"role": "system", "content": "be brief"},
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": png_url()}},
-                                     {"type": "text", "text": text}]}], **extra}
+    return {
+        "model": "m1",
+        "metadata": {"sample_id": sample_id},
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": png_url()}},
+                    {"type": "text", "text": text},
+                ],
+            },
+        ],
+        **extra,
+    }
 
 
 def wait_healthy(http: httpx.Client) -> None:
@@ -51,25 +63,24 @@ def test_non_stream_completion_has_usage_and_latency_header(serve: ServeFn) -> N
         assert response.status_code == 200
         body = response.json()
         assert body["object"] == "chat.completion" and body["model"] == "m1"
-        assert body["choices"][0]["message"] == {"role": "assistant",
-                                                 "content": "серия 4510 номер"}
-        assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 3,
-                                 "total_tokens": 8}
+        assert body["choices"][0]["message"] == {"role": "assistant", "content": "серия 4510 номер"}
+        assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
         assert float(response.headers[LATENCY_HEADER]) >= 0
 
 
 def test_stream_sends_sse_chunks_usage_and_done(serve: ServeFn) -> None:
     with serve(scripted(ttft_ms=5, latency_ms=10)) as url, httpx.Client(base_url=url) as http:
         wait_healthy(http)
-        response = http.post("/v1/chat/completions", json=chat(
-            "a b c", stream=True, stream_options={"include_usage": True}))
+        response = http.post(
+            "/v1/chat/completions",
+            json=chat("a b c", stream=True, stream_options={"include_usage": True}),
+        )
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
         assert events[-1] == "[DONE]"
         chunks = [json.loads(e) for e in events[:-1]]
-        text = "".join(c["choices"][0]["delta"].get("content", "")
-                       for c in chunks if c["choices"])
+        text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
         assert text == "a b c"
         assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
         assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
@@ -103,8 +114,9 @@ def test_bad_bodies_get_400_with_a_clear_message(serve: ServeFn) -> None:
         missing = http.post("/v1/chat/completions", json={"model": "m1"})
         assert missing.status_code == 400
         assert "messages" in missing.json()["error"]["message"]
-        not_json = http.post("/v1/chat/completions", content=b"{oops",
-                             headers={"content-type": "application/json"})
+        not_json = http.post(
+            "/v1/chat/completions", content=b"{oops", headers={"content-type": "application/json"}
+        )
         assert not_json.status_code == 400
         bad_image = chat("x")
         bad_image["messages"][1]["content"][0]["image_url"]["url"] = "data:image/png;base64,AAAA"
@@ -113,8 +125,10 @@ def test_bad_bodies_get_400_with_a_clear_message(serve: ServeFn) -> None:
         assert "readable image" in response.json()["error"]["message"]
         remote = chat("x")
         remote["messages"][1]["content"][0]["image_url"]["url"] = "http://example.com/a.png"
-        assert "data:<mime>;base64" in http.post("/v1/chat/completions",
-                                              json=remote).json()["error"]["message"]
+        assert (
+            "data:<mime>;base64"
+            in http.post("/v1/chat/completions", json=remote).json()["error"]["message"]
+        )
 
 
 def test_health_is_503_while_loading_then_ok(serve: ServeFn) -> None:
@@ -129,8 +143,10 @@ def test_health_is_503_while_loading_then_ok(serve: ServeFn) -> None:
 
 
 def test_health_reports_a_failed_load(serve: ServeFn, tmp_path: Any) -> None:
-    with serve(scripted(answers_file=str(tmp_path / "missing.csv"))) as url, \
-            httpx.Client(base_url=url) as http:
+    with (
+        serve(scripted(answers_file=str(tmp_path / "missing.csv"))) as url,
+        httpx.Client(base_url=url) as http,
+    ):
         response = http.get("/health")
         while response.status_code == 503:
             response = http.get("/health")

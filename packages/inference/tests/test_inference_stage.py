@@ -31,14 +31,16 @@ def requested(log: Path) -> list[str]:
     return log.read_text(encoding="utf-8").split() if log.exists() else []
 
 
-def run_stage(task: StageTask, events: list[Event] | None = None,
-              ctx: StageContext | None = None) -> Any:
+def run_stage(
+    task: StageTask, events: list[Event] | None = None, ctx: StageContext | None = None
+) -> Any:
     ctx = ctx or StageContext(task, emit=(events.append if events is not None else None))
     return InferenceStage(backoff_s=0.01).run(task, ctx)
 
 
 def test_full_run_answers_every_sample_once_with_timings(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 30)
     task = task_factory(tmp_path, {"ttft_ms": 2, "latency_ms": 6}, concurrency=4)
     events: list[Event] = []
@@ -61,11 +63,13 @@ def test_full_run_answers_every_sample_once_with_timings(
 
 
 def test_resume_skips_finished_rows_and_cuts_a_partial_one(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 30)
     finished = "".join(f"{i};old {i};;1.000;2.000;;2;2;1\n" for i in range(10))
-    (tmp_path / "answers.csv").write_text(LEGACY_HEADER + finished + "10;half-writ",
-                                          encoding="utf-8")
+    (tmp_path / "answers.csv").write_text(
+        LEGACY_HEADER + finished + "10;half-writ", encoding="utf-8"
+    )
     log = tmp_path / "requests.log"
     result = run_stage(task_factory(tmp_path, {"request_log": str(log)}))
     rows = read_answers(tmp_path)
@@ -76,7 +80,8 @@ def test_resume_skips_finished_rows_and_cuts_a_partial_one(
 
 
 def test_server_errors_are_retried_then_recorded_and_the_run_goes_on(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 8)
     task = task_factory(tmp_path, {"fail_ids": ["3"], "fail_first_n": 1}, retries=2)
     result = run_stage(task)
@@ -89,7 +94,8 @@ def test_server_errors_are_retried_then_recorded_and_the_run_goes_on(
 
 
 def test_cancel_stops_early_and_a_rerun_finishes(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 40)
     task = task_factory(tmp_path, {"latency_ms": 20}, concurrency=2)
     holder: dict[str, StageContext] = {}
@@ -118,11 +124,11 @@ InferenceStage().run(task, StageContext(task))
 
 
 def test_sigkill_then_rerun_answers_every_sample_exactly_once(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     samples_factory(tmp_path, 40)
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    task = task_factory(tmp_path, {"latency_ms": 40, "request_log": str(first_log)},
-                        concurrency=2)
+    task = task_factory(tmp_path, {"latency_ms": 40, "request_log": str(first_log)}, concurrency=2)
     task_file = tmp_path / "task.json"
     task_file.write_text(task.model_dump_json(), encoding="utf-8")
     child = subprocess.Popen([sys.executable, "-c", KILLABLE, str(task_file)])
@@ -148,7 +154,8 @@ def test_sigkill_then_rerun_answers_every_sample_exactly_once(
 
 
 def test_only_evaluate_never_asks_the_model(
-        tmp_path: Path, samples_factory: Any, task_factory: Any) -> None:
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
     """Legacy ``only_evaluate_metrics``: answers must already be there; missing ones are a
     clear error, and no request is ever sent."""
     import pytest
@@ -161,11 +168,13 @@ def test_only_evaluate_never_asks_the_model(
     assert task.run is not None
     task.run.task.only_evaluate = True
     (tmp_path / "answers.csv").write_text(
-        LEGACY_HEADER + "".join(f"{i};given {i};;;;;;;\n" for i in range(3)), encoding="utf-8")
+        LEGACY_HEADER + "".join(f"{i};given {i};;;;;;;\n" for i in range(3)), encoding="utf-8"
+    )
     with pytest.raises(VlmhbError, match=r"2 of 5 samples have no row.*first: 3, 4"):
         run_stage(task)
     (tmp_path / "answers.csv").write_text(
-        LEGACY_HEADER + "".join(f"{i};given {i};;;;;;;\n" for i in range(5)), encoding="utf-8")
+        LEGACY_HEADER + "".join(f"{i};given {i};;;;;;;\n" for i in range(5)), encoding="utf-8"
+    )
     result = run_stage(task)
     assert result.status == TaskState.COMPLETED and result.summary["resumed"] == 5
     assert not log.exists() and not (tmp_path / "server.log").exists()

@@ -16,8 +16,13 @@ def test_histogram_lines_are_cumulative_with_sum_and_count() -> None:
     histogram = Histogram((0.1, 1.0))
     for value in (0.05, 0.1, 0.5, 3.0):
         histogram.observe(value)
-    assert histogram.lines("h") == ['h_bucket{le="0.1"} 2', 'h_bucket{le="1.0"} 3',
-                                    'h_bucket{le="+Inf"} 4', "h_sum 3.65", "h_count 4"]
+    assert histogram.lines("h") == [
+        'h_bucket{le="0.1"} 2',
+        'h_bucket{le="1.0"} 3',
+        'h_bucket{le="+Inf"} 4',
+        "h_sum 3.65",
+        "h_count 4",
+    ]
 
 
 def test_gpu_peaks_follow_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,4 +55,3 @@ def test_no_gpu_series_without_a_usable_nvml(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "pynvml", broken)
     assert GpuMemory.open() is None
     assert "gpu" not in Telemetry().render()
-

@@ -30,21 +30,24 @@ def render_page(path: Path) -> tuple[int, int, int, int]:
     return int(x1) - 15, int(y1) - 15, int(x2) + 15, int(y2) + 15
 
 
-async def test_tesseract_reads_a_cyrillic_word_through_the_api(serve: ServeFn,
-                                                               tmp_path: Path) -> None:
+async def test_tesseract_reads_a_cyrillic_word_through_the_api(
+    serve: ServeFn, tmp_path: Path
+) -> None:
     page = tmp_path / "page.png"
     box = render_page(page)
     spec = ModelSpec(name="ocr", backend="tesseract", params={"lang": "rus", "psm": 7})
-    sample = PreparedSample(id="p1", image_path=page, user_prompt="Тип документа?",
-                            crop_box=box)
+    sample = PreparedSample(id="p1", image_path=page, user_prompt="Тип документа?", crop_box=box)
     with serve(TesseractBackend(spec)) as url:
         async with httpx.AsyncClient() as http:
             while (await http.get(url + "/health")).status_code != 200:
                 pass
-            no_image = await http.post(url + "/v1/chat/completions", json={
-                "messages": [{"role": "user", "content": "no image"}]})
-        async with InferenceClient(url + "/v1", "ocr", GenerationParams(),
-                                   backoff_s=0.01) as client:
+            no_image = await http.post(
+                url + "/v1/chat/completions",
+                json={"messages": [{"role": "user", "content": "no image"}]},
+            )
+        async with InferenceClient(
+            url + "/v1", "ocr", GenerationParams(), backoff_s=0.01
+        ) as client:
             result = await client.infer(sample)
     assert result.error == "" and result.model_answer == "ПАСПОРТ"
     assert result.completion_tokens == 1 and result.prompt_tokens == 2
@@ -61,8 +64,9 @@ async def test_full_page_mode_collapses_whitespace(tmp_path: Path) -> None:
 
 
 async def test_missing_language_data_fails_the_load() -> None:
-    backend = TesseractBackend(ModelSpec(name="ocr", backend="tesseract",
-                                         params={"lang": "rus+xyz"}))
+    backend = TesseractBackend(
+        ModelSpec(name="ocr", backend="tesseract", params={"lang": "rus+xyz"})
+    )
     try:
         await backend.load()
     except BackendError as exc:

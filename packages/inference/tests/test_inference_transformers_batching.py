@@ -38,8 +38,13 @@ def ids(text: str) -> list[int]:
 
 def row(max_tokens: int = 100, stops: list[str] | None = None) -> tuple[RowState, list[str]]:
     emitted: list[str] = []
-    state = RowState(decode=decode, eos_ids=frozenset({EOS}), max_tokens=max_tokens,
-                     stops=stops or [], emit=emitted.append)
+    state = RowState(
+        decode=decode,
+        eos_ids=frozenset({EOS}),
+        max_tokens=max_tokens,
+        stops=stops or [],
+        emit=emitted.append,
+    )
     return state, emitted
 
 
@@ -86,12 +91,12 @@ def test_row_holds_back_an_incomplete_character() -> None:
 
     def partial_decode(tokens: list[int]) -> str:
         # token 3 completes the character that token 2 began
-        return "".join("ж" if t == 3 else pieces.get(t, "") for t in tokens).replace(
-            "\ufffdж", "ж")
+        return "".join("ж" if t == 3 else pieces.get(t, "") for t in tokens).replace("\ufffdж", "ж")
 
     emitted: list[str] = []
-    state = RowState(decode=partial_decode, eos_ids=frozenset({EOS}), max_tokens=10,
-                     emit=emitted.append)
+    state = RowState(
+        decode=partial_decode, eos_ids=frozenset({EOS}), max_tokens=10, emit=emitted.append
+    )
     state.add(1)
     state.add(2)
     assert emitted == ["a"]
@@ -102,8 +107,13 @@ def test_row_holds_back_an_incomplete_character() -> None:
 def test_cancelled_row_finishes_without_more_text() -> None:
     cancelled = threading.Event()
     emitted: list[str] = []
-    state = RowState(decode=decode, eos_ids=frozenset({EOS}), max_tokens=10,
-                     emit=emitted.append, cancelled=cancelled.is_set)
+    state = RowState(
+        decode=decode,
+        eos_ids=frozenset({EOS}),
+        max_tokens=10,
+        emit=emitted.append,
+        cancelled=cancelled.is_set,
+    )
     state.add(ord("a"))
     cancelled.set()
     assert state.add(ord("b")) is True
@@ -111,8 +121,7 @@ def test_cancelled_row_finishes_without_more_text() -> None:
 
 
 # --- Batcher ----------------------------------------------------------------------------
-def echo_batches(log: list[list[str]], fail_on: str | None = None
-                 ) -> Callable[[list[Job]], None]:
+def echo_batches(log: list[list[str]], fail_on: str | None = None) -> Callable[[list[Job]], None]:
     """A fake ``run_batch``: answers each request with its upper-cased user text."""
 
     def run(jobs: list[Job]) -> None:
@@ -132,8 +141,9 @@ def request(text: str, temperature: float = 0.0) -> GenerationRequest:
     return GenerationRequest(user=text, temperature=temperature)
 
 
-async def _run_concurrently(batcher: Batcher, requests: list[GenerationRequest]
-                            ) -> list[Generation]:
+async def _run_concurrently(
+    batcher: Batcher, requests: list[GenerationRequest]
+) -> list[Generation]:
     batcher.start()
     try:
         jobs = [batcher.submit(r, batch_key(r)) for r in requests]
@@ -151,8 +161,12 @@ def test_concurrent_requests_share_batches_up_to_the_limit() -> None:
     assert [len(b) for b in log] == [4, 4, 2]
     assert sorted(text for batch in log for text in batch) == sorted(texts)
     stats = batcher.stats()
-    assert stats == {"batches": 3, "batched_requests": 10, "largest_batch": 4,
-                     "batch_sizes": {"2": 1, "4": 2}}
+    assert stats == {
+        "batches": 3,
+        "batched_requests": 10,
+        "largest_batch": 4,
+        "batch_sizes": {"2": 1, "4": 2},
+    }
 
 
 def test_requests_with_different_sampling_never_share_a_batch() -> None:
@@ -172,8 +186,7 @@ def test_failing_request_in_a_batch_fails_only_itself() -> None:
         batcher.start()
         try:
             jobs = [batcher.submit(request(t)) for t in ("ok1", "bad", "ok2")]
-            return list(await asyncio.gather(*(j.result() for j in jobs),
-                                             return_exceptions=True))
+            return list(await asyncio.gather(*(j.result() for j in jobs), return_exceptions=True))
         finally:
             await batcher.close()
 
@@ -221,10 +234,14 @@ def test_messages_follow_the_hugging_face_multimodal_format() -> None:
     messages = build_messages(GenerationRequest(system="be brief", user="date?", images=images))
     assert messages == [
         {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
-        {"role": "user", "content": [{"type": "image"}, {"type": "image"},
-                                     {"type": "text", "text": "date?"}]}]
+        {
+            "role": "user",
+            "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "date?"}],
+        },
+    ]
     assert build_messages(GenerationRequest(user="hi")) == [
-        {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]}
+    ]
 
 
 def test_batch_key_separates_greedy_sampling_and_image_requests() -> None:
@@ -235,8 +252,9 @@ def test_batch_key_separates_greedy_sampling_and_image_requests() -> None:
 
 
 def spec(**params: object) -> ModelSpec:
-    return ModelSpec(name="tiny", backend="transformers", model_path="/nonexistent/model",
-                     params=dict(params))
+    return ModelSpec(
+        name="tiny", backend="transformers", model_path="/nonexistent/model", params=dict(params)
+    )
 
 
 def test_backend_is_registered_and_validates_params() -> None:

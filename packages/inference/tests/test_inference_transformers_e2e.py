@@ -54,8 +54,13 @@ def model_python() -> str:
 
 
 def build_tiny(python: str, out: Path) -> Path:
-    subprocess.run([python, "-m", "vlmhb.inference.tiny_models", str(out)], check=True,
-                   env=OFFLINE, capture_output=True, text=True)
+    subprocess.run(
+        [python, "-m", "vlmhb.inference.tiny_models", str(out)],
+        check=True,
+        env=OFFLINE,
+        capture_output=True,
+        text=True,
+    )
     return out
 
 
@@ -65,25 +70,46 @@ def tiny_llava(model_python: str, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="module")
-def server(model_python: str, tiny_llava: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[str]:
+def server(
+    model_python: str, tiny_llava: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """``vlmhb-api serve --backend transformers`` on a free loopback port, in the model env."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [model_python, "-m", "vlmhb.inference.cli", "serve", "--backend", "transformers",
-             "--model", str(tiny_llava), "--port", str(port), "--param", "max_batch_size=8",
-             "--param", "batch_wait_ms=50", "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, env=OFFLINE)
+            [
+                model_python,
+                "-m",
+                "vlmhb.inference.cli",
+                "serve",
+                "--backend",
+                "transformers",
+                "--model",
+                str(tiny_llava),
+                "--port",
+                str(port),
+                "--param",
+                "max_batch_size=8",
+                "--param",
+                "batch_wait_ms=50",
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=OFFLINE,
+        )
     url = f"http://127.0.0.1:{port}"
     give_up = time.monotonic() + START_LIMIT_S
     try:
         with httpx.Client(base_url=url, timeout=5) as http:
             while True:
                 if process.poll() is not None:
-                    pytest.fail(f"server exited ({process.returncode}):\n"
-                                f"{log_path.read_text(errors='replace')}")
+                    pytest.fail(
+                        f"server exited ({process.returncode}):\n"
+                        f"{log_path.read_text(errors='replace')}"
+                    )
                 try:
                     status = http.get("/health").status_code
                 except httpx.TransportError:
@@ -93,8 +119,10 @@ def server(model_python: str, tiny_llava: Path, tmp_path_factory: pytest.TempPat
                 if status == 500:
                     pytest.fail(f"model failed to load: {http.get('/health').text}")
                 if time.monotonic() > give_up:  # a hang, not a speed check
-                    pytest.fail(f"server not healthy after {START_LIMIT_S} s:\n"
-                                f"{log_path.read_text(errors='replace')}")
+                    pytest.fail(
+                        f"server not healthy after {START_LIMIT_S} s:\n"
+                        f"{log_path.read_text(errors='replace')}"
+                    )
                 time.sleep(0.1)
         yield url
     finally:
@@ -116,11 +144,19 @@ def png_url(color: str = "white", text: str = "2024-05-17") -> str:
 
 def chat(question: str = "What is the date?", images: int = 1, **extra: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
-        {"type": "image_url", "image_url": {"url": png_url()}} for _ in range(images)]
+        {"type": "image_url", "image_url": {"url": png_url()}} for _ in range(images)
+    ]
     parts.append({"type": "text", "text": question})
-    return {"model": "tiny", "max_tokens": 24, "temperature": 0, "messages": [
-        {"role": "system", "content": "Answer with the field value only."},
-        {"role": "user", "content": parts}], **extra}
+    return {
+        "model": "tiny",
+        "max_tokens": 24,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": "Answer with the field value only."},
+            {"role": "user", "content": parts},
+        ],
+        **extra,
+    }
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -137,17 +173,20 @@ def backend_info(url: str) -> dict[str, Any]:
     return dict(httpx.get(url + "/v1/models", timeout=10).json()["data"][0]["vlmhb"])
 
 
-def test_tiny_llava_build_is_deterministic_and_small(model_python: str, tiny_llava: Path,
-                                                     tmp_path: Path) -> None:
+def test_tiny_llava_build_is_deterministic_and_small(
+    model_python: str, tiny_llava: Path, tmp_path: Path
+) -> None:
     again = build_tiny(model_python, tmp_path / "again")
 
     def digests(folder: Path) -> dict[str, str]:
-        return {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-                for f in sorted(folder.iterdir())}
+        return {
+            f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir())
+        }
 
     assert digests(again) == digests(tiny_llava)
-    assert {"config.json", "model.safetensors", "tokenizer.json",
-            "processor_config.json"} <= set(digests(again))
+    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= set(
+        digests(again)
+    )
     assert sum(f.stat().st_size for f in again.iterdir()) < 1_000_000
     processor = json.loads((again / "processor_config.json").read_text())
     assert processor["num_additional_image_tokens"] == 1
@@ -172,8 +211,9 @@ def test_stream_gives_the_same_text_and_usage_as_the_plain_answer(server: str) -
     with httpx.stream("POST", server + "/v1/chat/completions", json=body, timeout=120) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
-        events = [line.removeprefix("data: ") for line in resp.iter_lines()
-                  if line.startswith("data: ")]
+        events = [
+            line.removeprefix("data: ") for line in resp.iter_lines() if line.startswith("data: ")
+        ]
     assert events[-1] == "[DONE]"
     payloads = [json.loads(e) for e in events[:-1]]
     chunks = [p["choices"][0]["delta"].get("content", "") for p in payloads if p["choices"]]
@@ -194,7 +234,7 @@ def test_max_tokens_and_stop_strings_cut_the_answer(server: str) -> None:
     assert len(text) >= 6, "the tiny model answers 32 random tokens"
     stop = text[3:6]
     cut = post(server, chat(max_tokens=32, stop=[stop]))
-    assert answer(cut) == text[:text.find(stop)]
+    assert answer(cut) == text[: text.find(stop)]
     assert cut["choices"][0]["finish_reason"] == "stop"
     assert cut["usage"]["completion_tokens"] < long["usage"]["completion_tokens"]
 
@@ -204,12 +244,14 @@ def test_text_only_and_two_image_requests_are_served(server: str) -> None:
     two = post(server, chat(images=2))
     assert answer(text_only) and answer(two)
     # each image adds its 16 image tokens and a newline to the prompt
-    assert two["usage"]["prompt_tokens"] > post(server, chat())["usage"]["prompt_tokens"] > \
-        text_only["usage"]["prompt_tokens"]
+    assert (
+        two["usage"]["prompt_tokens"]
+        > post(server, chat())["usage"]["prompt_tokens"]
+        > text_only["usage"]["prompt_tokens"]
+    )
 
 
-def test_eight_concurrent_requests_are_batched_and_each_gets_its_own_answer(
-        server: str) -> None:
+def test_eight_concurrent_requests_are_batched_and_each_gets_its_own_answer(server: str) -> None:
     questions = [f"Question {i}: what is field {'x' * i}?" for i in range(8)]
     sequential = [post(server, chat(q, max_tokens=8 + i)) for i, q in enumerate(questions)]
     same = post(server, chat())
@@ -218,19 +260,20 @@ def test_eight_concurrent_requests_are_batched_and_each_gets_its_own_answer(
     async def concurrently(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=server, timeout=120) as http:
             responses = await asyncio.gather(
-                *(http.post("/v1/chat/completions", json=b) for b in bodies))
+                *(http.post("/v1/chat/completions", json=b) for b in bodies)
+            )
         assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
         return [r.json() for r in responses]
 
-    mixed = asyncio.run(concurrently([chat(q, max_tokens=8 + i)
-                                      for i, q in enumerate(questions)]))
+    mixed = asyncio.run(concurrently([chat(q, max_tokens=8 + i) for i, q in enumerate(questions)]))
     identical = asyncio.run(concurrently([chat() for _ in range(8)]))
     after = backend_info(server)
 
     assert after["batched_requests"] - before["batched_requests"] == 16
     assert after["largest_batch"] > 1
-    grew = {size: n - before["batch_sizes"].get(size, 0)
-            for size, n in after["batch_sizes"].items()}
+    grew = {
+        size: n - before["batch_sizes"].get(size, 0) for size, n in after["batch_sizes"].items()
+    }
     assert any(int(size) > 1 and n > 0 for size, n in grew.items()), grew
     # padding is not counted, per-request max_tokens hold inside a batch
     for i, (alone, batched) in enumerate(zip(sequential, mixed, strict=True)):
@@ -244,10 +287,17 @@ def test_eight_concurrent_requests_are_batched_and_each_gets_its_own_answer(
 def test_sampling_requests_are_served_beside_greedy_ones(server: str) -> None:
     async def mixed() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=server, timeout=120) as http:
-            return list(await asyncio.gather(*(
-                http.post("/v1/chat/completions",
-                          json=chat(temperature=0.9 if i % 2 else 0, max_tokens=12))
-                for i in range(6))))
+            return list(
+                await asyncio.gather(
+                    *(
+                        http.post(
+                            "/v1/chat/completions",
+                            json=chat(temperature=0.9 if i % 2 else 0, max_tokens=12),
+                        )
+                        for i in range(6)
+                    )
+                )
+            )
 
     responses = asyncio.run(mixed())
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]

@@ -27,8 +27,9 @@ def write_samples(run_dir: Path, samples: list[PreparedSample]) -> None:
             handle.write(sample.model_dump_json() + "\n")
 
 
-def write_answers(run_dir: Path, rows: list[dict[str, Any]],
-                  columns: list[str] = ANSWER_COLUMNS) -> None:
+def write_answers(
+    run_dir: Path, rows: list[dict[str, Any]], columns: list[str] = ANSWER_COLUMNS
+) -> None:
     with (run_dir / ANSWERS_FILE).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, delimiter=";")
         writer.writeheader()
@@ -36,15 +37,26 @@ def write_answers(run_dir: Path, rows: list[dict[str, Any]],
             writer.writerow({c: row.get(c, "") for c in columns})
 
 
-def make_task(run_dir: Path, metrics: list[str], kind: str = "vqa",
-              aggregations: list[str] | None = None) -> StageTask:
-    task_spec = TaskSpec(name="t", dataset="d", kind=kind, metrics=metrics,
-                         **({"aggregations": aggregations} if aggregations else {}))
-    run = RunSpec(experiment="exp", model=ModelSpec(name="m", backend="scripted"),
-                  task=task_spec, dataset=DatasetSpec(name="d", format="vqa_csv", path=run_dir),
-                  generation=GenerationParams())
-    return StageTask(id="eval-1", stage=StageName.EVALUATION, experiment="exp", run=run,
-                     run_dir=run_dir)
+def make_task(
+    run_dir: Path, metrics: list[str], kind: str = "vqa", aggregations: list[str] | None = None
+) -> StageTask:
+    task_spec = TaskSpec(
+        name="t",
+        dataset="d",
+        kind=kind,
+        metrics=metrics,
+        **({"aggregations": aggregations} if aggregations else {}),
+    )
+    run = RunSpec(
+        experiment="exp",
+        model=ModelSpec(name="m", backend="scripted"),
+        task=task_spec,
+        dataset=DatasetSpec(name="d", format="vqa_csv", path=run_dir),
+        generation=GenerationParams(),
+    )
+    return StageTask(
+        id="eval-1", stage=StageName.EVALUATION, experiment="exp", run=run, run_dir=run_dir
+    )
 
 
 class Recorder:

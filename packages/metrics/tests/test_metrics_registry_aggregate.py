@@ -53,15 +53,18 @@ def test_bootstrap_chunking_does_not_change_result() -> None:
     values = np.random.default_rng(2).random(40_000)
     low, high = bootstrap_ci(values, resamples=120, seed=0)
     rng = np.random.default_rng(0)
-    means = np.concatenate([values[rng.integers(0, 40_000, size=(k, 40_000))].mean(axis=1)
-                            for k in (50, 50, 20)])
+    means = np.concatenate(
+        [values[rng.integers(0, 40_000, size=(k, 40_000))].mean(axis=1) for k in (50, 50, 20)]
+    )
     assert (low, high) == tuple(np.percentile(means, [2.5, 97.5]))
 
 
 def test_group_table_macro_and_micro() -> None:
-    samples = [Sample(id="0", answer="abcd", doc_class="a", question_type="x"),
-               Sample(id="1", answer="ab", doc_class="a", question_type="x"),
-               Sample(id="2", answer="abc", doc_class="b", question_type="y")]
+    samples = [
+        Sample(id="0", answer="abcd", doc_class="a", question_type="x"),
+        Sample(id="1", answer="ab", doc_class="a", question_type="x"),
+        Sample(id="2", answer="abc", doc_class="b", question_type="y"),
+    ]
     answers = {"0": AnswerRow("0", "abcd"), "1": AnswerRow("1", ""), "2": AnswerRow("2", "abd")}
     table, problems = score_table(samples, answers, [CER, EXACT_MATCH], "vqa")
     assert problems == []

@@ -18,13 +18,15 @@ from vlmhb.metrics.stage import EvaluationStage, MissingAnswersError
 
 from .metrics_stage_helpers import Recorder, make_task, write_answers, write_samples
 
-FIXTURE = (Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
-           / "snils_vqa_answers").resolve()
+FIXTURE = (
+    Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "snils_vqa_answers"
+).resolve()
 
 
 def _read(run_dir: Path, level: str) -> pd.DataFrame:
-    return pd.read_csv(run_dir / METRICS_FILES[level], sep=";", keep_default_na=False,
-                       na_values=[""])
+    return pd.read_csv(
+        run_dir / METRICS_FILES[level], sep=";", keep_default_na=False, na_values=[""]
+    )
 
 
 def _general(run_dir: Path) -> pd.DataFrame:
@@ -39,12 +41,25 @@ def snils_run(tmp_path: Path) -> tuple[Path, list[str], list[str]]:
         rows = list(csv.DictReader(handle, delimiter=";"))
     with (FIXTURE / "qwen2-vl-2b_answers.csv").open(encoding="utf-8", newline="") as handle:
         answers = {r["id"]: r["model_answer"] for r in csv.DictReader(handle, delimiter=";")}
-    samples = [PreparedSample(id=str(i), question=r["question"], answer=r["answer"],
-                              doc_class=r["doc_class"], question_type=r["question_type"],
-                              source=f"annotation.csv:{i + 2}") for i, r in enumerate(rows)]
+    samples = [
+        PreparedSample(
+            id=str(i),
+            question=r["question"],
+            answer=r["answer"],
+            doc_class=r["doc_class"],
+            question_type=r["question_type"],
+            source=f"annotation.csv:{i + 2}",
+        )
+        for i, r in enumerate(rows)
+    ]
     write_samples(tmp_path, samples)
-    write_answers(tmp_path, [{"id": str(i), "model_answer": answers[str(i)],
-                              "latency_ms": 100 + 10 * i} for i in range(len(rows))])
+    write_answers(
+        tmp_path,
+        [
+            {"id": str(i), "model_answer": answers[str(i)], "latency_ms": 100 + 10 * i}
+            for i in range(len(rows))
+        ],
+    )
     return tmp_path, [r["answer"] for r in rows], [answers[str(i)] for i in range(len(rows))]
 
 
@@ -57,8 +72,19 @@ def test_snils_fixture_values(snils_run: tuple[Path, list[str], list[str]]) -> N
     assert result.status == TaskState.COMPLETED
     assert sorted(result.outputs) == sorted(METRICS_FILES.values())
     by_id = _read(run_dir, "by_id")
-    assert list(by_id.columns) == ["id", "doc_class", "question_type", "answer", "model_answer",
-                                   "error", "cer", "wer", "anls", "exact_match", "cer_ci"]
+    assert list(by_id.columns) == [
+        "id",
+        "doc_class",
+        "question_type",
+        "answer",
+        "model_answer",
+        "error",
+        "cer",
+        "wer",
+        "anls",
+        "exact_match",
+        "cer_ci",
+    ]
     assert len(by_id) == 9
     assert by_id.loc[0, "cer"] == 0.0
     assert by_id["exact_match"].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0]
@@ -108,8 +134,15 @@ def test_snils_fixture_is_idempotent(snils_run: tuple[Path, list[str], list[str]
 
 
 def _vqa_samples(count: int) -> list[PreparedSample]:
-    return [PreparedSample(id=str(i), answer=f"ответ {i}", doc_class="passport" if i % 2 else
-                           "snils", question_type=f"q{i % 3}") for i in range(count)]
+    return [
+        PreparedSample(
+            id=str(i),
+            answer=f"ответ {i}",
+            doc_class="passport" if i % 2 else "snils",
+            question_type=f"q{i % 3}",
+        )
+        for i in range(count)
+    ]
 
 
 def test_timing_rows_and_error_rows(tmp_path: Path) -> None:
@@ -117,9 +150,17 @@ def test_timing_rows_and_error_rows(tmp_path: Path) -> None:
     rows = []
     for i in range(10):
         error = "timeout" if i == 9 else ""
-        rows.append({"id": str(i), "model_answer": "" if error else f"ответ {i}", "error": error,
-                     "ttft_ms": 10 * (i + 1), "latency_ms": 100 * (i + 1),
-                     "tpot_ms": "" if i == 0 else 5.0, "completion_tokens": 4})
+        rows.append(
+            {
+                "id": str(i),
+                "model_answer": "" if error else f"ответ {i}",
+                "error": error,
+                "ttft_ms": 10 * (i + 1),
+                "latency_ms": 100 * (i + 1),
+                "tpot_ms": "" if i == 0 else 5.0,
+                "completion_tokens": 4,
+            }
+        )
     write_answers(tmp_path, rows)
     task = make_task(tmp_path, ["cer", "exact_match"])
     result = EvaluationStage().run(task, Recorder(task).ctx)
@@ -131,7 +172,8 @@ def test_timing_rows_and_error_rows(tmp_path: Path) -> None:
     assert general.loc["latency_ms_p50", "macro"] == pytest.approx(np.percentile(good_latency, 50))
     assert general.loc["latency_ms_p99", "macro"] == pytest.approx(np.percentile(good_latency, 99))
     assert general.loc["ttft_ms_p90", "macro"] == pytest.approx(
-        np.percentile([10.0 * (i + 1) for i in range(9)], 90))
+        np.percentile([10.0 * (i + 1) for i in range(9)], 90)
+    )
     assert general.loc["tpot_ms_p50", "macro"] == 5.0 and general.loc["tpot_ms_p50", "n"] == 8
     assert general.loc["error_rate", "macro"] == pytest.approx(0.1)
     assert general.loc["completion_tokens_mean", "macro"] == 4.0
@@ -152,13 +194,16 @@ def test_bad_rows_are_reported_not_fatal(tmp_path: Path) -> None:
     write_samples(tmp_path, _vqa_samples(3))
     with (tmp_path / "samples.jsonl").open("a", encoding="utf-8") as handle:
         handle.write('{"id": 5, "answer": ["not", "text"]}\n')
-    write_answers(tmp_path, [
-        {"id": "0", "model_answer": "ответ 0", "latency_ms": "fast"},
-        {"id": "1", "model_answer": "ответ 1", "latency_ms": 20},
-        {"id": "1", "model_answer": "again", "latency_ms": 20},
-        {"id": "2", "model_answer": "ответ", "latency_ms": 30},
-        {"id": "77", "model_answer": "stray"},
-    ])
+    write_answers(
+        tmp_path,
+        [
+            {"id": "0", "model_answer": "ответ 0", "latency_ms": "fast"},
+            {"id": "1", "model_answer": "ответ 1", "latency_ms": 20},
+            {"id": "1", "model_answer": "again", "latency_ms": 20},
+            {"id": "2", "model_answer": "ответ", "latency_ms": 30},
+            {"id": "77", "model_answer": "stray"},
+        ],
+    )
     task = make_task(tmp_path, ["cer"])
     rec = Recorder(task)
     result = EvaluationStage().run(task, rec.ctx)
@@ -178,8 +223,9 @@ def test_unknown_metric_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'cer_ci'"):
         EvaluationStage().run(task, Recorder(task).ctx)
     with pytest.raises(UnknownNameError, match="aggregation"):
-        EvaluationStage().run(make_task(tmp_path, ["cer"], aggregations=["by_doc"]),
-                              Recorder(task).ctx)
+        EvaluationStage().run(
+            make_task(tmp_path, ["cer"], aggregations=["by_doc"]), Recorder(task).ctx
+        )
 
 
 def test_metric_not_applicable_to_kind(tmp_path: Path) -> None:
@@ -197,19 +243,32 @@ def test_missing_answers_file_is_clear(tmp_path: Path) -> None:
 
 def test_extraction_layout(tmp_path: Path) -> None:
     fields = {"surname": "Осипов", "name": "Автоном"}
-    samples = [PreparedSample(id="a/1", fields=fields, doc_class="passport"),
-               PreparedSample(id="a/2", fields=fields, doc_class="passport")]
+    samples = [
+        PreparedSample(id="a/1", fields=fields, doc_class="passport"),
+        PreparedSample(id="a/2", fields=fields, doc_class="passport"),
+    ]
     write_samples(tmp_path, samples)
     good = '```json\n{"fields": {"surname": "ОСИПОВ", "name": "Антон"}}\n```'
-    write_answers(tmp_path, [{"id": "a/1", "model_answer": good},
-                             {"id": "a/2", "model_answer": "I cannot read it"}])
-    task = make_task(tmp_path, ["json_valid", "field_precision", "field_recall", "field_f1",
-                                "cer", "exact_match_ci"], kind="extraction")
+    write_answers(
+        tmp_path,
+        [{"id": "a/1", "model_answer": good}, {"id": "a/2", "model_answer": "I cannot read it"}],
+    )
+    task = make_task(
+        tmp_path,
+        ["json_valid", "field_precision", "field_recall", "field_f1", "cer", "exact_match_ci"],
+        kind="extraction",
+    )
     result = EvaluationStage().run(task, Recorder(task).ctx)
 
     by_id = _read(tmp_path, "by_id").set_index("id")
-    assert by_id.index.tolist() == ["a/1", "a/1:surname", "a/1:name", "a/2", "a/2:surname",
-                                    "a/2:name"]
+    assert by_id.index.tolist() == [
+        "a/1",
+        "a/1:surname",
+        "a/1:name",
+        "a/2",
+        "a/2:surname",
+        "a/2:name",
+    ]
     assert by_id.loc["a/1", "question_type"] == "(document)"
     assert json.loads(by_id.loc["a/1", "answer"]) == fields
     assert by_id.loc["a/1", "json_valid"] == 1 and by_id.loc["a/2", "json_valid"] == 0
@@ -233,10 +292,14 @@ def test_extraction_layout(tmp_path: Path) -> None:
 
 def test_classification_and_ordering(tmp_path: Path) -> None:
     labels = ["passport", "snils", "snils", "invoice"]
-    write_samples(tmp_path, [PreparedSample(id=str(i), answer=lab) for i, lab in
-                             enumerate(labels)])
-    write_answers(tmp_path, [{"id": str(i), "model_answer": a} for i, a in
-                             enumerate(["Passport", "snils", "passport", "invoice"])])
+    write_samples(tmp_path, [PreparedSample(id=str(i), answer=lab) for i, lab in enumerate(labels)])
+    write_answers(
+        tmp_path,
+        [
+            {"id": str(i), "model_answer": a}
+            for i, a in enumerate(["Passport", "snils", "passport", "invoice"])
+        ],
+    )
     task = make_task(tmp_path, ["accuracy", "macro_f1"], kind="classification")
     result = EvaluationStage().run(task, Recorder(task).ctx)
     # passport: tp1 fp1 -> 2/3; snils: tp1 fn1 -> 2/3; invoice: 1
@@ -247,9 +310,12 @@ def test_classification_and_ordering(tmp_path: Path) -> None:
 
     order_dir = tmp_path / "order"
     order_dir.mkdir()
-    write_samples(order_dir, [PreparedSample(id="0", answer="[1, 2, 3]"),
-                              PreparedSample(id="1", answer="[2, 1]")])
-    write_answers(order_dir, [{"id": "0", "model_answer": "3, 2, 1"},
-                              {"id": "1", "model_answer": "[2, 1]"}])
+    write_samples(
+        order_dir,
+        [PreparedSample(id="0", answer="[1, 2, 3]"), PreparedSample(id="1", answer="[2, 1]")],
+    )
+    write_answers(
+        order_dir, [{"id": "0", "model_answer": "3, 2, 1"}, {"id": "1", "model_answer": "[2, 1]"}]
+    )
     task = make_task(order_dir, ["kendall_tau"], kind="ordering")
     assert EvaluationStage().run(task, Recorder(task).ctx).summary == {"kendall_tau": 0.0}

@@ -48,8 +48,10 @@ def test_json_valid() -> None:
 
 
 def test_field_prf_by_hand() -> None:
-    answer = json.dumps({"fields": {"surname": "ОСИПОВ ", "name": "Антон", "extra": "x",
-                                    "snils": ""}}, ensure_ascii=False)
+    answer = json.dumps(
+        {"fields": {"surname": "ОСИПОВ ", "name": "Антон", "extra": "x", "snils": ""}},
+        ensure_ascii=False,
+    )
     # predicted (non-empty): surname, name, extra = 3; expected 3; correct: surname (casefold)
     assert FIELD_PRECISION.score(answer, REF) == pytest.approx(1 / 3)
     assert FIELD_RECALL.score(answer, REF) == pytest.approx(1 / 3)

@@ -79,11 +79,9 @@ def test_cer_wer_corpus_equal_jiwer_including_empty_references() -> None:
     assert CER.corpus(preds, refs) == pytest.approx(jiwer.cer(refs, preds), abs=1e-9)
     assert WER.corpus(preds, refs) == pytest.approx(jiwer.wer(refs, preds), abs=1e-9)
     for start in range(0, 3000, 100):  # many small corpora too
-        chunk_r, chunk_p = refs[start:start + 100], preds[start:start + 100]
-        assert CER.corpus(chunk_p, chunk_r) == pytest.approx(jiwer.cer(chunk_r, chunk_p),
-                                                             abs=1e-9)
-        assert WER.corpus(chunk_p, chunk_r) == pytest.approx(jiwer.wer(chunk_r, chunk_p),
-                                                             abs=1e-9)
+        chunk_r, chunk_p = refs[start : start + 100], preds[start : start + 100]
+        assert CER.corpus(chunk_p, chunk_r) == pytest.approx(jiwer.cer(chunk_r, chunk_p), abs=1e-9)
+        assert WER.corpus(chunk_p, chunk_r) == pytest.approx(jiwer.wer(chunk_r, chunk_p), abs=1e-9)
 
 
 def test_empty_prediction_is_full_error_and_counts_reference_length() -> None:
@@ -122,8 +120,9 @@ def test_normalised_variants() -> None:
 
 
 def test_normalization_order_and_options() -> None:
-    norm = Normalization(nfkc=True, casefold=True, yo_to_e=True, strip_punctuation=True,
-                         collapse_whitespace=True)
+    norm = Normalization(
+        nfkc=True, casefold=True, yo_to_e=True, strip_punctuation=True, collapse_whitespace=True
+    )
     assert norm.apply("  ЁЖ,\tﬁ «Ё»  ") == "еж fi е"
     assert Normalization().apply(" Ё, ") == " Ё, "
 
@@ -190,7 +189,8 @@ def test_bleu_equals_sacrebleu() -> None:
         expected = sacrebleu.sentence_bleu(hyp, [ref]).score / 100
         assert BLEU.score(hyp, ref) == pytest.approx(expected, abs=1e-9)
     assert BLEU.corpus(hyps, refs) == pytest.approx(
-        sacrebleu.corpus_bleu(hyps, [refs]).score / 100, abs=1e-9)
+        sacrebleu.corpus_bleu(hyps, [refs]).score / 100, abs=1e-9
+    )
     assert BLEU.score("паспорт выдан ОВД района", "паспорт выдан ОВД района") == pytest.approx(1.0)
 
 

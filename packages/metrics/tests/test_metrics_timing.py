@@ -25,19 +25,28 @@ N = 10
 
 
 def run_dir_with(tmp_path: Path, stats: dict[str, object] | None) -> Path:
-    write_samples(tmp_path, [PreparedSample(id=str(i), answer="abc", user_prompt="q")
-                             for i in range(N)])
+    write_samples(
+        tmp_path, [PreparedSample(id=str(i), answer="abc", user_prompt="q") for i in range(N)]
+    )
     rows = []
     for i in range(N):
         failed = i == N - 1
-        rows.append({"id": str(i), "model_answer": "" if failed else "abc",
-                     "error": "HTTP 500: x" if failed else "", "attempts": 1,
-                     "error_type": "http_5xx" if failed else "",
-                     "ttft_ms": "" if failed else 10.0 * (i + 1),
-                     "latency_ms": "" if failed else 100.0 + i,
-                     "tpot_ms": "" if failed else 2.0 + i, "completion_tokens": 5,
-                     "queue_ms": float(i), "itl_ms_mean": "" if failed else 1.0 + i,
-                     "itl_ms_max": "" if failed else 3.0 + i})
+        rows.append(
+            {
+                "id": str(i),
+                "model_answer": "" if failed else "abc",
+                "error": "HTTP 500: x" if failed else "",
+                "attempts": 1,
+                "error_type": "http_5xx" if failed else "",
+                "ttft_ms": "" if failed else 10.0 * (i + 1),
+                "latency_ms": "" if failed else 100.0 + i,
+                "tpot_ms": "" if failed else 2.0 + i,
+                "completion_tokens": 5,
+                "queue_ms": float(i),
+                "itl_ms_mean": "" if failed else 1.0 + i,
+                "itl_ms_max": "" if failed else 3.0 + i,
+            }
+        )
     write_answers(tmp_path, rows)
     if stats is not None:
         (tmp_path / "inference_stats.json").write_text(json.dumps(stats), encoding="utf-8")
@@ -57,8 +66,12 @@ def evaluate(run_dir: Path, load: dict[str, object] | None = None) -> pd.DataFra
 
 
 def test_timing_rows_throughput_goodput_and_peaks(tmp_path: Path) -> None:
-    stats = {"active_s": 2.0, "requests": N, "peak_rss_bytes": 512 * 1024 * 1024,
-             "sessions": [{"active_s": 2.0, "requests": N, "errors": 1}]}
+    stats = {
+        "active_s": 2.0,
+        "requests": N,
+        "peak_rss_bytes": 512 * 1024 * 1024,
+        "sessions": [{"active_s": 2.0, "requests": N, "errors": 1}],
+    }
     general = evaluate(run_dir_with(tmp_path, stats), {"slo": "ttft:50,tpot:5"})
     ttft = [10.0 * (i + 1) for i in range(N - 1)]
     for stat, q in (("p50", 50), ("p90", 90), ("p99", 99)):
@@ -66,8 +79,9 @@ def test_timing_rows_throughput_goodput_and_peaks(tmp_path: Path) -> None:
     assert general.loc["ttft_ms_mean", "n"] == N - 1
     assert general.loc["queue_ms_mean", "macro"] == pytest.approx(np.mean(range(N)))
     assert general.loc["queue_ms_mean", "n"] == N  # every request queued, errors too
-    assert general.loc["itl_ms_p50", "macro"] == pytest.approx(np.median(
-        [1.0 + i for i in range(N - 1)]))
+    assert general.loc["itl_ms_p50", "macro"] == pytest.approx(
+        np.median([1.0 + i for i in range(N - 1)])
+    )
     assert general.loc["itl_ms_max", "macro"] == 3.0 + N - 2
     assert general.loc["error_rate", "macro"] == pytest.approx(1 / N)
     assert general.loc["throughput_rps", "macro"] == pytest.approx((N - 1) / 2.0)
@@ -88,8 +102,9 @@ def test_without_stats_or_slo_throughput_is_empty_and_no_goodput(tmp_path: Path)
 
 def test_legacy_answers_without_new_columns(tmp_path: Path) -> None:
     write_samples(tmp_path, [PreparedSample(id="0", answer="a", user_prompt="q")])
-    write_answers(tmp_path, [{"id": "0", "model_answer": "a", "latency_ms": 12.0}],
-                  columns=ANSWER_COLUMNS[:9])
+    write_answers(
+        tmp_path, [{"id": "0", "model_answer": "a", "latency_ms": 12.0}], columns=ANSWER_COLUMNS[:9]
+    )
     general = evaluate(tmp_path)
     assert general.loc["latency_ms_p50", "macro"] == 12.0
     assert general.loc["queue_ms_mean", "n"] == 0 and general.loc["itl_ms_max", "n"] == 0
@@ -101,15 +116,18 @@ def test_bad_slo_is_refused_by_the_load_spec() -> None:
     with pytest.raises(ValidationError, match="must be > 0"):
         LoadSpec.model_validate({"slo": {"ttft": 0}})
     assert LoadSpec.model_validate({"slo": "latency:100, TTFT:5"}).slo == {
-        "e2el": 100.0, "ttft": 5.0}
-    assert parse_slo(LoadSpec.model_validate({"slo": {"latency": 100}}).slo) == {
-        "e2el": 100.0}
+        "e2el": 100.0,
+        "ttft": 5.0,
+    }
+    assert parse_slo(LoadSpec.model_validate({"slo": {"latency": 100}}).slo) == {"e2el": 100.0}
     with pytest.raises(ConfigError, match="unknown SLO"):
         parse_slo("speed:3")
 
 
 def test_missing_ttft_is_judged_by_latency() -> None:
-    rows = [AnswerRow("a", "x", timings={"latency_ms": 80.0}),
-            AnswerRow("b", "x", timings={"latency_ms": 120.0})]
+    rows = [
+        AnswerRow("a", "x", timings={"latency_ms": 80.0}),
+        AnswerRow("b", "x", timings={"latency_ms": 120.0}),
+    ]
     records = {r["metric"]: r["macro"] for r in timing_rows(rows, slo={"ttft": 100.0})}
     assert records["goodput_fraction"] == 0.5

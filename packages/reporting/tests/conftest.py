@@ -75,25 +75,46 @@ def write_run(
     run_dir = exp_dir / spec.dir_name
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(spec.model_dump_json(indent=2), encoding="utf-8")
-    (run_dir / "manifest.json").write_text(json.dumps(
-        {"git_commit": "356a2fb", "hardware": "1x NVIDIA H100", "packages": {"vlmhb": "0.2"}}
-    ), encoding="utf-8")
+    (run_dir / "manifest.json").write_text(
+        json.dumps(
+            {"git_commit": "356a2fb", "hardware": "1x NVIDIA H100", "packages": {"vlmhb": "0.2"}}
+        ),
+        encoding="utf-8",
+    )
     anls = [round(max(0.0, 1 - c), 4) if c < 0.5 else 0.0 for c in cer]
-    _write_csv(run_dir / "answers.csv", pd.DataFrame({
-        "id": [s[0] for s in SAMPLES], "model_answer": answers,
-        "error": ["" for _ in SAMPLES], "ttft_ms": [v * 0.3 for v in latency_ms],
-        "latency_ms": latency_ms, "tpot_ms": [5.0] * len(SAMPLES),
-        "prompt_tokens": [812] * len(SAMPLES), "completion_tokens": [9] * len(SAMPLES),
-        "attempts": [1] * len(SAMPLES),
-    }))
-    by_id = pd.DataFrame({
-        "id": [s[0] for s in SAMPLES], "doc_class": [s[1] for s in SAMPLES],
-        "question_type": [s[2] for s in SAMPLES], "answer": [s[3] for s in SAMPLES],
-        "model_answer": answers, "error": ["" for _ in SAMPLES], "cer": cer, "anls": anls,
-    })
+    _write_csv(
+        run_dir / "answers.csv",
+        pd.DataFrame(
+            {
+                "id": [s[0] for s in SAMPLES],
+                "model_answer": answers,
+                "error": ["" for _ in SAMPLES],
+                "ttft_ms": [v * 0.3 for v in latency_ms],
+                "latency_ms": latency_ms,
+                "tpot_ms": [5.0] * len(SAMPLES),
+                "prompt_tokens": [812] * len(SAMPLES),
+                "completion_tokens": [9] * len(SAMPLES),
+                "attempts": [1] * len(SAMPLES),
+            }
+        ),
+    )
+    by_id = pd.DataFrame(
+        {
+            "id": [s[0] for s in SAMPLES],
+            "doc_class": [s[1] for s in SAMPLES],
+            "question_type": [s[2] for s in SAMPLES],
+            "answer": [s[3] for s in SAMPLES],
+            "model_answer": answers,
+            "error": ["" for _ in SAMPLES],
+            "cer": cer,
+            "anls": anls,
+        }
+    )
     _write_csv(run_dir / "metrics_by_id.csv", by_id)
-    for keys, name in ((["doc_class", "question_type"], "metrics_by_doc_question.csv"),
-                       (["doc_class"], "metrics_by_doc_type.csv")):
+    for keys, name in (
+        (["doc_class", "question_type"], "metrics_by_doc_question.csv"),
+        (["doc_class"], "metrics_by_doc_type.csv"),
+    ):
         grouped = by_id.groupby(keys, sort=True)
         frame = grouped[["cer", "anls"]].mean().round(4)
         frame.insert(0, "n", grouped.size())
@@ -103,20 +124,38 @@ def write_run(
     mean_cer = round(sum(cer) / len(cer), 4)
     mean_anls = round(sum(anls) / len(anls), 4)
     latency_p50 = float(pd.Series(latency_ms).median())
-    _write_csv(run_dir / "metrics_general.csv", pd.DataFrame([
-        {"metric": "cer", "macro": mean_cer, "micro": round(mean_cer * 0.9, 4),
-         "ci95_low": round(mean_cer * 0.5, 4), "ci95_high": round(mean_cer * 1.5, 4), "n": 5},
-        {"metric": "anls", "macro": mean_anls, "micro": mean_anls,
-         "ci95_low": round(mean_anls * 0.8, 4), "ci95_high": round(min(1.0, mean_anls * 1.1), 4),
-         "n": 5},
-        {"metric": "latency_ms_p50", "macro": latency_p50},
-        {"metric": "ttft_ms_p50", "macro": latency_p50 * 0.3},
-        {"metric": "error_rate", "macro": 0.0},
-        {"metric": "throughput_rps", "macro": round(1000 / latency_p50, 4)},
-    ]))
+    _write_csv(
+        run_dir / "metrics_general.csv",
+        pd.DataFrame(
+            [
+                {
+                    "metric": "cer",
+                    "macro": mean_cer,
+                    "micro": round(mean_cer * 0.9, 4),
+                    "ci95_low": round(mean_cer * 0.5, 4),
+                    "ci95_high": round(mean_cer * 1.5, 4),
+                    "n": 5,
+                },
+                {
+                    "metric": "anls",
+                    "macro": mean_anls,
+                    "micro": mean_anls,
+                    "ci95_low": round(mean_anls * 0.8, 4),
+                    "ci95_high": round(min(1.0, mean_anls * 1.1), 4),
+                    "n": 5,
+                },
+                {"metric": "latency_ms_p50", "macro": latency_p50},
+                {"metric": "ttft_ms_p50", "macro": latency_p50 * 0.3},
+                {"metric": "error_rate", "macro": 0.0},
+                {"metric": "throughput_rps", "macro": round(1000 / latency_p50, 4)},
+            ]
+        ),
+    )
     if problems is not None:
-        _write_csv(run_dir / "problems.csv",
-                   pd.DataFrame(problems, columns=["source", "field", "sample_id", "message"]))
+        _write_csv(
+            run_dir / "problems.csv",
+            pd.DataFrame(problems, columns=["source", "field", "sample_id", "message"]),
+        )
     return RunFixture(run_dir, spec, mean_cer, mean_anls, latency_p50)
 
 
@@ -132,23 +171,30 @@ def three_runs(exp_dir: Path) -> dict[str, RunFixture]:
     """Three models: fast and poor, slow and mediocre (dominated), slow and best."""
     return {
         "tesseract": write_run(
-            exp_dir, "tesseract-rus", backend="tesseract",
+            exp_dir,
+            "tesseract-rus",
+            backend="tesseract",
             answers=["ИВAНОВ", "01.02.199O", "ПETPOBA", "1250", "None"],
-            cer=[0.1667, 0.1, 0.4286, 0.375, 1.0], latency_ms=[110.0, 121.0, 130.0, 118.0, 125.0],
+            cer=[0.1667, 0.1, 0.4286, 0.375, 1.0],
+            latency_ms=[110.0, 121.0, 130.0, 118.0, 125.0],
             problems=[
                 ("annotation.csv:7", "answer_bbox", "6", "box [10, 20, 5, 8] is inverted"),
                 ("annotation.csv:9", "image_path", "8", "image images/9.jpg not found"),
             ],
         ),
         "qwen3b": write_run(
-            exp_dir, "qwen2.5-vl-3b",
+            exp_dir,
+            "qwen2.5-vl-3b",
             answers=["ИВАНОВ", "01.02.1990", "<b>ПЕТРОВ</b>|А", "1 250,00", "112-233-445 95"],
-            cer=[0.0, 0.0, 0.7143, 0.0, 0.0], latency_ms=[1700.0, 1810.0, 1905.0, 1799.0, 1820.0],
+            cer=[0.0, 0.0, 0.7143, 0.0, 0.0],
+            latency_ms=[1700.0, 1810.0, 1905.0, 1799.0, 1820.0],
         ),
         "qwen7b": write_run(
-            exp_dir, "qwen2.5-vl-7b",
+            exp_dir,
+            "qwen2.5-vl-7b",
             answers=["ИВАНОВ", "01.02.1990", "ПЕТРОВА", "1 250,00", "112-233-445 96"],
-            cer=[0.0, 0.0, 0.0, 0.0, 0.0714], latency_ms=[1400.0, 1450.0, 1510.0, 1480.0, 1525.0],
+            cer=[0.0, 0.0, 0.0, 0.0, 0.0714],
+            latency_ms=[1400.0, 1450.0, 1510.0, 1480.0, 1525.0],
         ),
     }
 
@@ -157,10 +203,18 @@ def three_runs(exp_dir: Path) -> dict[str, RunFixture]:
 def stage_task() -> Callable[..., tuple[StageTask, StageContext, list[str]]]:
     """A ``StageTask``, its context and the list the context's log lines go to."""
 
-    def build(stage: StageName, run_dir: Path, run_dirs: list[Path] | None = None,
-              ) -> tuple[StageTask, StageContext, list[str]]:
-        task = StageTask(id=f"{stage}-test", stage=stage, experiment=EXPERIMENT,
-                         run_dir=run_dir, run_dirs=run_dirs or [])
+    def build(
+        stage: StageName,
+        run_dir: Path,
+        run_dirs: list[Path] | None = None,
+    ) -> tuple[StageTask, StageContext, list[str]]:
+        task = StageTask(
+            id=f"{stage}-test",
+            stage=stage,
+            experiment=EXPERIMENT,
+            run_dir=run_dir,
+            run_dirs=run_dirs or [],
+        )
         lines: list[str] = []
         ctx = StageContext(task, emit=lambda event: lines.append(event.message))
         return task, ctx, lines

@@ -27,23 +27,31 @@ def experiment(exp_dir: Path, three_runs: Runs, stage_task: StageTaskFactory) ->
         assert RunReportStage().run(task, ctx).status is TaskState.COMPLETED
     failed = exp_dir / "broken-vlm__passport_vqa__passport__deadbeef"
     failed.mkdir()
-    (failed / "answers.csv").write_text("id;model_answer;error\n0;;CUDA out of memory\n",
-                                        encoding="utf-8")
+    (failed / "answers.csv").write_text(
+        "id;model_answer;error\n0;;CUDA out of memory\n", encoding="utf-8"
+    )
     run_dirs = [three_runs[k].run_dir for k in ("qwen3b", "tesseract", "qwen7b")] + [failed]
     task, ctx, lines = stage_task(StageName.EXPERIMENT_REPORT, exp_dir, run_dirs)
     result = ExperimentReportStage().run(task, ctx)
-    return {"result": result, "lines": lines, "failed": failed,
-            "md": (exp_dir / "report.md").read_text(encoding="utf-8"),
-            "html": (exp_dir / "report.html").read_text(encoding="utf-8")}
+    return {
+        "result": result,
+        "lines": lines,
+        "failed": failed,
+        "md": (exp_dir / "report.md").read_text(encoding="utf-8"),
+        "html": (exp_dir / "report.html").read_text(encoding="utf-8"),
+    }
 
 
 def _table_rows(markdown: str, title: str) -> list[list[str]]:
     """Cells of the first table after the ``## title`` heading (header row first)."""
-    lines = markdown[markdown.index(f"## {title}"):].splitlines()
+    lines = markdown[markdown.index(f"## {title}") :].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     block = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
-    return [[cell.strip() for cell in line[1:-1].split(" | ")] for line in block
-            if not line.startswith("|---")]
+    return [
+        [cell.strip() for cell in line[1:-1].split(" | ")]
+        for line in block
+        if not line.startswith("|---")
+    ]
 
 
 def test_stage_completes_and_reports_the_failed_run(
@@ -52,7 +60,10 @@ def test_stage_completes_and_reports_the_failed_run(
     result = experiment["result"]
     assert result.status is TaskState.COMPLETED
     assert sorted(Path(p).name for p in result.outputs) == [
-        "comparison.csv", "report.html", "report.md"]
+        "comparison.csv",
+        "report.html",
+        "report.md",
+    ]
     assert set(result.summary["runs"]) == {r.run_dir.name for r in three_runs.values()}
     reason = result.summary["failed"][experiment["failed"].name]
     assert "metrics_general.csv" in reason
@@ -63,9 +74,18 @@ def test_comparison_csv_one_row_per_run_sorted_by_first_metric(
     exp_dir: Path, experiment: dict[str, Any], three_runs: Runs
 ) -> None:
     frame = pd.read_csv(exp_dir / "comparison.csv", sep=";")
-    assert list(frame.columns) == ["run", "model", "task", "prompt", "cer", "anls",
-                                   "latency_ms_p50", "ttft_ms_p50", "error_rate",
-                                   "throughput_rps"]
+    assert list(frame.columns) == [
+        "run",
+        "model",
+        "task",
+        "prompt",
+        "cer",
+        "anls",
+        "latency_ms_p50",
+        "ttft_ms_p50",
+        "error_rate",
+        "throughput_rps",
+    ]
     # CER is lower-is-better: best first.
     assert list(frame["model"]) == ["qwen2.5-vl-7b", "qwen2.5-vl-3b", "tesseract-rus"]
     assert list(frame["task"]) == ["passport_vqa"] * 3
@@ -103,8 +123,9 @@ def test_markdown_marks_best_values_and_links_run_reports(
     failed_rows = _table_rows(md, "Failed runs")
     assert failed_rows[0] == ["run", "reason"]
     assert failed_rows[1][0] == experiment["failed"].name
-    assert failed_rows[1][1] == ("required file metrics_general.csv is missing "
-                                 "(has the evaluation stage finished?)")
+    assert failed_rows[1][1] == (
+        "required file metrics_general.csv is missing (has the evaluation stage finished?)"
+    )
 
 
 def test_html_has_table_leaderboard_and_pareto_chart(
@@ -122,16 +143,15 @@ def test_html_has_table_leaderboard_and_pareto_chart(
     for chart, metric in ((cer_chart, "cer"), (anls_chart, "anls")):
         points, front = chart
         assert points["text"] == ["qwen2.5-vl-7b", "qwen2.5-vl-3b", "tesseract-rus"]
-        assert points["y"] == [getattr(three_runs[k], metric) for k in ("qwen7b", "qwen3b",
-                                                                       "tesseract")]
+        assert points["y"] == [
+            getattr(three_runs[k], metric) for k in ("qwen7b", "qwen3b", "tesseract")
+        ]
         # The 3B run is slower and worse than the 7B one: off the front for both metrics.
         assert front["name"] == "Pareto front" and front["customdata"] == [tess, q7b]
     assert experiment["failed"].name in html
 
 
-def test_experiment_report_with_no_usable_run(
-    exp_dir: Path, stage_task: StageTaskFactory
-) -> None:
+def test_experiment_report_with_no_usable_run(exp_dir: Path, stage_task: StageTaskFactory) -> None:
     missing = exp_dir / "ghost__passport_vqa__passport__00000000"
     task, ctx, _ = stage_task(StageName.EXPERIMENT_REPORT, exp_dir, [missing])
     result = ExperimentReportStage().run(task, ctx)
@@ -139,7 +159,7 @@ def test_experiment_report_with_no_usable_run(
     md = (exp_dir / "report.md").read_text(encoding="utf-8")
     assert "0 run(s) compared, 1 failed." in md
     assert "| ghost__passport_vqa__passport__00000000 | run directory not found |" in md
-    assert (exp_dir / "comparison.csv").read_text(encoding="utf-8").startswith(
-        "run;model;task;prompt")
-    assert 'class="plotly-graph-div"' not in (exp_dir / "report.html").read_text(
-        encoding="utf-8")
+    assert (
+        (exp_dir / "comparison.csv").read_text(encoding="utf-8").startswith("run;model;task;prompt")
+    )
+    assert 'class="plotly-graph-div"' not in (exp_dir / "report.html").read_text(encoding="utf-8")

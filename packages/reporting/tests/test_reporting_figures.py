@@ -7,20 +7,27 @@ import pytest
 
 from vlmhb.reporting import figures
 
-GENERAL = pd.DataFrame({
-    "metric": ["cer", "anls", "latency_ms_p50"],
-    "macro": [0.2, 0.8, 640.0],
-    "micro": [0.18, 0.8, None],
-    "ci95_low": [0.1, 0.7, None],
-    "ci95_high": [0.35, 0.85, None],
-    "n": [5, 5, None],
-})
-COMPARISON = pd.DataFrame({
-    "run": ["r-fast", "r-mid", "r-best"], "model": ["tess", "q3b", "q7b"],
-    "task": ["t"] * 3, "prompt": ["p"] * 3,
-    "cer": [0.41, 0.14, 0.01], "anls": [0.58, 0.80, 0.98],
-    "latency_ms_p50": [121.0, 1810.0, 1480.0],
-})
+GENERAL = pd.DataFrame(
+    {
+        "metric": ["cer", "anls", "latency_ms_p50"],
+        "macro": [0.2, 0.8, 640.0],
+        "micro": [0.18, 0.8, None],
+        "ci95_low": [0.1, 0.7, None],
+        "ci95_high": [0.35, 0.85, None],
+        "n": [5, 5, None],
+    }
+)
+COMPARISON = pd.DataFrame(
+    {
+        "run": ["r-fast", "r-mid", "r-best"],
+        "model": ["tess", "q3b", "q7b"],
+        "task": ["t"] * 3,
+        "prompt": ["p"] * 3,
+        "cer": [0.41, 0.14, 0.01],
+        "anls": [0.58, 0.80, 0.98],
+        "latency_ms_p50": [121.0, 1810.0, 1480.0],
+    }
+)
 
 
 def test_metric_bars_has_quality_metrics_with_asymmetric_ci() -> None:
@@ -34,16 +41,23 @@ def test_metric_bars_has_quality_metrics_with_asymmetric_ci() -> None:
 
 
 def test_metric_heatmap_pivots_doc_class_by_question_type() -> None:
-    table = pd.DataFrame({"doc_class": ["invoice", "passport", "passport"],
-                          "question_type": ["total", "birth_date", "surname"], "n": [1, 1, 2],
-                          "cer": [0.375, 0.1, 0.3]})
+    table = pd.DataFrame(
+        {
+            "doc_class": ["invoice", "passport", "passport"],
+            "question_type": ["total", "birth_date", "surname"],
+            "n": [1, 1, 2],
+            "cer": [0.375, 0.1, 0.3],
+        }
+    )
     heatmap = figures.metric_heatmap(table, "cer").data[0]
     assert list(heatmap.y) == ["invoice", "passport"]
     assert list(heatmap.x) == ["birth_date", "surname", "total"]
     assert [list(row) for row in heatmap.z] == [[None, None, 0.375], [0.1, 0.3, None]]
     assert heatmap.reversescale is True  # CER: lower is better
-    assert figures.metric_heatmap(table.rename(columns={"cer": "anls"}),
-                                  "anls").data[0].reversescale is False
+    assert (
+        figures.metric_heatmap(table.rename(columns={"cer": "anls"}), "anls").data[0].reversescale
+        is False
+    )
 
 
 def test_latency_histogram_skips_missing_columns_and_values() -> None:

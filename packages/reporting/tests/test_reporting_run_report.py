@@ -25,12 +25,10 @@ def _run(stage_task: StageTaskFactory, run_dir: Path) -> Any:
 def _section(markdown: str, title: str) -> str:
     start = markdown.index(f"## {title}")
     end = markdown.find("\n## ", start + 1)
-    return markdown[start: end if end != -1 else None]
+    return markdown[start : end if end != -1 else None]
 
 
-def test_run_report_markdown_content(
-    three_runs: Runs, stage_task: StageTaskFactory
-) -> None:
+def test_run_report_markdown_content(three_runs: Runs, stage_task: StageTaskFactory) -> None:
     run = three_runs["tesseract"]
     result, lines = _run(stage_task, run.run_dir)
     assert result.status is TaskState.COMPLETED
@@ -48,8 +46,10 @@ def test_run_report_markdown_content(
 
     general = _section(md, "General metrics")
     assert "| metric | macro | micro | CI95 low | CI95 high | n |" in general
-    assert (f"| cer | {run.cer:.4f} | {run.cer * 0.9:.4f} | {run.cer * 0.5:.4f} | "
-            f"{run.cer * 1.5:.4f} | 5 |") in general
+    assert (
+        f"| cer | {run.cer:.4f} | {run.cer * 0.9:.4f} | {run.cer * 0.5:.4f} | "
+        f"{run.cer * 1.5:.4f} | 5 |"
+    ) in general
     assert "latency_ms_p50" not in general
 
     speed = _section(md, "Speed")
@@ -67,17 +67,16 @@ def test_worst_samples_are_ordered_by_the_first_metric(
 ) -> None:
     run = three_runs["tesseract"]
     _run(stage_task, run.run_dir)
-    worst = _section((run.run_dir / "report.md").read_text(encoding="utf-8"),
-                     "Worst samples by cer")
+    worst = _section(
+        (run.run_dir / "report.md").read_text(encoding="utf-8"), "Worst samples by cer"
+    )
     rows = [line for line in worst.splitlines() if line.startswith("| ")][1:]
     assert [row.split(" | ")[0] for row in rows] == ["| 4", "| 2", "| 3", "| 0", "| 1"]
     # A model answer "None" stays text, not a missing value.
     assert rows[0] == "| 4 | snils | number | 112-233-445 95 | None |  | 1.0000 |"
 
 
-def test_problems_are_counted_and_listed(
-    three_runs: Runs, stage_task: StageTaskFactory
-) -> None:
+def test_problems_are_counted_and_listed(three_runs: Runs, stage_task: StageTaskFactory) -> None:
     run = three_runs["tesseract"]
     _run(stage_task, run.run_dir)
     md = (run.run_dir / "report.md").read_text(encoding="utf-8")
@@ -105,8 +104,7 @@ def test_run_report_html_is_self_contained_with_three_charts(
     assert bars[0]["x"] == ["cer", "anls"] and bars[0]["y"] == [run.cer, run.anls]
     assert [t["name"] for t in latency] == ["latency_ms", "ttft_ms"]
     assert latency[0]["x"] == [1700.0, 1810.0, 1905.0, 1799.0, 1820.0]
-    assert heatmap[0]["type"] == "heatmap" and heatmap[0]["y"] == ["invoice", "passport",
-                                                                    "snils"]
+    assert heatmap[0]["type"] == "heatmap" and heatmap[0]["y"] == ["invoice", "passport", "snils"]
     # The same tables as the Markdown, with model answers escaped.
     assert f"<td>{run.cer:.4f}</td>" in html
     assert "&lt;b&gt;ПЕТРОВ&lt;/b&gt;|А" in html
@@ -117,8 +115,8 @@ def test_only_metrics_general_is_enough(tmp_path: Path, stage_task: StageTaskFac
     run_dir = tmp_path / "lonely__task__default__12345678"
     run_dir.mkdir()
     (run_dir / "metrics_general.csv").write_text(
-        "\ufeffmetric;macro;micro;ci95_low;ci95_high;n\nanls;0.75;0.7;0.6;0.9;4\n",
-        encoding="utf-8")
+        "\ufeffmetric;macro;micro;ci95_low;ci95_high;n\nanls;0.75;0.7;0.6;0.9;4\n", encoding="utf-8"
+    )
     result, _ = _run(stage_task, run_dir)
     assert result.status is TaskState.COMPLETED
     md = (run_dir / "report.md").read_text(encoding="utf-8")

@@ -13,10 +13,19 @@ from vlmhb.reporting.run_report import build_run_report
 from vlmhb.reporting.tables import render_markdown
 
 TIMING = {
-    "latency_ms_p50": 120.0, "latency_ms_p99": 300.0, "ttft_ms_p50": 40.0,
-    "tpot_ms_p50": 8.0, "itl_ms_p50": 7.5, "itl_ms_max": 30.0, "queue_ms_p99": 900.0,
-    "error_rate": 0.0, "throughput_rps": 12.5, "throughput_output_tok_s": 400.0,
-    "goodput_fraction": 0.9, "goodput_rps": 11.25, "peak_rss_mib": 812.0,
+    "latency_ms_p50": 120.0,
+    "latency_ms_p99": 300.0,
+    "ttft_ms_p50": 40.0,
+    "tpot_ms_p50": 8.0,
+    "itl_ms_p50": 7.5,
+    "itl_ms_max": 30.0,
+    "queue_ms_p99": 900.0,
+    "error_rate": 0.0,
+    "throughput_rps": 12.5,
+    "throughput_output_tok_s": 400.0,
+    "goodput_fraction": 0.9,
+    "goodput_rps": 11.25,
+    "peak_rss_mib": 812.0,
     "duration_inference_s": 8.0,
 }
 
@@ -24,7 +33,8 @@ TIMING = {
 def write_general(run_dir: Path, cer: float, scale: float) -> None:
     run_dir.mkdir(parents=True)
     rows = [{"metric": "cer", "macro": cer, "n": 10}] + [
-        {"metric": name, "macro": value * scale, "n": 10} for name, value in TIMING.items()]
+        {"metric": name, "macro": value * scale, "n": 10} for name, value in TIMING.items()
+    ]
     pd.DataFrame(rows).to_csv(run_dir / "metrics_general.csv", sep=";", index=False)
 
 
@@ -45,10 +55,24 @@ def test_speed_table_and_comparison_columns(tmp_path: Path) -> None:
     assert "| goodput_fraction | 0.9000 |" in speed and "| queue_ms_p99 | 900.0 |" in speed
     assert "| peak_rss_mib | 812.0 |" in speed
     assert "goodput" not in render_markdown(report.general)
-    data = load_experiment(tmp_path / "exp", [tmp_path / "exp" / "a__t__p",
-                                              tmp_path / "exp" / "b__t__p"])
+    data = load_experiment(
+        tmp_path / "exp", [tmp_path / "exp" / "a__t__p", tmp_path / "exp" / "b__t__p"]
+    )
     assert list(data.comparison.columns) == [
-        "run", "model", "task", "prompt", "cer", "latency_ms_p50", "latency_ms_p99",
-        "ttft_ms_p50", "tpot_ms_p50", "error_rate", "throughput_rps",
-        "throughput_output_tok_s", "goodput_fraction", "goodput_rps", "peak_rss_mib"]
+        "run",
+        "model",
+        "task",
+        "prompt",
+        "cer",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "ttft_ms_p50",
+        "tpot_ms_p50",
+        "error_rate",
+        "throughput_rps",
+        "throughput_output_tok_s",
+        "goodput_fraction",
+        "goodput_rps",
+        "peak_rss_mib",
+    ]
     assert data.higher_is_better["goodput_rps"] and not data.higher_is_better["peak_rss_mib"]

@@ -38,16 +38,18 @@ def test_markdown_table_escapes_pipes_newlines_and_html() -> None:
 
 
 def test_render_markdown_bold_and_links() -> None:
-    table = Table(["run", "cer"], [["a", "0.1"], ["b", "0.2"]], bold={(0, 1)},
-                  links={(1, 0): "b/report.md"})
+    table = Table(
+        ["run", "cer"], [["a", "0.1"], ["b", "0.2"]], bold={(0, 1)}, links={(1, 0): "b/report.md"}
+    )
     lines = render_markdown(table).splitlines()
     assert lines[2] == "| a | **0.1** |"
     assert lines[3] == "| [b](b/report.md) | 0.2 |"
 
 
 def test_best_cells_respects_direction_and_ties() -> None:
-    frame = pd.DataFrame({"run": ["a", "b", "c"], "cer": [0.2, 0.1, 0.1],
-                          "anls": [0.9, 0.8, math.nan]})
+    frame = pd.DataFrame(
+        {"run": ["a", "b", "c"], "cer": [0.2, 0.1, 0.1], "anls": [0.9, 0.8, math.nan]}
+    )
     assert best_cells(frame, {"cer": False, "anls": True}) == {(1, 1), (2, 1), (0, 2)}
 
 

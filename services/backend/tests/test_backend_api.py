@@ -32,8 +32,7 @@ async def test_health_and_registries(client: httpx.AsyncClient) -> None:
     assert resources["cpu_slots"] >= 1 and "gpus" in resources
 
 
-async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path,
-                              make_settings: Any) -> None:
+async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path, make_settings: Any) -> None:
     response = await submit(client, experiment_yaml(dataset, "life", models=("echo", "echo2")))
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -44,8 +43,7 @@ async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path,
     assert body["status"] == "COMPLETED", body
     assert body["progress"] == 1.0 and body["stages_total"] == body["stages_done"] == 7
     assert [r["state"] for r in body["runs"]] == ["COMPLETED", "COMPLETED"]
-    assert {s["stage"] for s in body["runs"][0]["stages"]} == {"inference", "evaluation",
-                                                               "report"}
+    assert {s["stage"] for s in body["runs"][0]["stages"]} == {"inference", "evaluation", "report"}
     assert body["experiment_stages"][0]["state"] == "COMPLETED"
     assert body["samples_total"] == body["samples_done"] > 0
     paths = {a["path"] for a in body["artifacts"]}
@@ -57,8 +55,12 @@ async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path,
     assert answers.status_code == 200 and answers.text.startswith("id;model_answer")
 
     # per-sample rows joined from samples.jsonl + answers.csv + metrics_by_id.csv
-    page = (await client.get(f"{API}/experiments/{exp_id}/runs/{run_a['name']}/samples",
-                             params={"limit": 3, "offset": 1})).json()
+    page = (
+        await client.get(
+            f"{API}/experiments/{exp_id}/runs/{run_a['name']}/samples",
+            params={"limit": 3, "offset": 1},
+        )
+    ).json()
     assert page["total"] == body["runs"][0]["total"] and len(page["items"]) == 3
     row = page["items"][0]
     assert row["id"] == "1" and row["answer"] == row["question"]  # the echo rule
@@ -69,8 +71,9 @@ async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path,
     by_id = await client.get(f"{API}/experiments/{exp_id}/runs/{run_a['id']}/samples")
     assert by_id.json()["run"] == run_a["name"]
 
-    compare = (await client.get(f"{API}/samples/compare",
-                                params={"runs": f"{run_a['id']},{run_b['id']}"})).json()
+    compare = (
+        await client.get(f"{API}/samples/compare", params={"runs": f"{run_a['id']},{run_b['id']}"})
+    ).json()
     assert compare["metrics"] == ["cer", "anls"] and compare["total"] == page["total"]
     first = compare["items"][0]
     assert set(first["answers"]) == {str(run_a["id"]), str(run_b["id"])}
@@ -99,14 +102,16 @@ async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path,
     assert (runs_dir / "life" / run_a["name"] / "answers.csv").is_file()
 
 
-async def test_delete_with_artifacts(client: httpx.AsyncClient, dataset: Path,
-                                     make_settings: Any) -> None:
+async def test_delete_with_artifacts(
+    client: httpx.AsyncClient, dataset: Path, make_settings: Any
+) -> None:
     exp_id = (await submit(client, experiment_yaml(dataset, "gone"))).json()["id"]
     assert (await wait_status(client, exp_id))["status"] == "COMPLETED"
     runs_dir = make_settings().runs_dir
     assert (runs_dir / "gone").is_dir()
-    response = await client.delete(f"{API}/experiments/{exp_id}",
-                                   params={"delete_artifacts": "true"})
+    response = await client.delete(
+        f"{API}/experiments/{exp_id}", params={"delete_artifacts": "true"}
+    )
     assert response.json()["artifacts_deleted"] is True
     assert not (runs_dir / "gone").exists()
 
@@ -115,15 +120,21 @@ async def test_submit_json_and_legacy_csv(client: httpx.AsyncClient, dataset: Pa
     spec = yaml.safe_load(experiment_yaml(dataset, "as-json"))
     response = await submit(client, json.dumps(spec), "application/json")
     assert response.status_code == 202, response.text
-    user_config = ("dataset;task;framework;model_name;system_prompt;prompt_collection;metrics;"
-                   "only_evaluate_metrics;metrics_aggregators;filter_doc_class;"
-                   f"filter_question_type\n{dataset};VQA;scripted;echo;;;['CER'];False;"
-                   "['by_id', 'general'];[];[]\n")
-    vlm_base = ("framework;model_family;model_name;docker_image;git_python_package;"
-                "python_package;module;class_name;backend;params\n"
-                'scripted;echo;echo;;;;;;scripted;{"rule": "echo"}\n')
-    files = {"user_config.csv": ("user_config.csv", io.BytesIO(user_config.encode())),
-             "vlm_base.csv": ("vlm_base.csv", io.BytesIO(vlm_base.encode()))}
+    user_config = (
+        "dataset;task;framework;model_name;system_prompt;prompt_collection;metrics;"
+        "only_evaluate_metrics;metrics_aggregators;filter_doc_class;"
+        f"filter_question_type\n{dataset};VQA;scripted;echo;;;['CER'];False;"
+        "['by_id', 'general'];[];[]\n"
+    )
+    vlm_base = (
+        "framework;model_family;model_name;docker_image;git_python_package;"
+        "python_package;module;class_name;backend;params\n"
+        'scripted;echo;echo;;;;;;scripted;{"rule": "echo"}\n'
+    )
+    files = {
+        "user_config.csv": ("user_config.csv", io.BytesIO(user_config.encode())),
+        "vlm_base.csv": ("vlm_base.csv", io.BytesIO(vlm_base.encode())),
+    }
     legacy = await client.post(f"{API}/experiments", files=files)
     assert legacy.status_code == 202, legacy.text
     body = (await client.get(f"{API}/experiments/{legacy.json()['id']}")).json()
@@ -140,8 +151,9 @@ async def test_submit_rejections(client: httpx.AsyncClient, dataset: Path) -> No
     assert unknown.status_code == 422 and "did you mean" in unknown.json()["detail"].lower()
     assert (await submit(client, "name: x", "image/png")).status_code == 415
     assert (await submit(client, "")).status_code == 422
-    missing = await client.post(f"{API}/experiments",
-                                files={"user_config.csv": ("user_config.csv", b"a;b\n")})
+    missing = await client.post(
+        f"{API}/experiments", files={"user_config.csv": ("user_config.csv", b"a;b\n")}
+    )
     assert missing.status_code == 422 and "vlm_base.csv" in missing.json()["detail"]
     assert (await client.get(f"{API}/experiments")).json()["total"] == 0
 
@@ -155,13 +167,13 @@ async def test_upload_limit(make_settings: Any, dataset: Path) -> None:
             for _ in range(8):
                 yield b"#" * 1024
 
-        response = await client.post(f"{API}/experiments", content=chunks(),
-                                     headers={"content-type": "application/yaml"})
+        response = await client.post(
+            f"{API}/experiments", content=chunks(), headers={"content-type": "application/yaml"}
+        )
         assert response.status_code == 413
 
 
-async def test_same_name_while_active_conflicts(client: httpx.AsyncClient,
-                                                dataset: Path) -> None:
+async def test_same_name_while_active_conflicts(client: httpx.AsyncClient, dataset: Path) -> None:
     text = experiment_yaml(dataset, "busy", latency_ms=300)
     first = (await submit(client, text)).json()["id"]
     second = await submit(client, text)
@@ -171,12 +183,16 @@ async def test_same_name_while_active_conflicts(client: httpx.AsyncClient,
     assert (await client.post(f"{API}/experiments/{first}/cancel")).status_code == 202
     body = await wait_status(client, first)
     assert body["status"] == "CANCELLED"
-    assert all(s["state"] in {"CANCELLED", "COMPLETED", "SKIPPED"}
-               for r in body["runs"] for s in r["stages"])
+    assert all(
+        s["state"] in {"CANCELLED", "COMPLETED", "SKIPPED"}
+        for r in body["runs"]
+        for s in r["stages"]
+    )
 
 
-async def test_rerun_while_still_in_the_runner_conflicts(client: httpx.AsyncClient,
-                                                         dataset: Path, db_url: str) -> None:
+async def test_rerun_while_still_in_the_runner_conflicts(
+    client: httpx.AsyncClient, dataset: Path, db_url: str
+) -> None:
     """The database says finished (e.g. a second rerun on SQLite, which has no row lock)
     but the runner still has the experiment: 409, not a 500 from ``AlreadyRunning``."""
     first = (await submit(client, experiment_yaml(dataset, "twice", latency_ms=300))).json()
@@ -202,9 +218,16 @@ def _seed(url: str, n: int) -> None:
         for i in range(n):
             model = f"model-{i % 3}"
             experiment = Experiment(
-                id=f"{i:032x}", name=f"exp-{i:03d}", status=statuses[i % 4], message="",
-                config_format="yaml", config_path="/nonexistent", models=model,
-                created_at=start + timedelta(minutes=i), updated_at=start + timedelta(minutes=i))
+                id=f"{i:032x}",
+                name=f"exp-{i:03d}",
+                status=statuses[i % 4],
+                message="",
+                config_format="yaml",
+                config_path="/nonexistent",
+                models=model,
+                created_at=start + timedelta(minutes=i),
+                updated_at=start + timedelta(minutes=i),
+            )
             experiment.model_rows = [ExperimentModel(model=model, backend="scripted")]
             session.add(experiment)
     db.dispose()
@@ -222,32 +245,46 @@ async def test_list_pagination_filters_sort(make_settings: Any, db_url: str) -> 
         assert page["items"][0]["name"] == "exp-039"  # newest first
         tail = (await client.get(f"{API}/experiments", params={"limit": 7, "offset": 35})).json()
         assert [i["name"] for i in tail["items"]] == [f"exp-{i:03d}" for i in range(4, -1, -1)]
-        done = (await client.get(f"{API}/experiments",
-                                 params=[("status", "COMPLETED"), ("status", "FAILED")])).json()
+        done = (
+            await client.get(
+                f"{API}/experiments", params=[("status", "COMPLETED"), ("status", "FAILED")]
+            )
+        ).json()
         assert done["total"] == 20
         assert {i["status"] for i in done["items"]} == {"COMPLETED", "FAILED"}
-        interrupted = (await client.get(f"{API}/experiments",
-                                        params={"status": "INTERRUPTED"})).json()
+        interrupted = (
+            await client.get(f"{API}/experiments", params={"status": "INTERRUPTED"})
+        ).json()
         assert interrupted["total"] == 10
-        by_model = (await client.get(f"{API}/experiments",
-                                     params={"model": "model-1", "sort": "name"})).json()
+        by_model = (
+            await client.get(f"{API}/experiments", params={"model": "model-1", "sort": "name"})
+        ).json()
         assert by_model["total"] == 13
         names = [i["name"] for i in by_model["items"]]
         assert names == sorted(names) and names[0] == "exp-001"
         by_name = (await client.get(f"{API}/experiments", params={"name": "xp-01"})).json()
         assert by_name["total"] == 10
-        assert (await client.get(f"{API}/experiments",
-                                 params={"name": "%"})).json()["total"] == 0
+        assert (await client.get(f"{API}/experiments", params={"name": "%"})).json()["total"] == 0
         assert (await client.get(f"{API}/experiments", params={"limit": 0})).status_code == 422
-        assert (await client.get(f"{API}/experiments",
-                                 params={"status": "BOGUS"})).status_code == 422
+        assert (
+            await client.get(f"{API}/experiments", params={"status": "BOGUS"})
+        ).status_code == 422
 
 
-@pytest.mark.parametrize("path", [
-    "..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd", "/etc/passwd", "%2Fetc%2Fpasswd",
-    "demo/..%2F..%2Fsecret.txt", "link-out/secret.txt"])
-async def test_artifacts_confined(client: httpx.AsyncClient, make_settings: Any,
-                                  tmp_path: Path, path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "/etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "demo/..%2F..%2Fsecret.txt",
+        "link-out/secret.txt",
+    ],
+)
+async def test_artifacts_confined(
+    client: httpx.AsyncClient, make_settings: Any, tmp_path: Path, path: str
+) -> None:
     runs_dir = make_settings().runs_dir
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -13,11 +13,17 @@ from sqlalchemy import create_engine, inspect
 from vlmhb.backend.db.migrate import current_head
 
 
-def vlmhb(*args: str, cwd: Path, env: dict[str, str] | None = None
-          ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+def vlmhb(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_serve_help(tmp_path: Path) -> None:
@@ -30,16 +36,34 @@ def test_serve_help(tmp_path: Path) -> None:
 
 def test_db_upgrade_sqlite(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    result = subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", "db", "upgrade"],
-                            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "db", "upgrade"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     engine = create_engine(f"sqlite:///{tmp_path / '.vlmhb' / 'vlmhb.db'}")
     tables = set(inspect(engine).get_table_names())
-    assert {"experiments", "runs", "stage_tasks", "events", "artifacts",
-            "alembic_version"} <= tables
+    assert {
+        "experiments",
+        "runs",
+        "stage_tasks",
+        "events",
+        "artifacts",
+        "alembic_version",
+    } <= tables
     engine.dispose()
-    again = subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", "db", "upgrade"],
-                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "db", "upgrade"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert again.returncode == 0  # idempotent
 
 
@@ -54,6 +78,12 @@ def test_db_upgrade_postgresql(tmp_path: Path, pg_database: str) -> None:
 
 def test_backend_needs_orchestrator_url(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_URL"}
-    result = subprocess.run([sys.executable, "-m", "vlmhb.core.cli.main", "backend"],
-                            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "backend"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 2 and "ORCHESTRATOR_URL" in result.stderr

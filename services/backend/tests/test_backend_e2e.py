@@ -25,18 +25,24 @@ async def test_serve_websocket_and_sse(tmp_path: Path, dataset: Path) -> None:
     with server(["serve"], tmp_path, port):
         async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
             response = await client.post(
-                "/api/v1/experiments", content=experiment_yaml(dataset, "e2e", latency_ms=50),
-                headers={"content-type": "application/yaml"})
+                "/api/v1/experiments",
+                content=experiment_yaml(dataset, "e2e", latency_ms=50),
+                headers={"content-type": "application/yaml"},
+            )
             assert response.status_code == 202
             exp_id = response.json()["id"]
             messages: list[dict[str, Any]] = []
-            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws/{exp_id}",
-                                          additional_headers=AUTH) as ws:
+            async with websockets.connect(
+                f"ws://127.0.0.1:{port}/api/v1/ws/{exp_id}", additional_headers=AUTH
+            ) as ws:
                 while True:
                     message = json.loads(await ws.recv())
                     messages.append(message)
-                    status = (message["experiment"]["status"] if message["type"] == "snapshot"
-                              else message["experiment_status"])
+                    status = (
+                        message["experiment"]["status"]
+                        if message["type"] == "snapshot"
+                        else message["experiment_status"]
+                    )
                     if status in TERMINAL:
                         break
             assert status == "COMPLETED"
@@ -56,8 +62,9 @@ async def _sse(client: httpx.AsyncClient, exp_id: str, since: int) -> list[dict[
     """Read the SSE stream until the experiment's final stored event."""
     detail = (await client.get(f"/api/v1/experiments/{exp_id}")).json()
     out: list[dict[str, Any]] = []
-    async with client.stream("GET", f"/api/v1/experiments/{exp_id}/events",
-                             params={"since": since}) as response:
+    async with client.stream(
+        "GET", f"/api/v1/experiments/{exp_id}/events", params={"since": since}
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         async for line in response.aiter_lines():
             if line.startswith("data: "):
@@ -75,13 +82,18 @@ def _answers_ids(run_dir: Path) -> list[str]:
 async def test_restart_survival(tmp_path: Path, dataset: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    text = experiment_yaml(dataset, "slow", latency_ms=250).replace("concurrency: 2",
-                                                                    "concurrency: 1")
+    text = experiment_yaml(dataset, "slow", latency_ms=250).replace(
+        "concurrency: 2", "concurrency: 1"
+    )
     with server(["serve"], tmp_path, port) as proc:
         async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
-            exp_id = (await client.post("/api/v1/experiments", content=text.encode(),
-                                        headers={"content-type": "application/yaml"})
-                      ).json()["id"]
+            exp_id = (
+                await client.post(
+                    "/api/v1/experiments",
+                    content=text.encode(),
+                    headers={"content-type": "application/yaml"},
+                )
+            ).json()["id"]
             while True:  # wait for a few answers, then kill the server hard
                 body = (await client.get(f"/api/v1/experiments/{exp_id}")).json()
                 if body["runs"] and (body["runs"][0]["done"] or 0) >= 3:
@@ -103,32 +115,40 @@ async def test_restart_survival(tmp_path: Path, dataset: Path) -> None:
             assert done["status"] == "COMPLETED", done["message"]
     after = _answers_ids(run_dir)
     assert len(after) == len(set(after)) == done["runs"][0]["total"]
-    assert after[:len(before)] == before  # finished samples kept, not asked again
+    assert after[: len(before)] == before  # finished samples kept, not asked again
 
 
-async def test_split_backend_and_orchestrator(tmp_path: Path, dataset: Path, redis_url: str,
-                                              pg_database: str) -> None:
+async def test_split_backend_and_orchestrator(
+    tmp_path: Path, dataset: Path, redis_url: str, pg_database: str
+) -> None:
     orch_port, api_port = free_port(), free_port()
-    env = {"REDIS_URL": redis_url, "DATABASE_URL": pg_database,
-           "ORCHESTRATOR_URL": f"http://127.0.0.1:{orch_port}"}
+    env = {
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": pg_database,
+        "ORCHESTRATOR_URL": f"http://127.0.0.1:{orch_port}",
+    }
     headers = AUTH
-    with server(["orchestrator"], tmp_path, orch_port, env, health="/health"), \
-            server(["backend"], tmp_path, api_port, env):
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30,
-                                     headers=headers) as client:
+    with (
+        server(["orchestrator"], tmp_path, orch_port, env, health="/health"),
+        server(["backend"], tmp_path, api_port, env),
+    ):
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", timeout=30, headers=headers
+        ) as client:
             health = (await client.get("/api/v1/health")).json()
             assert health["mode"] == "split" and health["bus"] == "redis"
             resources = (await client.get("/api/v1/resources")).json()
             assert resources["source"] == "orchestrator" and resources["cpu_slots"] >= 1
             response = await client.post(
-                "/api/v1/experiments", content=experiment_yaml(dataset, "split").encode(),
-                headers={"content-type": "application/yaml"})
+                "/api/v1/experiments",
+                content=experiment_yaml(dataset, "split").encode(),
+                headers={"content-type": "application/yaml"},
+            )
             assert response.status_code == 202
             exp_id = response.json()["id"]
             done = await wait_status(client, exp_id)
             assert done["status"] == "COMPLETED", done["message"]
             assert done["runs"][0]["state"] == "COMPLETED" and done["progress"] == 1.0
-        status = httpx.get(f"http://127.0.0.1:{orch_port}/status/{exp_id}",
-                           headers=headers).json()
+        status = httpx.get(f"http://127.0.0.1:{orch_port}/status/{exp_id}", headers=headers).json()
         assert status == {"experiment_id": exp_id, "active": False, "state": "COMPLETED"}
         assert httpx.get(f"http://127.0.0.1:{orch_port}/resources").status_code == 401

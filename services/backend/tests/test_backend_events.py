@@ -77,8 +77,11 @@ async def _collect_ws(client: httpx.AsyncClient, url: str) -> list[dict[str, Any
         while True:
             message = json.loads(await ws.receive_text())
             messages.append(message)
-            status = (message.get("experiment_status") if message["type"] == "event"
-                      else message["experiment"]["status"])
+            status = (
+                message.get("experiment_status")
+                if message["type"] == "event"
+                else message["experiment"]["status"]
+            )
             if status in TERMINAL:
                 return messages
 
@@ -99,11 +102,14 @@ async def _ws_experiment(make_settings: Any, dataset: Path, redis: str | None) -
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = ASGIWebSocketTransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                     headers=AUTH) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=AUTH
+        ) as client:
             response = await client.post(
-                "/api/v1/experiments", content=experiment_yaml(dataset, "ws").encode(),
-                headers={"content-type": "application/yaml"})
+                "/api/v1/experiments",
+                content=experiment_yaml(dataset, "ws").encode(),
+                headers={"content-type": "application/yaml"},
+            )
             exp_id = response.json()["id"]
             replayed = await _collect_ws(client, f"http://test/api/v1/ws/{exp_id}?since=0")
             late = await _collect_ws(client, f"http://test/ws/{exp_id}")
@@ -113,9 +119,14 @@ async def _ws_experiment(make_settings: Any, dataset: Path, redis: str | None) -
     assert seqs == sorted(set(seqs))
     db = Database(settings.resolved().url)
     with db.session() as session:
-        stored = [json.loads(p) for p in session.scalars(
-            select(EventRow.payload).where(EventRow.experiment_id == exp_id)
-            .order_by(EventRow.seq))]
+        stored = [
+            json.loads(p)
+            for p in session.scalars(
+                select(EventRow.payload)
+                .where(EventRow.experiment_id == exp_id)
+                .order_by(EventRow.seq)
+            )
+        ]
     db.dispose()
     assert [m["seq"] for m in events] == [m["seq"] for m in stored]  # every event, in order
     states = _state_sequence(events)
@@ -134,8 +145,7 @@ async def test_websocket_sees_every_state_change(make_settings: Any, dataset: Pa
     await _ws_experiment(make_settings, dataset, None)
 
 
-async def test_websocket_over_redis_bus(make_settings: Any, dataset: Path,
-                                        redis_url: str) -> None:
+async def test_websocket_over_redis_bus(make_settings: Any, dataset: Path, redis_url: str) -> None:
     await _ws_experiment(make_settings, dataset, redis_url)
 
 
@@ -143,9 +153,10 @@ async def test_websocket_unknown_experiment(make_settings: Any) -> None:
     app = create_app(make_settings())
     async with app.router.lifespan_context(app):
         transport = ASGIWebSocketTransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                     headers=AUTH) as client, \
-                aconnect_ws("http://test/api/v1/ws/nope", client) as ws:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as client,
+            aconnect_ws("http://test/api/v1/ws/nope", client) as ws,
+        ):
             with pytest.raises(Exception) as caught:  # httpx_ws.WebSocketDisconnect
                 await ws.receive_text()
             assert getattr(caught.value, "code", None) == 4404
@@ -162,14 +173,39 @@ async def test_recorder_marks_open_stages_on_cancel(make_settings: Any) -> None:
     upgrade(settings.url)
     db = Database(settings.url)
     with db.session() as session:
-        session.add(Experiment(id="e1", name="e1", status="RUNNING", message="",
-                               config_format="yaml", config_path="x", models=""))
+        session.add(
+            Experiment(
+                id="e1",
+                name="e1",
+                status="RUNNING",
+                message="",
+                config_format="yaml",
+                config_path="x",
+                models="",
+            )
+        )
     recorder = Recorder(db, Hub(), settings.runs_dir)
-    events = [Event(type=EventType.STATE, topic="e1", task_id=f"t{i}", run="r", stage=stage,
-                    state=TaskState.PENDING) for i, stage in
-              enumerate(["inference", "evaluation"])]
-    events.append(Event(type=EventType.STATE, topic="e1", task_id="t0", run="r",
-                        stage="inference", state=TaskState.COMPLETED))
+    events = [
+        Event(
+            type=EventType.STATE,
+            topic="e1",
+            task_id=f"t{i}",
+            run="r",
+            stage=stage,
+            state=TaskState.PENDING,
+        )
+        for i, stage in enumerate(["inference", "evaluation"])
+    ]
+    events.append(
+        Event(
+            type=EventType.STATE,
+            topic="e1",
+            task_id="t0",
+            run="r",
+            stage="inference",
+            state=TaskState.COMPLETED,
+        )
+    )
     events.append(Event(type=EventType.STATE, topic="e1", state=TaskState.CANCELLED))
     messages = recorder.persist(list(events))
     assert [json.loads(m.text)["experiment_status"] for _, m in messages][-1] == "CANCELLED"

@@ -25,15 +25,31 @@ def db(make_settings: Any) -> Iterator[tuple[Database, Path]]:
     upgrade(settings.url)
     database = Database(settings.url)
     with database.session() as session:
-        session.add(Experiment(id="e1", name="e1", status="RUNNING", message="",
-                               config_format="yaml", config_path="x", models=""))
+        session.add(
+            Experiment(
+                id="e1",
+                name="e1",
+                status="RUNNING",
+                message="",
+                config_format="yaml",
+                config_path="x",
+                models="",
+            )
+        )
     yield database, settings.runs_dir
     database.dispose()
 
 
 def stage_event(task_id: str, state: TaskState, message: str = "") -> Event:
-    return Event(type=EventType.STATE, topic="e1", task_id=task_id, run="r",
-                 stage="inference", state=state, message=message)
+    return Event(
+        type=EventType.STATE,
+        topic="e1",
+        task_id=task_id,
+        run="r",
+        stage="inference",
+        state=state,
+        message=message,
+    )
 
 
 def test_detail_is_never_older_than_its_last_seq(db: tuple[Database, Path]) -> None:
@@ -46,8 +62,9 @@ def test_detail_is_never_older_than_its_last_seq(db: tuple[Database, Path]) -> N
 
     def commit_between_reads(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if not injected and "FROM stage_tasks" in statement:
-            injected.extend(m.seq for _, m in
-                            recorder.persist([stage_event("t1", TaskState.COMPLETED)]))
+            injected.extend(
+                m.seq for _, m in recorder.persist([stage_event("t1", TaskState.COMPLETED)])
+            )
 
     event.listen(database.engine, "after_cursor_execute", commit_between_reads)
     try:
@@ -61,8 +78,9 @@ def test_detail_is_never_older_than_its_last_seq(db: tuple[Database, Path]) -> N
     assert snapshot.last_seq < injected[0] or stage.state == "COMPLETED"
 
 
-async def test_one_bad_event_does_not_drop_its_batch(db: tuple[Database, Path],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_one_bad_event_does_not_drop_its_batch(
+    db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     database, runs = db
     hub = Hub()
     client = hub.register("e1")

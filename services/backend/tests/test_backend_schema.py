@@ -22,8 +22,9 @@ from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server_env
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-               dataset: Path) -> Iterator[schemathesis.BaseSchema]:
+def api_schema(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dataset: Path
+) -> Iterator[schemathesis.BaseSchema]:
     folder = tmp_path_factory.mktemp(f"schema-{request.param}")
     env = {}
     if request.param == "postgresql":
@@ -33,10 +34,13 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
     port = free_port()
     log = (folder / "server.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "vlmhb.core.cli.main", "serve", "--port",
-                             str(port)], cwd=folder, stdout=log, stderr=log,
-                            env={**os.environ, **server_env(), **env,
-                                 "VLMHB_DATA_ROOT": str(dataset.parent)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "serve", "--port", str(port)],
+        cwd=folder,
+        stdout=log,
+        stderr=log,
+        env={**os.environ, **server_env(), **env, "VLMHB_DATA_ROOT": str(dataset.parent)},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -50,8 +54,11 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
         # one real experiment so that list/detail/samples see data
-        httpx.post(f"{base}/api/v1/experiments", content=experiment_yaml(dataset, "fuzz"),
-                   headers={"content-type": "application/yaml", **AUTH}).raise_for_status()
+        httpx.post(
+            f"{base}/api/v1/experiments",
+            content=experiment_yaml(dataset, "fuzz"),
+            headers={"content-type": "application/yaml", **AUTH},
+        ).raise_for_status()
         yield schemathesis.openapi.from_url(f"{base}/openapi.json")
     finally:
         proc.terminate()
@@ -69,13 +76,19 @@ def test_api_never_fails_with_5xx(api_schema: schemathesis.BaseSchema) -> None:
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck),
-                  derandomize=True, database=None)
+        @settings(
+            max_examples=20,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call(timeout=30, headers=AUTH)
-            case.validate_response(response, checks=[not_a_server_error,
-                                                     status_code_conformance,
-                                                     response_schema_conformance])
+            case.validate_response(
+                response,
+                checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
+            )
 
         try:
             check()

@@ -62,15 +62,19 @@ class LoadSpec(StrictModel):
     ttft, tpot, itl, e2el = latency)."""
 
     request_rate: float | None = Field(
-        None, gt=0, description="requests started per second; none: all at once")
+        None, gt=0, description="requests started per second; none: all at once"
+    )
     arrivals: Literal["poisson", "constant"] = Field(
-        "poisson", description="gaps between request starts at request_rate")
+        "poisson", description="gaps between request starts at request_rate"
+    )
     seed: int = Field(0, description="seed of the Poisson arrivals")
     warmup: int = Field(0, ge=0, description="requests sent first and not recorded")
     adaptive_concurrency: bool = Field(
-        True, description="halve the concurrency on 429/5xx answers, grow it back (AIMD)")
-    slo: dict[str, float] = Field(default_factory=dict,
-                                  description="latency targets in ms for goodput")
+        True, description="halve the concurrency on 429/5xx answers, grow it back (AIMD)"
+    )
+    slo: dict[str, float] = Field(
+        default_factory=dict, description="latency targets in ms for goodput"
+    )
 
     @field_validator("request_rate", mode="before")
     @classmethod
@@ -83,8 +87,11 @@ class LoadSpec(StrictModel):
         if value is None or value == "":
             return {}
         if isinstance(value, str):
-            pairs = [part.split(":", 1) if ":" in part else (part, "")
-                     for part in value.split(",") if part.strip()]
+            pairs = [
+                part.split(":", 1) if ":" in part else (part, "")
+                for part in value.split(",")
+                if part.strip()
+            ]
             value = {key.strip().lower(): limit.strip() for key, limit in pairs}
         return value
 
@@ -127,8 +134,9 @@ class ModelSpec(StrictModel):
     def answer_fingerprint(self) -> dict[str, Any]:
         """The parts that change the model's answers or what inference measures (ids are
         hashed from these; ``load`` only when set, so default runs keep their ids)."""
-        parts = self.model_dump(include={"name", "backend", "model_path", "model",
-                                         "base_url", "params"})
+        parts = self.model_dump(
+            include={"name", "backend", "model_path", "model", "base_url", "params"}
+        )
         if load := self.load.model_dump(exclude_defaults=True):
             parts["load"] = load
         return parts
@@ -167,9 +175,11 @@ class TaskSpec(StrictModel):
     kind: str = "vqa"
     prompts: Annotated[list[str], PathRole.INPUT] = Field(default_factory=list)
     metrics: list[str] | None = Field(
-        None, description="metric names; none: the kind's default_metrics (filled at load)")
+        None, description="metric names; none: the kind's default_metrics (filled at load)"
+    )
     aggregations: list[str] | None = Field(
-        None, description="aggregation levels; none: the kind's default_aggregations")
+        None, description="aggregation levels; none: the kind's default_aggregations"
+    )
     filters: Filters = Field(default_factory=Filters)
     image_region: Literal["full", "answer_bbox"] = "full"
     system_prompt: str | None = None
@@ -242,8 +252,9 @@ class RunSpec(StrictModel):
     def run_id(self) -> str:
         return stable_hash(
             self.model.answer_fingerprint(),
-            self.task.model_dump(include={"kind", "filters", "image_region", "system_prompt",
-                                          "options", "dataset"}),
+            self.task.model_dump(
+                include={"kind", "filters", "image_region", "system_prompt", "options", "dataset"}
+            ),
             self.dataset.model_dump(mode="json"),
             self.prompt.sha256 if self.prompt else None,
             self.generation.model_dump(include={"max_tokens", "temperature"}),

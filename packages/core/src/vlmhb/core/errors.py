@@ -25,9 +25,11 @@ class UnknownNameError(VlmhbError, KeyError):
         self.kind = kind
         self.name = name
         self.suggestions = did_you_mean(name, known)
-        hint = f" Did you mean {' or '.join(repr(s) for s in self.suggestions)}?" if (
-            self.suggestions
-        ) else ""
+        hint = (
+            f" Did you mean {' or '.join(repr(s) for s in self.suggestions)}?"
+            if (self.suggestions)
+            else ""
+        )
         listing = ", ".join(sorted(known)) or "none registered"
         super().__init__(f"unknown {kind} {name!r}.{hint} Known {kind}s: {listing}")
 
@@ -39,6 +41,7 @@ def did_you_mean(name: str, known: list[str], limit: int = 2) -> list[str]:
     """Closest known names to ``name`` (case-insensitive, fuzzy)."""
     if not known:
         return []
-    matches = process.extract(name.lower(), {k: k.lower() for k in known}, limit=limit,
-                              scorer=fuzz.ratio, score_cutoff=50)
+    matches = process.extract(
+        name.lower(), {k: k.lower() for k in known}, limit=limit, scorer=fuzz.ratio, score_cutoff=50
+    )
     return [key for _, _, key in matches]

@@ -21,9 +21,22 @@ from vlmhb.core.contracts import RunSpec
 from vlmhb.core.fileio import atomic_write_json
 from vlmhb.core.files import MANIFEST_FILE
 
-PACKAGES = ("vlmhb-core", "vlmhb-data", "vlmhb-metrics", "vlmhb-inference", "vlmhb-reporting",
-            "pydantic", "rapidfuzz", "sacrebleu", "pillow", "httpx", "fastapi", "plotly",
-            "pandas", "numpy")
+PACKAGES = (
+    "vlmhb-core",
+    "vlmhb-data",
+    "vlmhb-metrics",
+    "vlmhb-inference",
+    "vlmhb-reporting",
+    "pydantic",
+    "rapidfuzz",
+    "sacrebleu",
+    "pillow",
+    "httpx",
+    "fastapi",
+    "plotly",
+    "pandas",
+    "numpy",
+)
 
 
 @lru_cache(maxsize=1)
@@ -40,8 +53,9 @@ def package_versions() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
     try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() or None if proc.returncode == 0 else None
@@ -49,8 +63,12 @@ def git_commit() -> str | None:
 
 @lru_cache(maxsize=1)
 def hardware() -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "python": sys.version.split()[0],
-                            "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+    }
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
         info["memory_gb"] = round(pages * page_size / 2**30, 1)
@@ -60,18 +78,23 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-def build_manifest(run: RunSpec, run_dir: Path, config_path: Path | None,
-                   timings: dict[str, Any]) -> dict[str, Any]:
+def build_manifest(
+    run: RunSpec, run_dir: Path, config_path: Path | None, timings: dict[str, Any]
+) -> dict[str, Any]:
     spec = run.model_dump(mode="json")
     command = ["vlmhb", "run", str(config_path)] if config_path else None
     return {
         "run_id": run.run_id,
         "run_dir": str(run_dir),
         "spec": spec,
-        "dataset": {"name": run.dataset.name, "path": str(run.dataset.path),
-                    "fingerprint": run.dataset_fingerprint},
-        "prompt": ({"path": str(run.prompt.path), "sha256": run.prompt.sha256}
-                   if run.prompt else None),
+        "dataset": {
+            "name": run.dataset.name,
+            "path": str(run.dataset.path),
+            "fingerprint": run.dataset_fingerprint,
+        },
+        "prompt": (
+            {"path": str(run.prompt.path), "sha256": run.prompt.sha256} if run.prompt else None
+        ),
         "packages": package_versions(),
         "git_commit": git_commit(),
         "hardware": hardware(),
@@ -80,6 +103,7 @@ def build_manifest(run: RunSpec, run_dir: Path, config_path: Path | None,
     }
 
 
-def write_manifest(run: RunSpec, run_dir: Path, config_path: Path | None,
-                   timings: dict[str, Any]) -> None:
+def write_manifest(
+    run: RunSpec, run_dir: Path, config_path: Path | None, timings: dict[str, Any]
+) -> None:
     atomic_write_json(run_dir / MANIFEST_FILE, build_manifest(run, run_dir, config_path, timings))

@@ -47,22 +47,36 @@ def prepare_run_inputs(run: RunSpec, run_dir: Path) -> PreparedRun:
     seen: set[str] = set()
     for sample in selected:
         if sample.id in seen:
-            problems.append(RowProblem(source=sample.source, field="id", sample_id=sample.id,
-                                       message="duplicate sample id; only the first is used"))
+            problems.append(
+                RowProblem(
+                    source=sample.source,
+                    field="id",
+                    sample_id=sample.id,
+                    message="duplicate sample id; only the first is used",
+                )
+            )
             continue
         seen.add(sample.id)
         try:
             prepared.append(_prepare(sample, run, collection))
         except _SampleProblem as problem:
-            problems.append(RowProblem(source=sample.source, field=problem.field,
-                                       sample_id=sample.id, message=str(problem)))
+            problems.append(
+                RowProblem(
+                    source=sample.source,
+                    field=problem.field,
+                    sample_id=sample.id,
+                    message=str(problem),
+                )
+            )
     if not prepared:
         raise VlmhbError(_empty_message(run, load, problems))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / SAMPLES_FILE,
-                      "".join(s.model_dump_json() + "\n" for s in prepared))
-    atomic_write_csv(run_dir / PROBLEMS_FILE, ["source", "field", "sample_id", "message"],
-                     [[p.source, p.field, p.sample_id or "", p.message] for p in problems])
+    atomic_write_text(run_dir / SAMPLES_FILE, "".join(s.model_dump_json() + "\n" for s in prepared))
+    atomic_write_csv(
+        run_dir / PROBLEMS_FILE,
+        ["source", "field", "sample_id", "message"],
+        [[p.source, p.field, p.sample_id or "", p.message] for p in problems],
+    )
     return PreparedRun(prepared, problems)
 
 
@@ -80,9 +94,12 @@ class _SampleProblem(Exception):
 
 def _filter(samples: list[Sample], run: RunSpec) -> list[Sample]:
     filters = run.task.filters
-    return [s for s in samples
-            if (not filters.doc_class or s.doc_class in filters.doc_class)
-            and (not filters.question_type or s.question_type in filters.question_type)]
+    return [
+        s
+        for s in samples
+        if (not filters.doc_class or s.doc_class in filters.doc_class)
+        and (not filters.question_type or s.question_type in filters.question_type)
+    ]
 
 
 def _prepare(sample: Sample, run: RunSpec, collection: PromptCollection | None) -> PreparedSample:
@@ -99,17 +116,18 @@ def _prepare(sample: Sample, run: RunSpec, collection: PromptCollection | None) 
 
             user = render_template(DEFAULT_EXTRACTION_PROMPT, sample, "", "default prompt")
     if not user:
-        raise _SampleProblem("question", "empty prompt: the sample has no question and the "
-                             "task no prompt collection")
+        raise _SampleProblem(
+            "question", "empty prompt: the sample has no question and the task no prompt collection"
+        )
     crop = _crop_box(sample) if run.task.image_region == "answer_bbox" else None
-    return PreparedSample(**sample.model_dump(), system_prompt=system, user_prompt=user,
-                          crop_box=crop)
+    return PreparedSample(
+        **sample.model_dump(), system_prompt=system, user_prompt=user, crop_box=crop
+    )
 
 
 def _crop_box(sample: Sample) -> tuple[int, int, int, int]:
     if sample.bbox is None:
-        raise _SampleProblem("answer_bbox", "image_region is answer_bbox but the sample has "
-                             "no box")
+        raise _SampleProblem("answer_bbox", "image_region is answer_bbox but the sample has no box")
     if sample.image_path is None:
         raise _SampleProblem("image_path", "no image")
     try:
@@ -121,8 +139,9 @@ def _crop_box(sample: Sample) -> tuple[int, int, int, int]:
     if x2 <= x1 or y2 <= y1:
         raise _SampleProblem("answer_bbox", f"inverted or empty box {sample.bbox}")
     if x1 < 0 or y1 < 0 or x2 > width + 1 or y2 > height + 1:
-        raise _SampleProblem("answer_bbox", f"box {sample.bbox} lies outside the "
-                             f"{width}x{height} image")
+        raise _SampleProblem(
+            "answer_bbox", f"box {sample.bbox} lies outside the {width}x{height} image"
+        )
     box = (int(x1), int(y1), min(round(x2), width), min(round(y2), height))
     if box[2] - box[0] < 2 or box[3] - box[1] < 2:
         raise _SampleProblem("answer_bbox", f"box {sample.bbox} is under 2 px")
@@ -131,11 +150,12 @@ def _crop_box(sample: Sample) -> tuple[int, int, int, int]:
 
 def _empty_message(run: RunSpec, load: DatasetLoad, problems: list[RowProblem]) -> str:
     filters = run.task.filters
-    parts = [f"dataset {run.dataset.name!r} ({run.dataset.path}) gives no sample to run for "
-             f"task {run.task.name!r}: {len(load.samples)} sample(s) read"]
+    parts = [
+        f"dataset {run.dataset.name!r} ({run.dataset.path}) gives no sample to run for "
+        f"task {run.task.name!r}: {len(load.samples)} sample(s) read"
+    ]
     if filters.doc_class or filters.question_type:
-        parts.append(f"filters doc_class={filters.doc_class} "
-                     f"question_type={filters.question_type}")
+        parts.append(f"filters doc_class={filters.doc_class} question_type={filters.question_type}")
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
         parts.append(f"{len(problems)} problem(s), first: {shown}")

@@ -22,8 +22,9 @@ from vlmhb.core.errors import ConfigError
 
 # Prompt files may come from a submitted config: templates run sandboxed (no attribute
 # access to Python internals, no mutation of the values they are given).
-_jinja = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                       keep_trailing_newline=False)
+_jinja = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
 
 
 class MissingPromptError(LookupError):
@@ -42,11 +43,17 @@ def prompt_ref(path: Path) -> PromptRef:
 
 def render_template(template: str, sample: Sample, type_name: str, where: str) -> str:
     try:
-        return _jinja.from_string(template).render(
-            question=sample.question, doc_class=sample.doc_class,
-            question_type=sample.question_type, type=type_name,
-            fields=list(sample.fields or {}),
-        ).strip()
+        return (
+            _jinja.from_string(template)
+            .render(
+                question=sample.question,
+                doc_class=sample.doc_class,
+                question_type=sample.question_type,
+                type=type_name,
+                fields=list(sample.fields or {}),
+            )
+            .strip()
+        )
     except TemplateError as exc:
         raise ConfigError(where, f"prompt template error: {exc}") from None
 
@@ -62,10 +69,12 @@ class CsvPromptCollection:
         key = f"{sample.doc_class} {sample.question_type}".strip()
         if key not in self.prompts:
             known = ", ".join(repr(k) for k in sorted(self.prompts)[:8])
-            raise MissingPromptError(f"no prompt for key {key!r} in {self.path.name} "
-                                     f"(known keys: {known})")
-        return system_prompt or "", render_template(self.prompts[key], sample,
-                                                    sample.question_type, str(self.path))
+            raise MissingPromptError(
+                f"no prompt for key {key!r} in {self.path.name} (known keys: {known})"
+            )
+        return system_prompt or "", render_template(
+            self.prompts[key], sample, sample.question_type, str(self.path)
+        )
 
 
 @dataclass
@@ -86,8 +95,10 @@ class JsonPromptConfig:
         where = str(self.path)
         system = self.fixed_system_prompt or self.system_prompt or system_prompt or ""
         user = self.fixed_prompt or self.user_prompt or sample.question
-        return (render_template(system, sample, type_name, where),
-                render_template(user, sample, type_name, where))
+        return (
+            render_template(system, sample, type_name, where),
+            render_template(user, sample, type_name, where),
+        )
 
 
 def load_prompt_collection(path: Path) -> PromptCollection:
@@ -124,17 +135,18 @@ def _load_json(path: Path) -> JsonPromptConfig:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}", f"invalid JSON: {exc.msg}") \
-            from None
+        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}", f"invalid JSON: {exc.msg}") from None
     config = data.get("prompt_config") if isinstance(data, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(str(path), "expected an object with a 'prompt_config' object")
-    known = {"system_prompt", "user_prompt", "fixed_system_prompt", "fixed_prompt",
-             "type_mapping"}
+    known = {"system_prompt", "user_prompt", "fixed_system_prompt", "fixed_prompt", "type_mapping"}
     unknown = set(config) - known
     if unknown:
-        raise ConfigError(str(path), f"unknown prompt_config field(s): {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            str(path),
+            f"unknown prompt_config field(s): {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}",
+        )
     mapping = config.get("type_mapping") or {}
     if not isinstance(mapping, dict):
         raise ConfigError(f"{path} [type_mapping]", "must be an object")

@@ -24,8 +24,20 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 MASK = "**********"  # how Pydantic dumps a SecretStr
-SECRET_PARTS = frozenset({"key", "apikey", "token", "secret", "password", "passwd",
-                          "credential", "credentials", "auth", "authorization"})
+SECRET_PARTS = frozenset(
+    {
+        "key",
+        "apikey",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "credential",
+        "credentials",
+        "auth",
+        "authorization",
+    }
+)
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
 

@@ -46,25 +46,36 @@ def run_stage_file(task_file: Path, result_file: Path, consume: bool = False) ->
 
     signal.signal(signal.SIGTERM, on_term)
     lock = task.run_dir / TASKS_DIR / f"{task.stage.value}.lock"
-    with exclusive_lock(lock, lambda: ctx.log("waiting for an earlier process of this stage "
-                                              "to end (one writer per run directory)")):
+    with exclusive_lock(
+        lock,
+        lambda: ctx.log(
+            "waiting for an earlier process of this stage to end (one writer per run directory)"
+        ),
+    ):
         return _run(task, ctx, result_file)
 
 
 def _run(task: StageTask, ctx: StageContext, result_file: Path) -> int:
     started = time.monotonic()
-    ctx.log(f"stage {task.stage.value} started: pid={os.getpid()} python={sys.executable} "
-            f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}")
+    ctx.log(
+        f"stage {task.stage.value} started: pid={os.getpid()} python={sys.executable} "
+        f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}"
+    )
     try:
         stage = get_registries(task.registry_dirs).stages.get(task.stage.value)()
         result = stage.run(task, ctx)
     except VlmhbError as exc:
-        result = StageResult(task_id=task.id, stage=task.stage, status=TaskState.FAILED,
-                             message=str(exc))
+        result = StageResult(
+            task_id=task.id, stage=task.stage, status=TaskState.FAILED, message=str(exc)
+        )
     except Exception as exc:
         traceback.print_exc()
-        result = StageResult(task_id=task.id, stage=task.stage, status=TaskState.FAILED,
-                             message=f"{type(exc).__name__}: {exc}")
+        result = StageResult(
+            task_id=task.id,
+            stage=task.stage,
+            status=TaskState.FAILED,
+            message=f"{type(exc).__name__}: {exc}",
+        )
     result.duration_s = time.monotonic() - started
     atomic_write_text(result_file, result.model_dump_json(indent=2))
     return 0 if result.status == TaskState.COMPLETED else 1

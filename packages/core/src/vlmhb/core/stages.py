@@ -33,9 +33,15 @@ class StageContext:
     def _event(self, type_: EventType, **fields: object) -> Event:
         import time
 
-        return Event(type=type_, topic=self.task.experiment, task_id=self.task.id,
-                     run=self.task.run_dir.name, stage=self.task.stage, ts=time.time(),
-                     **fields)
+        return Event(
+            type=type_,
+            topic=self.task.experiment,
+            task_id=self.task.id,
+            run=self.task.run_dir.name,
+            stage=self.task.stage,
+            ts=time.time(),
+            **fields,
+        )
 
     @property
     def registries(self) -> Registries:

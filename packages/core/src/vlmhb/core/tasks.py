@@ -28,16 +28,29 @@ class TaskKindInfo:
 
 def builtin_task_kinds() -> list[TaskKindInfo]:
     return [
-        TaskKindInfo("vqa", "one question per annotation row; free-text answer",
-                     ["cer", "wer", "anls"]),
-        TaskKindInfo("extraction", "one request per document; a JSON answer scored per field",
-                     ["json_valid", "field_f1", "cer"], per_document=True),
-        TaskKindInfo("classification", "the document class of each image",
-                     ["accuracy", "macro_f1"], per_document=True,
-                     default_aggregations=["by_id", "by_doc_type", "general"]),
-        TaskKindInfo("ordering", "the page order of a multi-page document",
-                     ["kendall_tau"], per_document=True,
-                     default_aggregations=["by_id", "by_doc_type", "general"]),
+        TaskKindInfo(
+            "vqa", "one question per annotation row; free-text answer", ["cer", "wer", "anls"]
+        ),
+        TaskKindInfo(
+            "extraction",
+            "one request per document; a JSON answer scored per field",
+            ["json_valid", "field_f1", "cer"],
+            per_document=True,
+        ),
+        TaskKindInfo(
+            "classification",
+            "the document class of each image",
+            ["accuracy", "macro_f1"],
+            per_document=True,
+            default_aggregations=["by_id", "by_doc_type", "general"],
+        ),
+        TaskKindInfo(
+            "ordering",
+            "the page order of a multi-page document",
+            ["kendall_tau"],
+            per_document=True,
+            default_aggregations=["by_id", "by_doc_type", "general"],
+        ),
     ]
 
 
@@ -45,8 +58,7 @@ def fill_task_defaults(tasks: Iterable[TaskSpec], kinds: Registry[TaskKindInfo])
     """Give each task without ``metrics``/``aggregations`` its kind's defaults (in place).
     A task of an unknown kind is left as is; validation names the kind."""
     for task in tasks:
-        if (task.metrics is not None and task.aggregations is not None) \
-                or task.kind not in kinds:
+        if (task.metrics is not None and task.aggregations is not None) or task.kind not in kinds:
             continue
         info = kinds.get(task.kind)
         if task.metrics is None:

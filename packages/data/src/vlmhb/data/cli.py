@@ -13,8 +13,7 @@ from vlmhb.core.errors import VlmhbError
 from vlmhb.core.registries import get_registries
 from vlmhb.data.synth import DEGRADATIONS, FORMATS, KINDS, generate_dataset
 
-app = typer.Typer(help="Dataset tools: synthetic documents, dataset checks.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Dataset tools: synthetic documents, dataset checks.", no_args_is_help=True)
 console = Console()
 
 
@@ -28,8 +27,9 @@ def synth(
     kind: Annotated[str, typer.Option(help=f"{' | '.join(KINDS)} | all")] = "all",
     n: Annotated[int, typer.Option("--n", help="Documents per kind.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed; same seed → same files.")] = 0,
-    degrade: Annotated[str, typer.Option(
-        help=f"Comma-separated degradations: {','.join(DEGRADATIONS)}.")] = "",
+    degrade: Annotated[
+        str, typer.Option(help=f"Comma-separated degradations: {','.join(DEGRADATIONS)}.")
+    ] = "",
     strength: Annotated[float, typer.Option(help="Degradation strength in (0, 1].")] = 0.5,
     format: Annotated[str, typer.Option(help="vqa_csv | json_extraction | both")] = "both",
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier generated dataset.")] = False,
@@ -38,14 +38,25 @@ def synth(
     kinds = list(KINDS) if kind == "all" else _split_list(kind)
     formats = list(FORMATS) if format == "both" else _split_list(format)
     try:
-        summary = generate_dataset(out, kinds, n, seed, _split_list(degrade), strength, formats,
-                                   overwrite=overwrite, progress=console.is_terminal)
+        summary = generate_dataset(
+            out,
+            kinds,
+            n,
+            seed,
+            _split_list(degrade),
+            strength,
+            formats,
+            overwrite=overwrite,
+            progress=console.is_terminal,
+        )
     except VlmhbError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     counts = ", ".join(f"{k}: {v}" for k, v in summary.documents.items())
-    console.print(f"wrote {sum(summary.documents.values())} documents ({counts}) to {out} "
-                  f"(subset {summary.subset}, {summary.vqa_rows} VQA rows)")
+    console.print(
+        f"wrote {sum(summary.documents.values())} documents ({counts}) to {out} "
+        f"(subset {summary.subset}, {summary.vqa_rows} VQA rows)"
+    )
 
 
 @app.command()

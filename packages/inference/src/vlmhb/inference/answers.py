@@ -46,19 +46,23 @@ def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
     width = len(ANSWER_COLUMNS)
     try:
         for row in reader:
-            if data[consumed - 1:consumed] != b"\n":
+            if data[consumed - 1 : consumed] != b"\n":
                 if consumed < len(data):
                     raise _damaged(len(rows) + 1, "has a line break outside quotes")
                 break
             if not rows:
                 if row not in (ANSWER_COLUMNS, LEGACY_ANSWER_COLUMNS):
-                    raise VlmhbError(f"answers.csv header {row} is not {ANSWER_COLUMNS}; "
-                                     "move the file away to start the run afresh")
+                    raise VlmhbError(
+                        f"answers.csv header {row} is not {ANSWER_COLUMNS}; "
+                        "move the file away to start the run afresh"
+                    )
                 width = len(row)
             if len(row) != width:
-                raise VlmhbError(f"answers.csv row {len(rows) + 1} has {len(row)} fields, "
-                                 f"expected {width}; move the file away to start "
-                                 "the run afresh")
+                raise VlmhbError(
+                    f"answers.csv row {len(rows) + 1} has {len(row)} fields, "
+                    f"expected {width}; move the file away to start "
+                    "the run afresh"
+                )
             rows.append(row)
             good_end = consumed
     except csv.Error as exc:
@@ -68,9 +72,11 @@ def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
 
 
 def _damaged(number: int, problem: str) -> VlmhbError:
-    return VlmhbError(f"answers.csv row {number} {problem} and rows follow it, so it is not "
-                      "a half-written last row; repair the file or move it away to start "
-                      "the run afresh")
+    return VlmhbError(
+        f"answers.csv row {number} {problem} and rows follow it, so it is not "
+        "a half-written last row; repair the file or move it away to start "
+        "the run afresh"
+    )
 
 
 def _csv_line(values: Iterable[str]) -> str:
@@ -78,9 +84,13 @@ def _csv_line(values: Iterable[str]) -> str:
 
     ``csv.writer`` with ``lineterminator="\\n"`` leaves a lone ``\\r`` unquoted before
     Python 3.12, and every CSV reader then splits the row there."""
-    return CSV_SEPARATOR.join(
-        '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
-        for text in values) + "\n"
+    return (
+        CSV_SEPARATOR.join(
+            '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
+            for text in values
+        )
+        + "\n"
+    )
 
 
 def _format(value: object) -> str:
@@ -110,8 +120,10 @@ class AnswersFile:
             self._upgrade(rows)
             return [row[0] for row in rows[1:]]
         if rows and rows[0] != ANSWER_COLUMNS:
-            raise VlmhbError(f"{self.path}: header {rows[0]} is not {ANSWER_COLUMNS}; "
-                             "move the file away to start the run afresh")
+            raise VlmhbError(
+                f"{self.path}: header {rows[0]} is not {ANSWER_COLUMNS}; "
+                "move the file away to start the run afresh"
+            )
         if good_end < len(data):
             with self.path.open("r+b") as handle:
                 handle.truncate(good_end)
@@ -122,8 +134,10 @@ class AnswersFile:
     def _upgrade(self, rows: list[list[str]]) -> None:
         """Rewrite a legacy file with the current header, new columns empty."""
         pad = [""] * (len(ANSWER_COLUMNS) - len(LEGACY_ANSWER_COLUMNS))
-        atomic_write_text(self.path, "".join(
-            _csv_line(row) for row in [ANSWER_COLUMNS, *(row + pad for row in rows[1:])]))
+        atomic_write_text(
+            self.path,
+            "".join(_csv_line(row) for row in [ANSWER_COLUMNS, *(row + pad for row in rows[1:])]),
+        )
 
     def append(self, result: RequestResult) -> None:
         """Write one row and fsync it (the header first when the file is empty)."""
@@ -131,10 +145,23 @@ class AnswersFile:
             self._handle = self.path.open("a", encoding="utf-8", newline="")
             if self._handle.tell() == 0:
                 self._write(ANSWER_COLUMNS)
-        self._write([result.id, result.model_answer, result.error, result.ttft_ms,
-                     result.latency_ms, result.tpot_ms, result.prompt_tokens,
-                     result.completion_tokens, result.attempts, result.queue_ms,
-                     result.itl_ms_mean, result.itl_ms_max, result.error_type])
+        self._write(
+            [
+                result.id,
+                result.model_answer,
+                result.error,
+                result.ttft_ms,
+                result.latency_ms,
+                result.tpot_ms,
+                result.prompt_tokens,
+                result.completion_tokens,
+                result.attempts,
+                result.queue_ms,
+                result.itl_ms_mean,
+                result.itl_ms_max,
+                result.error_type,
+            ]
+        )
 
     def _write(self, values: Sequence[object]) -> None:
         assert self._handle is not None

@@ -102,9 +102,14 @@ async def run_load(
 
     warm: list[RequestResult] = []
     if config.warmup and samples:
-        warm = list(await asyncio.gather(*(
-            client.infer(samples[i % len(samples)], body=body(i % len(samples)))
-            for i in range(config.warmup))))
+        warm = list(
+            await asyncio.gather(
+                *(
+                    client.infer(samples[i % len(samples)], body=body(i % len(samples)))
+                    for i in range(config.warmup)
+                )
+            )
+        )
     results: list[RequestResult] = []
     tasks: list[asyncio.Task[None]] = []
     failures: list[Exception] = []
@@ -153,8 +158,7 @@ async def run_load(
         raise failures[0]
     ends = [r.done_at for r in results if r.done_at is not None]
     wall_s = (max(ends) if ends and not (stop and stop()) else time.perf_counter()) - start
-    return LoadRun(results, max(wall_s, 0.0), warm, client.limiter.lowest,
-                   client.limiter.decreases)
+    return LoadRun(results, max(wall_s, 0.0), warm, client.limiter.lowest, client.limiter.decreases)
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,7 @@ def metrics_url(base_url: str) -> str:
     return (root[:-3] if root.endswith("/v1") else root) + "/metrics"
 
 
-def read_peaks(base_url: str, api_key: str | None = None, timeout_s: float = 3.0
-               ) -> ServerPeaks:
+def read_peaks(base_url: str, api_key: str | None = None, timeout_s: float = 3.0) -> ServerPeaks:
     """The server's memory peaks from its ``/metrics``; empty when it has none."""
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
     try:
@@ -204,9 +207,15 @@ def read_peaks(base_url: str, api_key: str | None = None, timeout_s: float = 3.0
     return parse_peaks(response.text) if response.status_code == 200 else ServerPeaks()
 
 
-def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
-                   peaks: ServerPeaks, session: str | None = None,
-                   complete: bool = True) -> dict[str, Any]:
+def record_session(
+    run_dir: Path,
+    active_s: float,
+    requests: int,
+    errors: int,
+    peaks: ServerPeaks,
+    session: str | None = None,
+    complete: bool = True,
+) -> dict[str, Any]:
     """Add one inference session to ``run_dir/inference_stats.json`` and return the file.
 
     ``session`` names the session: a later record with the same name replaces the earlier
@@ -225,10 +234,19 @@ def record_session(run_dir: Path, active_s: float, requests: int, errors: int,
     if session is not None:
         sessions = [s for s in sessions if s.get("session") != session]
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    sessions.append({"session": session, "finished": now if complete else None,
-                     "checkpoint": now, "complete": complete,
-                     "active_s": round(active_s, 6), "requests": requests, "errors": errors,
-                     "peak_rss_bytes": peaks.rss_bytes, "peak_gpu_bytes": peaks.gpu_bytes})
+    sessions.append(
+        {
+            "session": session,
+            "finished": now if complete else None,
+            "checkpoint": now,
+            "complete": complete,
+            "active_s": round(active_s, 6),
+            "requests": requests,
+            "errors": errors,
+            "peak_rss_bytes": peaks.rss_bytes,
+            "peak_gpu_bytes": peaks.gpu_bytes,
+        }
+    )
 
     def largest(key: str) -> float | None:
         values = [float(s[key]) for s in sessions if isinstance(s.get(key), int | float)]
@@ -270,10 +288,18 @@ class SessionCheckpoint:
         if now - self._written >= self.every_s:
             self._written = now
             end = result.done_at if result.done_at is not None else now
-            record_session(self.run_dir, end - self._first, self.requests, self.errors,
-                           ServerPeaks(), self.session, complete=False)
+            record_session(
+                self.run_dir,
+                end - self._first,
+                self.requests,
+                self.errors,
+                ServerPeaks(),
+                self.session,
+                complete=False,
+            )
 
     def finish(self, active_s: float, peaks: ServerPeaks) -> dict[str, Any]:
         """The session's final record (replacing its checkpoints); the file's totals."""
-        return record_session(self.run_dir, active_s, self.requests, self.errors, peaks,
-                              self.session, complete=True)
+        return record_session(
+            self.run_dir, active_s, self.requests, self.errors, peaks, self.session, complete=True
+        )

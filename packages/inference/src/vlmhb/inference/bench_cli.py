@@ -31,16 +31,19 @@ app = typer.Typer(help="Benchmark an OpenAI-compatible server (vLLM bench serve 
 console = Console()
 
 
-def load_samples(dataset: Path | None, format: str, prompt: str | None,
-                 image: Path | None, count: int) -> list[PreparedSample]:
+def load_samples(
+    dataset: Path | None, format: str, prompt: str | None, image: Path | None, count: int
+) -> list[PreparedSample]:
     """``count`` samples: the dataset's (cycled) or ``prompt`` (+ ``image``) repeated."""
     if count < 1:
         raise VlmhbError("--num-requests must be at least 1")
     if dataset is not None:
         reader = get_registries().datasets.get(format)()
         load = reader.read(DatasetSpec(name=dataset.name, format=format, path=dataset))
-        base = [PreparedSample(**s.model_dump(), user_prompt=s.question or "Describe the "
-                               "document.") for s in load.samples]
+        base = [
+            PreparedSample(**s.model_dump(), user_prompt=s.question or "Describe the document.")
+            for s in load.samples
+        ]
         if not base:
             raise VlmhbError(f"{dataset}: no usable samples ({len(load.problems)} problems)")
     elif prompt is not None:
@@ -52,8 +55,7 @@ def load_samples(dataset: Path | None, format: str, prompt: str | None,
     return [base[i % len(base)] for i in range(count)]
 
 
-def build_bodies(client: InferenceClient, samples: list[PreparedSample]
-                 ) -> list[dict[str, Any]]:
+def build_bodies(client: InferenceClient, samples: list[PreparedSample]) -> list[dict[str, Any]]:
     """One request body per sample, built once per distinct sample before the clock."""
     cache: dict[int, dict[str, Any]] = {}
     bodies = []
@@ -68,13 +70,26 @@ def build_bodies(client: InferenceClient, samples: list[PreparedSample]
     return bodies
 
 
-async def bench(base_url: str, model: str, samples: list[PreparedSample],
-                generation: GenerationParams, concurrency: int, config: LoadConfig,
-                adaptive: bool, api_key: str | None) -> LoadRun:
+async def bench(
+    base_url: str,
+    model: str,
+    samples: list[PreparedSample],
+    generation: GenerationParams,
+    concurrency: int,
+    config: LoadConfig,
+    adaptive: bool,
+    api_key: str | None,
+) -> LoadRun:
     """Run the load (ITL gaps kept for pooled statistics)."""
-    async with InferenceClient(base_url, model, generation, concurrency=concurrency,
-                               api_key=api_key, adaptive=adaptive,
-                               keep_itl=True) as client:
+    async with InferenceClient(
+        base_url,
+        model,
+        generation,
+        concurrency=concurrency,
+        api_key=api_key,
+        adaptive=adaptive,
+        keep_itl=True,
+    ) as client:
         return await run_load(client, samples, config, bodies=build_bodies(client, samples))
 
 
@@ -91,10 +106,22 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="bench-serve summary")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("requests", "completed", "failed", "retried_requests", "duration_s",
-                "total_input_tokens", "total_output_tokens", "request_throughput_rps",
-                "output_throughput_tok_s", "goodput_rps", "goodput_fraction",
-                "peak_rss_bytes", "peak_gpu_bytes", "lowest_concurrency"):
+    for key in (
+        "requests",
+        "completed",
+        "failed",
+        "retried_requests",
+        "duration_s",
+        "total_input_tokens",
+        "total_output_tokens",
+        "request_throughput_rps",
+        "output_throughput_tok_s",
+        "goodput_rps",
+        "goodput_fraction",
+        "peak_rss_bytes",
+        "peak_gpu_bytes",
+        "lowest_concurrency",
+    ):
         if key in summary:
             table.add_row(key, _fmt(summary[key]))
     for column in STAT_COLUMNS:
@@ -115,8 +142,9 @@ def bench_serve(
     image: Annotated[Path | None, typer.Option(help="Image sent with --prompt.")] = None,
     num_requests: Annotated[int, typer.Option("--num-requests")] = 100,
     concurrency: Annotated[int, typer.Option(help="Most requests in flight.")] = 8,
-    request_rate: Annotated[float, typer.Option(
-        "--request-rate", help="Requests/s; inf sends all at once.")] = math.inf,
+    request_rate: Annotated[
+        float, typer.Option("--request-rate", help="Requests/s; inf sends all at once.")
+    ] = math.inf,
     arrivals: Annotated[str, typer.Option(help=" | ".join(ARRIVALS))] = "poisson",
     seed: Annotated[int, typer.Option(help="Seed of Poisson arrivals.")] = 0,
     warmup: Annotated[int, typer.Option(help="Unrecorded requests sent first.")] = 0,
@@ -125,38 +153,52 @@ def bench_serve(
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 128,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 120,
     retries: Annotated[int, typer.Option(help="Retries of transient failures.")] = 0,
-    adaptive: Annotated[bool, typer.Option(
-        "--adaptive/--no-adaptive", help="AIMD concurrency on 429/5xx.")] = False,
+    adaptive: Annotated[
+        bool, typer.Option("--adaptive/--no-adaptive", help="AIMD concurrency on 429/5xx.")
+    ] = False,
     api_key_env: Annotated[str | None, typer.Option(help="Env var holding the key.")] = None,
     output: Annotated[Path | None, typer.Option(help="Write the summary JSON here.")] = None,
 ) -> None:
     """Load-test an OpenAI-compatible server; print and save the timing summary."""
     try:
         slo_ms = parse_slo(slo)
-        config = LoadConfig(request_rate=request_rate, arrivals=arrivals, seed=seed,
-                            warmup=warmup)
+        config = LoadConfig(request_rate=request_rate, arrivals=arrivals, seed=seed, warmup=warmup)
         samples = load_samples(dataset, format, prompt, image, num_requests)
     except (SloError, ValueError, VlmhbError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     api_key = os.environ.get(api_key_env) if api_key_env else None
-    generation = GenerationParams(max_tokens=max_tokens, stream=stream, timeout_s=timeout_s,
-                                  retries=retries)
-    load = loop.run(bench(base_url, model, samples, generation, concurrency, config,
-                          adaptive, api_key))
+    generation = GenerationParams(
+        max_tokens=max_tokens, stream=stream, timeout_s=timeout_s, retries=retries
+    )
+    load = loop.run(
+        bench(base_url, model, samples, generation, concurrency, config, adaptive, api_key)
+    )
     peaks = read_peaks(base_url, api_key)
     summary = summarize(load.results, load.wall_s, slo_ms, peaks.rss_bytes, peaks.gpu_bytes)
-    summary |= {"lowest_concurrency": load.lowest_concurrency, "config": {
-        "base_url": base_url, "model": model, "num_requests": num_requests,
-        "concurrency": concurrency, "request_rate": request_rate, "arrivals": arrivals,
-        "seed": seed, "warmup": warmup, "stream": stream, "max_tokens": max_tokens,
-        "adaptive": adaptive, "dataset": str(dataset) if dataset else None,
-        "prompt": prompt, "image": str(image) if image else None}}
+    summary |= {
+        "lowest_concurrency": load.lowest_concurrency,
+        "config": {
+            "base_url": base_url,
+            "model": model,
+            "num_requests": num_requests,
+            "concurrency": concurrency,
+            "request_rate": request_rate,
+            "arrivals": arrivals,
+            "seed": seed,
+            "warmup": warmup,
+            "stream": stream,
+            "max_tokens": max_tokens,
+            "adaptive": adaptive,
+            "dataset": str(dataset) if dataset else None,
+            "prompt": prompt,
+            "image": str(image) if image else None,
+        },
+    }
     console.print(summary_table(summary))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(json_ready(summary), indent=2) + "\n",
-                          encoding="utf-8")
+        output.write_text(json.dumps(json_ready(summary), indent=2) + "\n", encoding="utf-8")
         console.print(f"summary written to {output}")
 
 

@@ -77,16 +77,25 @@ def serve(args: argparse.Namespace) -> int:
 
     from vlmhb.inference.server import ServerConfig, create_app
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     spec = build_spec(args)
     backend = make_backend(spec)
     if args.parent_pid:
         watch_parent(args.parent_pid)
-    config: dict[str, Any] = {"host": args.host, "port": args.port, "access_log": False,
-                              "log_level": args.log_level, "timeout_graceful_shutdown": 5}
-    server_config = ServerConfig.from_env([Path(p) for p in args.allowed_root],
-                                          args.max_image_bytes)
+    config: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": False,
+        "log_level": args.log_level,
+        "timeout_graceful_shutdown": 5,
+    }
+    server_config = ServerConfig.from_env(
+        [Path(p) for p in args.allowed_root], args.max_image_bytes
+    )
     uvicorn.run(create_app(backend, server_config), **config)
     return 0
 
@@ -100,17 +109,35 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--model-spec", help="ModelSpec as JSON text or a JSON file path")
     run.add_argument("--model", help="model path (ModelSpec.model_path)")
-    run.add_argument("--param", type=parse_param, action="append", default=[],
-                     metavar="KEY=VALUE", help="backend parameter (JSON value or string)")
-    run.add_argument("--allowed-root", action="append", default=[], metavar="DIR",
-                     help="folder whose files may be sent as file:// image URLs "
-                          "(repeatable; also VLMHB_API_ALLOWED_ROOTS)")
-    run.add_argument("--max-image-bytes", type=int, default=None, metavar="N",
-                     help="largest accepted image in bytes (default 20 MiB)")
-    run.add_argument("--parent-pid", type=int,
-                     help="exit when this process is gone (used by the launcher)")
-    run.add_argument("--log-level", default="info",
-                     choices=["critical", "error", "warning", "info", "debug"])
+    run.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend parameter (JSON value or string)",
+    )
+    run.add_argument(
+        "--allowed-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder whose files may be sent as file:// image URLs "
+        "(repeatable; also VLMHB_API_ALLOWED_ROOTS)",
+    )
+    run.add_argument(
+        "--max-image-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="largest accepted image in bytes (default 20 MiB)",
+    )
+    run.add_argument(
+        "--parent-pid", type=int, help="exit when this process is gone (used by the launcher)"
+    )
+    run.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     return root
 
 

@@ -85,8 +85,7 @@ class RequestFailed(Exception):
         self.kind = kind
 
 
-def tpot(latency_ms: float, ttft_ms: float | None, completion_tokens: int | None
-         ) -> float | None:
+def tpot(latency_ms: float, ttft_ms: float | None, completion_tokens: int | None) -> float | None:
     """Time per output token after the first; None with fewer than 2 tokens."""
     if ttft_ms is None or completion_tokens is None or completion_tokens <= 1:
         return None
@@ -98,8 +97,12 @@ def build_messages(sample: PreparedSample) -> list[dict[str, Any]]:
     ``image_path`` is used as given, as ``vlmhb.core.prepare`` does)."""
     content: list[dict[str, Any]] = []
     if sample.image_path is not None:
-        content.append({"type": "image_url", "image_url": {
-            "url": encode_image(sample.image_path, sample.crop_box)}})
+        content.append(
+            {
+                "type": "image_url",
+                "image_url": {"url": encode_image(sample.image_path, sample.crop_box)},
+            }
+        )
     content.append({"type": "text", "text": sample.user_prompt or sample.question})
     messages: list[dict[str, Any]] = []
     if sample.system_prompt:
@@ -121,10 +124,18 @@ def _status_failure(response: httpx.Response, body: bytes) -> RequestFailed:
 class InferenceClient:
     """Sends samples to ``base_url`` (ending in ``/v1``) with bounded concurrency."""
 
-    def __init__(self, base_url: str, model: str, generation: GenerationParams,
-                 concurrency: int = 4, api_key: str | None = None,
-                 backoff_s: float = 0.5, max_backoff_s: float = 8.0,
-                 adaptive: bool = False, keep_itl: bool = False) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        generation: GenerationParams,
+        concurrency: int = 4,
+        api_key: str | None = None,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        adaptive: bool = False,
+        keep_itl: bool = False,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.generation = generation
@@ -136,10 +147,15 @@ class InferenceClient:
         # One single-connection httpx client per concurrency slot: httpcore's shared pool
         # costs O(connections) socket checks per request, which dominated at 32+ slots.
         tls = httpx.create_ssl_context()
-        self._clients = [httpx.AsyncClient(
-            headers=headers, timeout=httpx.Timeout(generation.timeout_s), verify=tls,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
-            for _ in range(concurrency)]
+        self._clients = [
+            httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(generation.timeout_s),
+                verify=tls,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+            for _ in range(concurrency)
+        ]
         self._slots: list[httpx.AsyncClient] = list(self._clients)
 
     async def __aenter__(self) -> InferenceClient:
@@ -172,8 +188,12 @@ class InferenceClient:
             return await asyncio.to_thread(self.payload, sample)
         return self.payload(sample)
 
-    async def infer(self, sample: PreparedSample, arrived: float | None = None,
-                    body: dict[str, Any] | None = None) -> RequestResult:
+    async def infer(
+        self,
+        sample: PreparedSample,
+        arrived: float | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> RequestResult:
         """Run one sample to a result (answer or error) with retries.
 
         ``arrived`` (a ``time.perf_counter()`` mark, default now) is when the request
@@ -213,8 +233,9 @@ class InferenceClient:
             waiting = time.perf_counter()
         return result
 
-    async def _attempt(self, http: httpx.AsyncClient, body: dict[str, Any],
-                       result: RequestResult) -> None:
+    async def _attempt(
+        self, http: httpx.AsyncClient, body: dict[str, Any], result: RequestResult
+    ) -> None:
         """One HTTP request; fills ``result`` or raises ``RequestFailed``."""
         started = time.perf_counter()
         result.sent_at, result.done_at = started, None
@@ -229,11 +250,13 @@ class InferenceClient:
         except httpx.TimeoutException as exc:
             raise RequestFailed(f"timeout: {type(exc).__name__}", True, TIMEOUT) from exc
         except httpx.TransportError as exc:
-            raise RequestFailed(f"connection error: {type(exc).__name__}: {exc}",
-                                True, CONNECTION) from exc
+            raise RequestFailed(
+                f"connection error: {type(exc).__name__}: {exc}", True, CONNECTION
+            ) from exc
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise RequestFailed(f"malformed reply: {type(exc).__name__}: {exc}",
-                                False, MALFORMED) from exc
+            raise RequestFailed(
+                f"malformed reply: {type(exc).__name__}: {exc}", False, MALFORMED
+            ) from exc
         result.done_at = time.perf_counter()
         result.latency_ms = _ms(result.done_at - started)
         result.tpot_ms = tpot(result.latency_ms, result.ttft_ms, result.completion_tokens)
@@ -246,8 +269,9 @@ class InferenceClient:
         result.ttft_ms = result.itl_ms_mean = result.itl_ms_max = None
         result.itl_ms = []
 
-    async def _read_stream(self, response: httpx.Response, result: RequestResult,
-                           started: float) -> None:
+    async def _read_stream(
+        self, response: httpx.Response, result: RequestResult, started: float
+    ) -> None:
         parts: list[str] = []
         marks: list[float] = []
         result.prompt_tokens = result.completion_tokens = None

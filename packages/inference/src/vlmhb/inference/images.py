@@ -19,8 +19,14 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-MIME_BY_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp",
-                  "GIF": "image/gif", "BMP": "image/bmp", "TIFF": "image/tiff"}
+MIME_BY_FORMAT = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 
@@ -83,8 +89,10 @@ def encode_image(path: Path, crop_box: tuple[int, int, int, int] | None = None) 
             if crop_box is not None:
                 x1, y1, x2, y2 = crop_box
                 if not (0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height):
-                    raise ImageError(f"crop box {crop_box} is outside the image "
-                                     f"{image.width}x{image.height} or empty")
+                    raise ImageError(
+                        f"crop box {crop_box} is outside the image "
+                        f"{image.width}x{image.height} or empty"
+                    )
                 image = image.crop(crop_box)
             buffer = io.BytesIO()
             image.save(buffer, format="PNG")
@@ -100,7 +108,8 @@ def _data_url(mime: str, data: bytes) -> str:
 def _too_large(size: int, limit: int) -> ImageTooLargeError:
     return ImageTooLargeError(
         f"image is {size} bytes, over the limit of {limit} bytes "
-        "(raise it with vlmhb-api serve --max-image-bytes)")
+        "(raise it with vlmhb-api serve --max-image-bytes)"
+    )
 
 
 def read_image_url(url: str, policy: ImagePolicy | None = None) -> ImageData:
@@ -110,8 +119,9 @@ def read_image_url(url: str, policy: ImagePolicy | None = None) -> ImageData:
         return _read_data_url(url, policy.max_bytes)
     if url.startswith("file:"):
         return _read_file_url(url, policy)
-    raise ImageError("image_url must be a data:<mime>;base64,... URL or a file:// URL "
-                     f"(got {url[:30]!r}...)")
+    raise ImageError(
+        f"image_url must be a data:<mime>;base64,... URL or a file:// URL (got {url[:30]!r}...)"
+    )
 
 
 def _read_data_url(url: str, max_bytes: int) -> ImageData:
@@ -127,25 +137,26 @@ def _read_data_url(url: str, max_bytes: int) -> ImageData:
         raise ImageError(f"image data URL is not valid base64: {exc}") from exc
     if len(data) > max_bytes:
         raise _too_large(len(data), max_bytes)
-    return ImageData(header[5:].removesuffix(";base64") or "application/octet-stream",
-                     data, url)
+    return ImageData(header[5:].removesuffix(";base64") or "application/octet-stream", data, url)
 
 
 def _read_file_url(url: str, policy: ImagePolicy) -> ImageData:
     parsed = urlparse(url)
     if parsed.netloc not in ("", "localhost"):
-        raise ImageError(f"file URL must name a local path (file:///...), got host "
-                         f"{parsed.netloc!r}")
+        raise ImageError(
+            f"file URL must name a local path (file:///...), got host {parsed.netloc!r}"
+        )
     roots = policy.resolved_roots()
     if not roots:
         raise ImageForbiddenError(
             "file:// image URLs are disabled on this server; start it with "
-            "--allowed-root DIR (or VLMHB_API_ALLOWED_ROOTS) or send a data: URL")
+            "--allowed-root DIR (or VLMHB_API_ALLOWED_ROOTS) or send a data: URL"
+        )
     path = Path(unquote(parsed.path)).resolve()
     if not any(path.is_relative_to(root) for root in roots):
         raise ImageForbiddenError(
-            f"file {path} is outside the allowed roots "
-            f"({', '.join(str(root) for root in roots)})")
+            f"file {path} is outside the allowed roots ({', '.join(str(root) for root in roots)})"
+        )
     try:
         size = path.stat().st_size
         if size > policy.max_bytes:
@@ -155,4 +166,3 @@ def _read_file_url(url: str, policy: ImagePolicy) -> ImageData:
         raise ImageError(f"cannot read image file {path}: {exc.strerror}") from exc
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return ImageData(mime, data, _data_url(mime, data))
-

@@ -80,9 +80,20 @@ class ServerProcess:
         self._private: Path | None = None
 
     def command(self, spec_file: Path) -> list[str]:
-        return [sys.executable, "-m", "vlmhb.inference.cli", "serve",
-                "--model-spec", str(spec_file), "--host", HOST,
-                "--port", str(self.port), "--parent-pid", str(os.getpid())]
+        return [
+            sys.executable,
+            "-m",
+            "vlmhb.inference.cli",
+            "serve",
+            "--model-spec",
+            str(spec_file),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
 
     def _write_spec(self) -> Path:
         """The spec, secrets in clear, in a folder only this user can enter."""
@@ -100,11 +111,17 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._log_start = log.tell()
-            log.write(f"--- vlmhb-api start {time.strftime('%Y-%m-%d %H:%M:%S')} "
-                      f"backend={self.spec.backend} port={self.port}\n".encode())
+            log.write(
+                f"--- vlmhb-api start {time.strftime('%Y-%m-%d %H:%M:%S')} "
+                f"backend={self.spec.backend} port={self.port}\n".encode()
+            )
             log.flush()
-            self.process = subprocess.Popen(self.command(self._write_spec()), stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                self.command(self._write_spec()),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         try:
             self._wait_healthy()
         except BaseException:
@@ -115,9 +132,11 @@ class ServerProcess:
 
     def _fail(self, reason: str) -> ServerStartError:
         tail = log_tail(self.log_path, self._log_start)
-        return ServerStartError(f"model server for {self.spec.name!r} "
-                                f"(backend {self.spec.backend}) {reason}; "
-                                f"last lines of {self.log_path}:\n{tail}")
+        return ServerStartError(
+            f"model server for {self.spec.name!r} "
+            f"(backend {self.spec.backend}) {reason}; "
+            f"last lines of {self.log_path}:\n{tail}"
+        )
 
     def _wait_healthy(self) -> None:
         assert self.process is not None
@@ -135,8 +154,10 @@ class ServerProcess:
                         detail = response.json().get("error", response.text)
                         raise self._fail(f"failed to load the model: {detail}")
                 if time.monotonic() > deadline:
-                    raise self._fail(f"was not healthy after {self.spec.startup_timeout_s:g} s "
-                                     "(startup_timeout_s)")
+                    raise self._fail(
+                        f"was not healthy after {self.spec.startup_timeout_s:g} s "
+                        "(startup_timeout_s)"
+                    )
                 time.sleep(0.1)
 
     def stop(self, grace_s: float = 10.0) -> None:
@@ -168,11 +189,16 @@ def model_endpoint(spec: ModelSpec, run_dir: Path) -> Iterator[Endpoint]:
     the wrapper (its ``openai`` backend holds the token buckets) sits in between."""
     model = spec.model or spec.name
     if spec.base_url and not RATE_LIMIT_PARAMS & set(spec.params):
-        api_key = (os.environ.get(spec.api_key_env) if spec.api_key_env
-                   else reveal(spec.params.get("api_key")))
+        api_key = (
+            os.environ.get(spec.api_key_env)
+            if spec.api_key_env
+            else reveal(spec.params.get("api_key"))
+        )
         if spec.api_key_env and api_key is None:
-            raise VlmhbError(f"model {spec.name!r}: environment variable "
-                             f"{spec.api_key_env!r} (api_key_env) is not set")
+            raise VlmhbError(
+                f"model {spec.name!r}: environment variable "
+                f"{spec.api_key_env!r} (api_key_env) is not set"
+            )
         yield Endpoint(spec.base_url.rstrip("/"), model, api_key)
         return
     with ServerProcess(spec, run_dir) as server:

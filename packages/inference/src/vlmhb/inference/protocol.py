@@ -76,14 +76,20 @@ class ChatRequest(BaseModel):
         """``UnsupportedParameterError`` for parameters the wrapper cannot honour."""
         if self.n is not None and self.n != 1:
             raise UnsupportedParameterError(
-                "n", f"only n=1 is supported (one choice per request), got n={self.n}")
+                "n", f"only n=1 is supported (one choice per request), got n={self.n}"
+            )
 
     def has_images(self) -> bool:
-        return any(isinstance(part, ImagePart) for message in self.messages
-                   if isinstance(message.content, list) for part in message.content)
+        return any(
+            isinstance(part, ImagePart)
+            for message in self.messages
+            if isinstance(message.content, list)
+            for part in message.content
+        )
 
-    def to_generation_request(self, policy: ImagePolicy | None = None,
-                              decode_images: bool = True) -> GenerationRequest:
+    def to_generation_request(
+        self, policy: ImagePolicy | None = None, decode_images: bool = True
+    ) -> GenerationRequest:
         """Join system and user texts and read images under ``policy`` (``ImageError``
         on a bad one); ``messages`` keeps the OpenAI form with ``data:`` image URLs."""
         system: list[str] = []
@@ -110,13 +116,20 @@ class ChatRequest(BaseModel):
                 if decode_images and prompt:
                     images.append(image.decode())
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        response_format = (self.response_format.model_dump()
-                           if self.response_format is not None else None)
+        response_format = (
+            self.response_format.model_dump() if self.response_format is not None else None
+        )
         return GenerationRequest(
-            system="\n".join(system), user="\n".join(user), images=images,
+            system="\n".join(system),
+            user="\n".join(user),
+            images=images,
             max_tokens=self.max_completion_tokens or self.max_tokens or 128,
-            temperature=self.temperature, stop=stop, metadata=dict(self.metadata or {}),
-            response_format=response_format, messages=messages)
+            temperature=self.temperature,
+            stop=stop,
+            metadata=dict(self.metadata or {}),
+            response_format=response_format,
+            messages=messages,
+        )
 
 
 def completion_id() -> str:
@@ -124,33 +137,56 @@ def completion_id() -> str:
 
 
 def usage_dict(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
-def completion_body(generation: Generation, model: str, timings: dict[str, float]
-                    ) -> dict[str, Any]:
+def completion_body(
+    generation: Generation, model: str, timings: dict[str, float]
+) -> dict[str, Any]:
     """A ``chat.completion`` object (plus the wrapper's ``vlmhb_timings``)."""
     return {
-        "id": completion_id(), "object": "chat.completion", "created": int(time.time()),
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": generation.finish_reason,
-                     "message": {"role": "assistant", "content": generation.text}}],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": generation.finish_reason,
+                "message": {"role": "assistant", "content": generation.text},
+            }
+        ],
         "usage": usage_dict(generation.prompt_tokens, generation.completion_tokens),
         "vlmhb_timings": timings,
     }
 
 
-def chunk_body(chunk_id: str, model: str, created: int, delta: dict[str, str] | None,
-               finish_reason: str | None = None) -> dict[str, Any]:
+def chunk_body(
+    chunk_id: str,
+    model: str,
+    created: int,
+    delta: dict[str, str] | None,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
     """A ``chat.completion.chunk``; ``delta=None`` gives the choice-less usage chunk."""
-    choices = [] if delta is None else [
-        {"index": 0, "delta": delta, "finish_reason": finish_reason}]
-    return {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "choices": choices}
+    choices = (
+        [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
+    )
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
 
 
-def error_body(message: str, type_: str, code: int | str, param: str | None = None
-               ) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str, code: int | str, param: str | None = None
+) -> dict[str, Any]:
     """OpenAI-style error object."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}

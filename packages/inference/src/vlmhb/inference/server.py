@@ -78,14 +78,18 @@ class ServerConfig:
     sample_interval_s: float = 1.0
 
     @classmethod
-    def from_env(cls, allowed_roots: list[Path] | None = None,
-                 max_image_bytes: int | None = None) -> ServerConfig:
+    def from_env(
+        cls, allowed_roots: list[Path] | None = None, max_image_bytes: int | None = None
+    ) -> ServerConfig:
         """Key from ``VLMHB_API_KEY``; roots from ``VLMHB_API_ALLOWED_ROOTS``
         (``os.pathsep``-separated) plus ``allowed_roots``."""
         roots = [Path(p) for p in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if p]
-        return cls(api_key=os.environ.get(API_KEY_ENV) or None,
-                   images=ImagePolicy(tuple(roots + list(allowed_roots or [])),
-                                      max_image_bytes or DEFAULT_MAX_IMAGE_BYTES))
+        return cls(
+            api_key=os.environ.get(API_KEY_ENV) or None,
+            images=ImagePolicy(
+                tuple(roots + list(allowed_roots or [])), max_image_bytes or DEFAULT_MAX_IMAGE_BYTES
+            ),
+        )
 
 
 class BackendState:
@@ -144,15 +148,22 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         self.telemetry.auth_failures += 1
-        message = ("invalid API key" if given else
-                   "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-        response = JSONResponse(error_body(message, "invalid_request_error", "invalid_api_key"),
-                                status_code=401, headers={"www-authenticate": "Bearer"})
+        message = (
+            "invalid API key"
+            if given
+            else "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        )
+        response = JSONResponse(
+            error_body(message, "invalid_request_error", "invalid_api_key"),
+            status_code=401,
+            headers={"www-authenticate": "Bearer"},
+        )
         await response(scope, receive, send)
 
 
-def _error(status: int, message: str, type_: str = "server_error",
-           param: str | None = None) -> JSONResponse:
+def _error(
+    status: int, message: str, type_: str = "server_error", param: str | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(message, type_, status, param), status_code=status)
 
 
@@ -217,8 +228,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     async def health() -> JSONResponse:
         if state.status == "failed":
             return JSONResponse({"status": "failed", "error": state.error}, status_code=500)
-        return JSONResponse({"status": state.status},
-                            status_code=200 if state.ready else 503)
+        return JSONResponse({"status": state.status}, status_code=200 if state.ready else 503)
 
     @app.post("/v1/model/load")
     async def load_model() -> JSONResponse:
@@ -234,14 +244,24 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(telemetry.render(),
-                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+        return PlainTextResponse(
+            telemetry.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{
-            "id": model_name, "object": "model", "created": 0, "owned_by": "vlmhb",
-            "vlmhb": backend.info()}]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": model_name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "vlmhb",
+                    "vlmhb": backend.info(),
+                }
+            ],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest) -> Response:
@@ -249,8 +269,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
         telemetry.started()
 
         def refuse(response: JSONResponse) -> JSONResponse:
-            telemetry.finished(time.perf_counter() - started, error=True,
-                               status=response.status_code)
+            telemetry.finished(
+                time.perf_counter() - started, error=True, status=response.status_code
+            )
             return response
 
         if not state.ready:
@@ -259,8 +280,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
         try:
             body.check_supported()
             if body.has_images():  # reading and decoding images is CPU work
-                request = await asyncio.to_thread(body.to_generation_request, config.images,
-                                                  backend.decode_images)
+                request = await asyncio.to_thread(
+                    body.to_generation_request, config.images, backend.decode_images
+                )
             else:
                 request = body.to_generation_request(config.images, backend.decode_images)
         except UnsupportedParameterError as exc:
@@ -290,8 +312,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
         log.exception("backend %s raised", backend.name)
         return _error(500, f"{type(exc).__name__}: {exc}")
 
-    async def _stream(request: GenerationRequest, include_usage: bool, started: float,
-                      headers: dict[str, str]) -> Response:
+    async def _stream(
+        request: GenerationRequest, include_usage: bool, started: float, headers: dict[str, str]
+    ) -> Response:
         """SSE reply; a failure before the first chunk is still a plain HTTP error, a later
         one ends the stream with an error event and no ``[DONE]``."""
         chunks = backend.stream(request).__aiter__()
@@ -301,13 +324,17 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
             first = None
         except Exception as exc:
             response = _backend_error(exc)
-            telemetry.finished(time.perf_counter() - started, error=True,
-                               status=response.status_code)
+            telemetry.finished(
+                time.perf_counter() - started, error=True, status=response.status_code
+            )
             return response
         first_at = time.perf_counter()
         chunk_id, created = completion_id(), int(time.time())
-        headers = {**headers, TTFT_HEADER: str(_ms(first_at - started)),
-                   "cache-control": "no-cache"}
+        headers = {
+            **headers,
+            TTFT_HEADER: str(_ms(first_at - started)),
+            "cache-control": "no-cache",
+        }
 
         async def events() -> AsyncIterator[str]:
             parts: list[str] = []
@@ -316,26 +343,32 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
             try:
                 text = first if isinstance(first, str) else ""
                 parts.append(text)
-                yield _sse(chunk_body(chunk_id, model_name, created,
-                                      {"role": "assistant", "content": text}))
+                yield _sse(
+                    chunk_body(
+                        chunk_id, model_name, created, {"role": "assistant", "content": text}
+                    )
+                )
                 if first is not None:
                     async for item in chunks:
                         if isinstance(item, StreamEnd):
                             end = item
                             continue
                         parts.append(item)
-                        yield _sse(chunk_body(chunk_id, model_name, created,
-                                              {"content": item}))
+                        yield _sse(chunk_body(chunk_id, model_name, created, {"content": item}))
                 finish = end.finish_reason if end else "stop"
                 tail = _sse(chunk_body(chunk_id, model_name, created, {}, finish))
                 if include_usage:
-                    usage = ((end.prompt_tokens, end.completion_tokens) if end
-                             else backend.usage(request, "".join(parts)))
+                    usage = (
+                        (end.prompt_tokens, end.completion_tokens)
+                        if end
+                        else backend.usage(request, "".join(parts))
+                    )
                     usage_chunk = chunk_body(chunk_id, model_name, created, None)
                     usage_chunk["usage"] = usage_dict(*usage)
                     usage_chunk["vlmhb_timings"] = {
                         "server_ttft_ms": _ms(first_at - started),
-                        "server_latency_ms": _ms(time.perf_counter() - started)}
+                        "server_latency_ms": _ms(time.perf_counter() - started),
+                    }
                     tail += _sse(usage_chunk)
                 failed = False
                 yield tail + _sse("[DONE]")
@@ -343,8 +376,12 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                 log.exception("backend %s failed while streaming", backend.name)
                 yield _sse(error_body(f"{type(exc).__name__}: {exc}", "server_error", 500))
             finally:
-                telemetry.finished(time.perf_counter() - started, error=failed,
-                                   ttft_s=first_at - started, status=200)
+                telemetry.finished(
+                    time.perf_counter() - started,
+                    error=failed,
+                    ttft_s=first_at - started,
+                    status=200,
+                )
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 

@@ -63,8 +63,7 @@ def load_config(run: RunSpec) -> LoadConfig:
     """The ``LoadConfig`` of the model's ``load`` settings (validated with the config)."""
     load = run.model.load
     rate = math.inf if load.request_rate is None else load.request_rate
-    return LoadConfig(request_rate=rate, arrivals=load.arrivals, seed=load.seed,
-                      warmup=load.warmup)
+    return LoadConfig(request_rate=rate, arrivals=load.arrivals, seed=load.seed, warmup=load.warmup)
 
 
 def _unique(samples: list[PreparedSample]) -> list[PreparedSample]:
@@ -104,7 +103,8 @@ class InferenceStage:
                 f"{len(pending)} of {len(samples)} samples have no row in "
                 f"{task.run_dir / ANSWERS_FILE} (first: "
                 f"{', '.join(s.id for s in pending[:5])}); put the model's answers there "
-                "(columns id;model_answer) or unset only_evaluate")
+                "(columns id;model_answer) or unset only_evaluate"
+            )
         config = load_config(run)
         results: list[RequestResult] = []
         outputs = [ANSWERS_FILE]
@@ -113,36 +113,70 @@ class InferenceStage:
             session = SessionCheckpoint(task.run_dir)
             with model_endpoint(run.model, task.run_dir) as endpoint, answers:
                 ctx.log(f"sending {len(pending)} samples to {endpoint.base_url}")
-                load = loop.run(self._infer(run, endpoint, pending, config, answers, ctx,
-                                            resumed, len(samples), results, session))
+                load = loop.run(
+                    self._infer(
+                        run,
+                        endpoint,
+                        pending,
+                        config,
+                        answers,
+                        ctx,
+                        resumed,
+                        len(samples),
+                        results,
+                        session,
+                    )
+                )
                 peaks = read_peaks(endpoint.base_url, endpoint.api_key)
             stats = session.finish(load.wall_s, peaks)
             outputs.append(INFERENCE_STATS_FILE)
             active_s = round(load.wall_s, 3)
-            ctx.log(f"active {load.wall_s:.3f} s this session, {stats['active_s']:.3f} s "
-                    f"in all; server peak RSS {peaks.rss_bytes or 'not reported'}")
+            ctx.log(
+                f"active {load.wall_s:.3f} s this session, {stats['active_s']:.3f} s "
+                f"in all; server peak RSS {peaks.rss_bytes or 'not reported'}"
+            )
         left = len(pending) - len(results)
         status = TaskState.CANCELLED if left else TaskState.COMPLETED
         latencies = [r.latency_ms for r in results if not r.error and r.latency_ms is not None]
         ttfts = [r.ttft_ms for r in results if not r.error and r.ttft_ms is not None]
         wall_s = time.monotonic() - started
         summary = {
-            "samples": len(samples), "answered": len(results), "resumed": resumed,
-            "errors": sum(1 for r in results if r.error), "left": left,
-            "wall_s": round(wall_s, 3), "active_s": active_s,
+            "samples": len(samples),
+            "answered": len(results),
+            "resumed": resumed,
+            "errors": sum(1 for r in results if r.error),
+            "left": left,
+            "wall_s": round(wall_s, 3),
+            "active_s": active_s,
             "latency_ms_mean": round(statistics.fmean(latencies), 3) if latencies else None,
             "ttft_ms_mean": round(statistics.fmean(ttfts), 3) if ttfts else None,
         }
-        message = (f"{len(results)} answered ({summary['errors']} errors), {resumed} resumed"
-                   + (f", {left} left (cancelled)" if left else ""))
-        return StageResult(task_id=task.id, stage=task.stage, status=status,
-                           outputs=outputs, message=message, summary=summary,
-                           duration_s=wall_s)
+        message = f"{len(results)} answered ({summary['errors']} errors), {resumed} resumed" + (
+            f", {left} left (cancelled)" if left else ""
+        )
+        return StageResult(
+            task_id=task.id,
+            stage=task.stage,
+            status=status,
+            outputs=outputs,
+            message=message,
+            summary=summary,
+            duration_s=wall_s,
+        )
 
-    async def _infer(self, run: RunSpec, endpoint: Endpoint, pending: list[PreparedSample],
-                     config: LoadConfig, answers: AnswersFile, ctx: StageContext, done: int,
-                     total: int, results: list[RequestResult],
-                     session: SessionCheckpoint) -> LoadRun:
+    async def _infer(
+        self,
+        run: RunSpec,
+        endpoint: Endpoint,
+        pending: list[PreparedSample],
+        config: LoadConfig,
+        answers: AnswersFile,
+        ctx: StageContext,
+        done: int,
+        total: int,
+        results: list[RequestResult],
+        session: SessionCheckpoint,
+    ) -> LoadRun:
         """Answer ``pending`` under ``config``, appending each result as it arrives (and
         checkpointing the session's record)."""
 
@@ -153,9 +187,15 @@ class InferenceStage:
             ctx.progress(done + len(results), total)
 
         adaptive = run.model.load.adaptive_concurrency
-        async with InferenceClient(endpoint.base_url, endpoint.model, run.generation,
-                                   concurrency=min(run.model.concurrency, len(pending)),
-                                   api_key=endpoint.api_key, backoff_s=self.backoff_s,
-                                   adaptive=adaptive) as client:
-            return await run_load(client, pending, config, on_result=record,
-                                  stop=ctx.cancelled.is_set)
+        async with InferenceClient(
+            endpoint.base_url,
+            endpoint.model,
+            run.generation,
+            concurrency=min(run.model.concurrency, len(pending)),
+            api_key=endpoint.api_key,
+            backoff_s=self.backoff_s,
+            adaptive=adaptive,
+        ) as client:
+            return await run_load(
+                client, pending, config, on_result=record, stop=ctx.cancelled.is_set
+            )

@@ -17,8 +17,13 @@ from vlmhb.core.errors import VlmhbError
 from vlmhb.inference.client import RequestResult
 
 # SLO keys and the per-request value each is checked against; "latency" = "e2el".
-SLO_KEYS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2el": "latency_ms",
-            "latency": "latency_ms", "itl": "itl_ms_max"}
+SLO_KEYS = {
+    "ttft": "ttft_ms",
+    "tpot": "tpot_ms",
+    "e2el": "latency_ms",
+    "latency": "latency_ms",
+    "itl": "itl_ms_max",
+}
 STAT_COLUMNS = ("ttft_ms", "tpot_ms", "itl_ms", "latency_ms", "queue_ms")
 
 
@@ -32,9 +37,15 @@ def parse_slo(text: str | dict[str, Any] | None) -> dict[str, float]:
     Keys: ttft, tpot, itl (max gap of a request), e2el / latency."""
     if text is None or text == "":
         return {}
-    items = (text.items() if isinstance(text, dict)
-             else (part.split(":", 1) if ":" in part else (part, "")
-                   for part in str(text).split(",") if part.strip()))
+    items = (
+        text.items()
+        if isinstance(text, dict)
+        else (
+            part.split(":", 1) if ":" in part else (part, "")
+            for part in str(text).split(",")
+            if part.strip()
+        )
+    )
     slo: dict[str, float] = {}
     for key, value in items:
         name = str(key).strip().lower()
@@ -78,8 +89,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 def describe(values: Sequence[float]) -> dict[str, float]:
     """mean, median (p50), p90, p99 of ``values`` (NaN when empty)."""
     mean = sum(values) / len(values) if values else math.nan
-    return {"mean": mean, "median": percentile(values, 50), "p90": percentile(values, 90),
-            "p99": percentile(values, 99)}
+    return {
+        "mean": mean,
+        "median": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+    }
 
 
 def _column(results: Sequence[RequestResult], name: str) -> list[float]:
@@ -91,10 +106,13 @@ def _column(results: Sequence[RequestResult], name: str) -> list[float]:
     return [v for r in results if (v := getattr(r, name)) is not None]
 
 
-def summarize(results: Sequence[RequestResult], wall_s: float,
-              slo: dict[str, float] | None = None,
-              peak_rss_bytes: float | None = None,
-              peak_gpu_bytes: float | None = None) -> dict[str, Any]:
+def summarize(
+    results: Sequence[RequestResult],
+    wall_s: float,
+    slo: dict[str, float] | None = None,
+    peak_rss_bytes: float | None = None,
+    peak_gpu_bytes: float | None = None,
+) -> dict[str, Any]:
     """The run summary as a flat JSON-ready dict (see the module docstring).
 
     ITL statistics pool every gap of every request when the client kept them
@@ -102,7 +120,9 @@ def summarize(results: Sequence[RequestResult], wall_s: float,
     good = [r for r in results if not r.error]
     output_tokens = sum(r.completion_tokens or 0 for r in good)
     summary: dict[str, Any] = {
-        "requests": len(results), "completed": len(good), "failed": len(results) - len(good),
+        "requests": len(results),
+        "completed": len(good),
+        "failed": len(results) - len(good),
         "error_types": dict(Counter(r.error_type or "other" for r in results if r.error)),
         "duration_s": wall_s,
         "total_input_tokens": sum(r.prompt_tokens or 0 for r in good),

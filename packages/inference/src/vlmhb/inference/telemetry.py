@@ -19,8 +19,22 @@ from typing import Any
 
 import psutil
 
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                     60.0, 120.0)
+LATENCY_BUCKETS_S = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
 
 
 class Histogram:
@@ -62,15 +76,20 @@ class GpuMemory:
         except Exception:
             return None
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        indices = [int(i) for i in visible.split(",") if i.strip().isdigit()] if visible \
+        indices = (
+            [int(i) for i in visible.split(",") if i.strip().isdigit()]
+            if visible
             else list(range(count))
+        )
         handles = {str(i): nvml.nvmlDeviceGetHandleByIndex(i) for i in indices if i < count}
         return cls(nvml, handles) if handles else None
 
     def used(self) -> dict[str, int]:
         """Bytes in use on each device, by NVML index."""
-        return {index: int(self.nvml.nvmlDeviceGetMemoryInfo(handle).used)
-                for index, handle in self.handles.items()}
+        return {
+            index: int(self.nvml.nvmlDeviceGetMemoryInfo(handle).used)
+            for index, handle in self.handles.items()
+        }
 
 
 def _metric(name: str, kind: str, help_text: str, samples: list[str]) -> list[str]:
@@ -107,8 +126,9 @@ class Telemetry:
         self.requests += 1
         self.in_flight += 1
 
-    def finished(self, duration_s: float, error: bool, status: int | None = None,
-                 ttft_s: float | None = None) -> None:
+    def finished(
+        self, duration_s: float, error: bool, status: int | None = None, ttft_s: float | None = None
+    ) -> None:
         """One chat request done; ``status`` defaults to 500 on error, else 200."""
         self.in_flight -= 1
         self.latency.observe(duration_s)
@@ -123,35 +143,72 @@ class Telemetry:
     def render(self) -> str:
         rss = self.sample_memory()
         lines = [
-            *_metric("vlmhb_requests_total", "counter", "Chat completion requests received.",
-                     [f"vlmhb_requests_total {self.requests}"]),
-            *_metric("vlmhb_responses_total", "counter",
-                     "Finished chat completion requests by HTTP status.",
-                     [f'vlmhb_responses_total{{status="{status}"}} {count}'
-                      for status, count in sorted(self.statuses.items())]),
-            *_metric("vlmhb_request_errors_total", "counter",
-                     "Chat completion requests that failed.",
-                     [f"vlmhb_request_errors_total {self.errors}"]),
-            *_metric("vlmhb_auth_failures_total", "counter",
-                     "Requests refused for a missing or wrong API key.",
-                     [f"vlmhb_auth_failures_total {self.auth_failures}"]),
-            *_metric("vlmhb_requests_in_flight", "gauge", "Requests being served now.",
-                     [f"vlmhb_requests_in_flight {self.in_flight}"]),
-            *_metric("vlmhb_request_duration_seconds", "histogram",
-                     "Time from request to the end of the reply.",
-                     self.latency.lines("vlmhb_request_duration_seconds")),
-            *_metric("vlmhb_time_to_first_token_seconds", "histogram",
-                     "Time from request to the first streamed chunk.",
-                     self.ttft.lines("vlmhb_time_to_first_token_seconds")),
-            *_metric("vlmhb_process_rss_bytes", "gauge", "Resident memory of the server now.",
-                     [f"vlmhb_process_rss_bytes {rss}"]),
-            *_metric("vlmhb_process_peak_rss_bytes", "gauge",
-                     "Highest resident memory sampled (background sampler and scrapes).",
-                     [f"vlmhb_process_peak_rss_bytes {self.peak_rss}"]),
+            *_metric(
+                "vlmhb_requests_total",
+                "counter",
+                "Chat completion requests received.",
+                [f"vlmhb_requests_total {self.requests}"],
+            ),
+            *_metric(
+                "vlmhb_responses_total",
+                "counter",
+                "Finished chat completion requests by HTTP status.",
+                [
+                    f'vlmhb_responses_total{{status="{status}"}} {count}'
+                    for status, count in sorted(self.statuses.items())
+                ],
+            ),
+            *_metric(
+                "vlmhb_request_errors_total",
+                "counter",
+                "Chat completion requests that failed.",
+                [f"vlmhb_request_errors_total {self.errors}"],
+            ),
+            *_metric(
+                "vlmhb_auth_failures_total",
+                "counter",
+                "Requests refused for a missing or wrong API key.",
+                [f"vlmhb_auth_failures_total {self.auth_failures}"],
+            ),
+            *_metric(
+                "vlmhb_requests_in_flight",
+                "gauge",
+                "Requests being served now.",
+                [f"vlmhb_requests_in_flight {self.in_flight}"],
+            ),
+            *_metric(
+                "vlmhb_request_duration_seconds",
+                "histogram",
+                "Time from request to the end of the reply.",
+                self.latency.lines("vlmhb_request_duration_seconds"),
+            ),
+            *_metric(
+                "vlmhb_time_to_first_token_seconds",
+                "histogram",
+                "Time from request to the first streamed chunk.",
+                self.ttft.lines("vlmhb_time_to_first_token_seconds"),
+            ),
+            *_metric(
+                "vlmhb_process_rss_bytes",
+                "gauge",
+                "Resident memory of the server now.",
+                [f"vlmhb_process_rss_bytes {rss}"],
+            ),
+            *_metric(
+                "vlmhb_process_peak_rss_bytes",
+                "gauge",
+                "Highest resident memory sampled (background sampler and scrapes).",
+                [f"vlmhb_process_peak_rss_bytes {self.peak_rss}"],
+            ),
         ]
         if self.peak_gpu:
-            lines += _metric("vlmhb_gpu_peak_memory_used_bytes", "gauge",
-                             "Highest GPU memory in use sampled through NVML, per device.",
-                             [f'vlmhb_gpu_peak_memory_used_bytes{{gpu="{index}"}} {used}'
-                              for index, used in sorted(self.peak_gpu.items())])
+            lines += _metric(
+                "vlmhb_gpu_peak_memory_used_bytes",
+                "gauge",
+                "Highest GPU memory in use sampled through NVML, per device.",
+                [
+                    f'vlmhb_gpu_peak_memory_used_bytes{{gpu="{index}"}} {used}'
+                    for index, used in sorted(self.peak_gpu.items())
+                ],
+            )
         return "\n".join(lines) + "\n"

@@ -73,8 +73,11 @@ def _train_tokenizer() -> Any:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE, special_tokens=SPECIAL_TOKENS, show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
     return tokenizer
 
@@ -101,32 +104,62 @@ def build_tiny_llava(path: str | Path, seed: int = SEED) -> Path:
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer(), bos_token="<s>", eos_token="</s>",
-        pad_token="<pad>", extra_special_tokens={"image_token": IMAGE_TOKEN},
-        padding_side="left")
+        tokenizer_object=_train_tokenizer(),
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        padding_side="left",
+    )
     vocab = len(tokenizer)
     # the PIL image processor: the default one wants torchvision, absent beside CPU torch
-    image_processor_class = (getattr(transformers, "CLIPImageProcessorPil", None)
-                             or transformers.CLIPImageProcessor)
+    image_processor_class = (
+        getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+    )
     image_processor = image_processor_class(
-        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-        do_center_crop=True, do_resize=True)
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        do_center_crop=True,
+        do_resize=True,
+    )
     processor = LlavaProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH_SIZE,
-        vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE,
-        image_token=IMAGE_TOKEN, num_additional_image_tokens=1)
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=PATCH_SIZE,
+        vision_feature_select_strategy="default",
+        chat_template=CHAT_TEMPLATE,
+        image_token=IMAGE_TOKEN,
+        num_additional_image_tokens=1,
+    )
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     config = LlavaConfig(
         vision_config=CLIPVisionConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=32),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=IMAGE_SIZE,
+            patch_size=PATCH_SIZE,
+            projection_dim=32,
+        ),
         text_config=LlamaConfig(
-            vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-            bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<pad>"],
-            tie_word_embeddings=False),
-        image_token_index=ids[IMAGE_TOKEN], vision_feature_select_strategy="default",
-        vision_feature_layer=-1, projector_hidden_act="gelu")
+            vocab_size=vocab,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            bos_token_id=ids["<s>"],
+            eos_token_id=ids["</s>"],
+            pad_token_id=ids["<pad>"],
+            tie_word_embeddings=False,
+        ),
+        image_token_index=ids[IMAGE_TOKEN],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        projector_hidden_act="gelu",
+    )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
     model.generation_config.bos_token_id = ids["<s>"]
@@ -141,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m vlmhb.inference.tiny_models OUT_DIR [--seed N]``."""
     parser = argparse.ArgumentParser(
         prog="python -m vlmhb.inference.tiny_models",
-        description="Build a tiny random LLaVA checkpoint (needs torch and transformers).")
+        description="Build a tiny random LLaVA checkpoint (needs torch and transformers).",
+    )
     parser.add_argument("out_dir", type=Path, help="folder to write the checkpoint into")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
@@ -161,8 +195,9 @@ def _build_in_model_env(out_dir: Path, seed: int) -> int:
     from vlmhb.inference.backends.transformers_backend import ENV_PACKAGES
 
     cache = Settings().env_cache_dir
-    print(f"no torch here: preparing the model env {list(ENV_PACKAGES)} in {cache}",
-          file=sys.stderr)
+    print(
+        f"no torch here: preparing the model env {list(ENV_PACKAGES)} in {cache}", file=sys.stderr
+    )
     env = EnvSpec(kind="process", installer="pip", packages=list(ENV_PACKAGES))
     python = ProcessEnvManager(cache).prepare(env).python
     command = [python, "-m", "vlmhb.inference.tiny_models", str(out_dir), "--seed", str(seed)]

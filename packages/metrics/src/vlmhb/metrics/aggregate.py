@@ -66,8 +66,12 @@ def group_table(frame: pd.DataFrame, metrics: Sequence[Metric], keys: list[str])
                 micros[f"{metric.name}_micro"] = micro
         record.update(micros)
         records.append(record)
-    columns = [*keys, "n", *(m.name for m in metrics),
-               *(f"{m.name}_micro" for m in metrics if m.per_sample and m.has_micro)]
+    columns = [
+        *keys,
+        "n",
+        *(m.name for m in metrics),
+        *(f"{m.name}_micro" for m in metrics if m.per_sample and m.has_micro),
+    ]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -109,10 +113,17 @@ def general_table(
         macro, micro, n = macro_micro(frame, metric)
         low = high = math.nan
         if metric.per_sample:
-            low, high = bootstrap_ci(_rows(frame, metric)[metric.name].to_numpy(),
-                                     resamples, seed)
-        records.append({"metric": metric.name, "macro": macro, "micro": micro,
-                        "ci95_low": low, "ci95_high": high, "n": n})
+            low, high = bootstrap_ci(_rows(frame, metric)[metric.name].to_numpy(), resamples, seed)
+        records.append(
+            {
+                "metric": metric.name,
+                "macro": macro,
+                "micro": micro,
+                "ci95_low": low,
+                "ci95_high": high,
+                "n": n,
+            }
+        )
     records.extend(timing_rows(answers, stats, slo))
     return pd.DataFrame.from_records(records, columns=GENERAL_COLUMNS)
 
@@ -132,8 +143,7 @@ def level_tables(
         if level == "by_id":
             tables[level] = frame.drop(columns=HIDDEN_COLUMNS)
         elif level == "general":
-            tables[level] = general_table(frame, metrics, answers, seed=seed, stats=stats,
-                                          slo=slo)
+            tables[level] = general_table(frame, metrics, answers, seed=seed, stats=stats, slo=slo)
         else:
             tables[level] = group_table(frame, metrics, GROUP_KEYS[level])
     return tables

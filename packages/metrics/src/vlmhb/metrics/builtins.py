@@ -29,9 +29,7 @@ EXACT_MATCH = ExactMatch(
     name="exact_match", kinds=TEXT_KINDS | {"classification"}, description="exact match"
 )
 EXACT_MATCH_CI = EXACT_MATCH.with_options(name="exact_match_ci", casefold=True)
-EXACT_MATCH_NORM = EXACT_MATCH.with_options(
-    name="exact_match_norm", **_ALL
-)
+EXACT_MATCH_NORM = EXACT_MATCH.with_options(name="exact_match_norm", **_ALL)
 BLEU = Bleu(name="bleu", kinds=TEXT_KINDS, description="sacrebleu BLEU / 100")
 JSON_VALID = JsonValid(name="json_valid", description="answer holds a JSON object")
 FIELD_PRECISION = FieldMatch(name="field_precision", measure="precision")
@@ -44,8 +42,23 @@ KENDALL_TAU = KendallTau(name="kendall_tau", description="Kendall tau-b of page 
 BUILTINS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
-        CER, CER_CI, CER_NORM, WER, WER_CI, WER_NORM, ANLS, EXACT_MATCH, EXACT_MATCH_CI,
-        EXACT_MATCH_NORM, BLEU, JSON_VALID, FIELD_PRECISION, FIELD_RECALL, FIELD_F1,
-        ACCURACY, MACRO_F1, KENDALL_TAU,
+        CER,
+        CER_CI,
+        CER_NORM,
+        WER,
+        WER_CI,
+        WER_NORM,
+        ANLS,
+        EXACT_MATCH,
+        EXACT_MATCH_CI,
+        EXACT_MATCH_NORM,
+        BLEU,
+        JSON_VALID,
+        FIELD_PRECISION,
+        FIELD_RECALL,
+        FIELD_F1,
+        ACCURACY,
+        MACRO_F1,
+        KENDALL_TAU,
     )
 }

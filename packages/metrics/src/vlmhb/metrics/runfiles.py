@@ -15,8 +15,16 @@ from vlmhb.core.errors import ConfigError
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import CSV_SEPARATOR
 
-TIMING_COLUMNS = ("ttft_ms", "latency_ms", "tpot_ms", "prompt_tokens", "completion_tokens",
-                  "queue_ms", "itl_ms_mean", "itl_ms_max")
+TIMING_COLUMNS = (
+    "ttft_ms",
+    "latency_ms",
+    "tpot_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "queue_ms",
+    "itl_ms_mean",
+    "itl_ms_max",
+)
 
 
 @dataclass
@@ -50,16 +58,25 @@ def read_samples(path: Path) -> tuple[list[PreparedSample], list[RowProblem]]:
             except ValidationError as exc:
                 errors = exc.errors()
                 where = [".".join(str(p) for p in e["loc"]) or "line" for e in errors]
-                problems.append(RowProblem(
-                    source=f"{path.name}:{number}", field=", ".join(where),
-                    message="; ".join(f"{w}: {e['msg']}" for w, e in zip(where, errors,
-                                                                        strict=True)),
-                ))
+                problems.append(
+                    RowProblem(
+                        source=f"{path.name}:{number}",
+                        field=", ".join(where),
+                        message="; ".join(
+                            f"{w}: {e['msg']}" for w, e in zip(where, errors, strict=True)
+                        ),
+                    )
+                )
                 continue
             if sample.id in seen:
-                problems.append(RowProblem(source=f"{path.name}:{number}", field="id",
-                                           message="duplicate sample id, line skipped",
-                                           sample_id=sample.id))
+                problems.append(
+                    RowProblem(
+                        source=f"{path.name}:{number}",
+                        field="id",
+                        message="duplicate sample id, line skipped",
+                        sample_id=sample.id,
+                    )
+                )
                 continue
             seen.add(sample.id)
             samples.append(sample)
@@ -85,8 +102,9 @@ def read_answers(path: Path) -> tuple[dict[str, AnswerRow], list[RowProblem]]:
         reader = csv.DictReader(handle, delimiter=CSV_SEPARATOR)
         missing = {"id", "model_answer"} - set(reader.fieldnames or [])
         if missing:
-            raise ConfigError(f"{path}:1", f"missing column(s) {sorted(missing)}; header is "
-                                           f"{reader.fieldnames}")
+            raise ConfigError(
+                f"{path}:1", f"missing column(s) {sorted(missing)}; header is {reader.fieldnames}"
+            )
         for record in reader:
             source = f"{path.name}:{reader.line_num}"
             row_id = (record.get("id") or "").strip()
@@ -94,8 +112,14 @@ def read_answers(path: Path) -> tuple[dict[str, AnswerRow], list[RowProblem]]:
                 problems.append(RowProblem(source=source, field="id", message="empty id"))
                 continue
             if row_id in answers:
-                problems.append(RowProblem(source=source, field="id", sample_id=row_id,
-                                           message="repeated id, first answer kept"))
+                problems.append(
+                    RowProblem(
+                        source=source,
+                        field="id",
+                        sample_id=row_id,
+                        message="repeated id, first answer kept",
+                    )
+                )
                 continue
             timings: dict[str, float | None] = {}
             for column in TIMING_COLUMNS:
@@ -103,8 +127,14 @@ def read_answers(path: Path) -> tuple[dict[str, AnswerRow], list[RowProblem]]:
                 try:
                     value = _number(text)
                 except ValueError:
-                    problems.append(RowProblem(source=source, field=column, sample_id=row_id,
-                                               message=f"not a number: {text!r}, ignored"))
+                    problems.append(
+                        RowProblem(
+                            source=source,
+                            field=column,
+                            sample_id=row_id,
+                            message=f"not a number: {text!r}, ignored",
+                        )
+                    )
                     value = math.nan
                 timings[column] = None if math.isnan(value) else value
             answers[row_id] = AnswerRow(

@@ -52,18 +52,38 @@ def build_rows(sample: Sample, answer: AnswerRow, kind: str) -> list[ScoreRow]:
     """The rows one sample contributes: one, or for extraction a document row and one
     row per reference field (``<id>:<field>``)."""
     if kind != "extraction":
-        return [ScoreRow(sample.id, sample, sample.question_type, sample.answer,
-                         answer.model_answer, answer.error, answer.prediction,
-                         text_reference(sample))]
+        return [
+            ScoreRow(
+                sample.id,
+                sample,
+                sample.question_type,
+                sample.answer,
+                answer.model_answer,
+                answer.error,
+                answer.prediction,
+                text_reference(sample),
+            )
+        ]
     reference = sample.fields or {}
     predicted = parse_fields(answer.prediction) or {}
-    rows = [ScoreRow(sample.id, sample, DOCUMENT_ROW,
-                     json.dumps(reference, ensure_ascii=False), answer.model_answer,
-                     answer.error, answer.prediction, reference, document=True)]
+    rows = [
+        ScoreRow(
+            sample.id,
+            sample,
+            DOCUMENT_ROW,
+            json.dumps(reference, ensure_ascii=False),
+            answer.model_answer,
+            answer.error,
+            answer.prediction,
+            reference,
+            document=True,
+        )
+    ]
     for name, value in reference.items():
         guess = predicted.get(name, "")
-        rows.append(ScoreRow(f"{sample.id}:{name}", sample, name, value, guess, answer.error,
-                             guess, value))
+        rows.append(
+            ScoreRow(f"{sample.id}:{name}", sample, name, value, guess, answer.error, guess, value)
+        )
     return rows
 
 
@@ -85,8 +105,14 @@ def _scores(metric: Metric, rows: list[ScoreRow], problems: list[RowProblem]) ->
         try:
             values.append(metric.score(row.prediction, row.reference))
         except (TypeError, ValueError) as exc:
-            problems.append(RowProblem(source=row.sample.source or "samples.jsonl",
-                                       field=metric.name, message=str(exc), sample_id=row.id))
+            problems.append(
+                RowProblem(
+                    source=row.sample.source or "samples.jsonl",
+                    field=metric.name,
+                    message=str(exc),
+                    sample_id=row.id,
+                )
+            )
             values.append(math.nan)
     return values
 
@@ -106,20 +132,30 @@ def score_table(
     for sample in samples:
         for row in build_rows(sample, answers[sample.id], kind):
             rows.append(row)
-            records.append({
-                "id": row.id, "doc_class": sample.doc_class, "question_type": row.question_type,
-                "answer": row.answer, "model_answer": row.model_answer, "error": row.error,
-                SAMPLE_ID: sample.id, DOCUMENT: row.document, PREDICTION: row.prediction,
-                REFERENCE: row.reference,
-            })
+            records.append(
+                {
+                    "id": row.id,
+                    "doc_class": sample.doc_class,
+                    "question_type": row.question_type,
+                    "answer": row.answer,
+                    "model_answer": row.model_answer,
+                    "error": row.error,
+                    SAMPLE_ID: sample.id,
+                    DOCUMENT: row.document,
+                    PREDICTION: row.prediction,
+                    REFERENCE: row.reference,
+                }
+            )
     problems: list[RowProblem] = []
     for done, metric in enumerate(metrics, start=1):
         for record in records:
             record[metric.name] = math.nan
-        chosen = [i for i, row in enumerate(rows)
-                  if metric.per_sample and applies(metric, row.document)]
-        for i, value in zip(chosen, _scores(metric, [rows[i] for i in chosen], problems),
-                            strict=True):
+        chosen = [
+            i for i, row in enumerate(rows) if metric.per_sample and applies(metric, row.document)
+        ]
+        for i, value in zip(
+            chosen, _scores(metric, [rows[i] for i in chosen], problems), strict=True
+        ):
             records[i][metric.name] = value
         progress(done * len(samples) // len(metrics), len(samples))
     columns = ID_COLUMNS + [m.name for m in metrics] + HIDDEN_COLUMNS

@@ -25,11 +25,15 @@ def resolve_metrics(
     for name in dict.fromkeys(names):
         metric = registry.get(name)
         if not isinstance(metric, Metric):
-            raise ConfigError(f"{where}.metrics", f"{name!r} is registered as "
-                              f"{type(metric).__name__}, not a vlmhb.metrics Metric")
+            raise ConfigError(
+                f"{where}.metrics",
+                f"{name!r} is registered as {type(metric).__name__}, not a vlmhb.metrics Metric",
+            )
         if kind not in metric.kinds:
-            raise ConfigError(f"{where}.metrics", f"metric {name!r} applies to "
-                              f"{'/'.join(sorted(metric.kinds))} tasks, not {kind!r}")
+            raise ConfigError(
+                f"{where}.metrics",
+                f"metric {name!r} applies to {'/'.join(sorted(metric.kinds))} tasks, not {kind!r}",
+            )
         metrics.append(metric)
     if not metrics:
         raise ConfigError(f"{where}.metrics", "no metrics listed")

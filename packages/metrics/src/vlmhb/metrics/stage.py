@@ -43,8 +43,10 @@ class EvaluationStage:
         slo = parse_slo(task.run.model.load.slo, f"run {task.run.label}: load.slo")
         for metric in metrics:
             options = ", ".join(metric.normalization.enabled()) or "none"
-            ctx.log(f"metric {metric.name}: {metric.description or type(metric).__name__}; "
-                    f"normalisation: {options}")
+            ctx.log(
+                f"metric {metric.name}: {metric.description or type(metric).__name__}; "
+                f"normalisation: {options}"
+            )
 
         samples, problems = read_samples(task.run_dir / SAMPLES_FILE)
         answers, answer_problems = read_answers(task.run_dir / ANSWERS_FILE)
@@ -54,7 +56,8 @@ class EvaluationStage:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise MissingAnswersError(
                 f"{task.run_dir / ANSWERS_FILE}: {len(missing)} of {len(samples)} samples "
-                f"have no answer row (ids: {shown}); finish the inference stage first")
+                f"have no answer row (ids: {shown}); finish the inference stage first"
+            )
         known = {s.id for s in samples}
         for extra in (row_id for row_id in answers if row_id not in known):
             ctx.log(f"{ANSWERS_FILE}: answer id {extra!r} is not in {SAMPLES_FILE}, ignored")
@@ -64,15 +67,23 @@ class EvaluationStage:
         for problem in problems:
             ctx.log(str(problem))
         scored_answers = [answers[s.id] for s in samples]
-        tables = level_tables(table, metrics, scored_answers, levels, seed=self.seed,
-                              stats=read_run_stats(task.run_dir), slo=slo)
+        tables = level_tables(
+            table,
+            metrics,
+            scored_answers,
+            levels,
+            seed=self.seed,
+            stats=read_run_stats(task.run_dir),
+            slo=slo,
+        )
         for level, frame in tables.items():
             write_csv_atomic(frame, task.run_dir / METRICS_FILES[level])
 
         summary: dict[str, float | None] = {}
         if "general" in tables:
-            general = dict(zip(tables["general"]["metric"], tables["general"]["macro"],
-                               strict=True))
+            general = dict(
+                zip(tables["general"]["metric"], tables["general"]["macro"], strict=True)
+            )
             for metric in metrics:
                 value = float(general[metric.name])
                 summary[metric.name] = None if math.isnan(value) else value

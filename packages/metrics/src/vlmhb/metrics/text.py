@@ -49,8 +49,7 @@ class EditRate(Metric):
     def scores(self, predictions: Sequence[str], references: Sequence[Reference]) -> list[float]:
         """Same values as ``score`` per pair, in one tight loop for the common case
         (no normalisation, one reference each)."""
-        if not self.normalization.is_identity or not all(
-                isinstance(r, str) for r in references):
+        if not self.normalization.is_identity or not all(isinstance(r, str) for r in references):
             return super().scores(predictions, references)
         distance, ratio = Levenshtein.distance, self.ratio
         out: list[float] = []

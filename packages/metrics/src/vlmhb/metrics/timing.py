@@ -38,8 +38,13 @@ from vlmhb.metrics.runfiles import AnswerRow
 INFERENCE_STATS_FILE = "inference_stats.json"  # written by vlmhb.inference.stage
 STAT_COLUMNS = ("latency_ms", "ttft_ms", "tpot_ms", "itl_ms", "queue_ms")
 STATS = ("mean", "p50", "p90", "p99")
-SLO_COLUMNS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2el": "latency_ms",
-               "latency": "latency_ms", "itl": "itl_ms_max"}
+SLO_COLUMNS = {
+    "ttft": "ttft_ms",
+    "tpot": "tpot_ms",
+    "e2el": "latency_ms",
+    "latency": "latency_ms",
+    "itl": "itl_ms_max",
+}
 MIB = 1024 * 1024
 
 
@@ -85,9 +90,15 @@ def parse_slo(value: Any, location: str = "slo") -> dict[str, float]:
     naming ``location`` when invalid. Keys: ttft, tpot, itl, e2el (= latency)."""
     if value in (None, ""):
         return {}
-    pairs = (list(value.items()) if isinstance(value, dict)
-             else [tuple(part.split(":", 1)) if ":" in part else (part, "")
-                   for part in str(value).split(",") if part.strip()])
+    pairs = (
+        list(value.items())
+        if isinstance(value, dict)
+        else [
+            tuple(part.split(":", 1)) if ":" in part else (part, "")
+            for part in str(value).split(",")
+            if part.strip()
+        ]
+    )
     slo: dict[str, float] = {}
     for key, limit in pairs:
         name = str(key).strip().lower()
@@ -129,8 +140,9 @@ def _stat(label: str, data: np.ndarray, how: str) -> dict[str, object]:
     return {"metric": label, "macro": value, "n": len(data)}
 
 
-def timing_rows(answers: Iterable[AnswerRow], stats: RunStats | None = None,
-                slo: dict[str, float] | None = None) -> list[dict[str, object]]:
+def timing_rows(
+    answers: Iterable[AnswerRow], stats: RunStats | None = None, slo: dict[str, float] | None = None
+) -> list[dict[str, object]]:
     """The timing rows (module docstring) for the scored answer rows."""
     rows: Sequence[AnswerRow] = list(answers)
     stats = stats or RunStats()
@@ -147,8 +159,9 @@ def timing_rows(answers: Iterable[AnswerRow], stats: RunStats | None = None,
         if name == "itl_ms":
             records.append(_stat("itl_ms_max", column("itl_ms_max"), "max"))
     errors = len(rows) - len(good)
-    records.append({"metric": "error_rate", "macro": errors / len(rows) if rows else math.nan,
-                    "n": len(rows)})
+    records.append(
+        {"metric": "error_rate", "macro": errors / len(rows) if rows else math.nan, "n": len(rows)}
+    )
     tokens = column("completion_tokens")
     records.append(_stat("completion_tokens_mean", tokens, "mean"))
     active = stats.active_s if stats.active_s and stats.active_s > 0 else None
@@ -157,23 +170,30 @@ def timing_rows(answers: Iterable[AnswerRow], stats: RunStats | None = None,
     mean_tokens = float(tokens.mean()) if len(tokens) else math.nan
     records += [
         {"metric": "throughput_rps", "macro": rps, "n": succeeded or 0},
-        {"metric": "throughput_output_tok_s", "macro": rps * mean_tokens,
-         "n": succeeded or 0},
-        {"metric": "duration_inference_s", "macro": active or math.nan,
-         "n": stats.requests or 0},
+        {"metric": "throughput_output_tok_s", "macro": rps * mean_tokens, "n": succeeded or 0},
+        {"metric": "duration_inference_s", "macro": active or math.nan, "n": stats.requests or 0},
     ]
     if stats.sessions:
-        records += [{"metric": "sessions", "macro": stats.sessions, "n": stats.sessions},
-                    {"metric": "sessions_interrupted", "macro": stats.sessions_interrupted,
-                     "n": stats.sessions}]
+        records += [
+            {"metric": "sessions", "macro": stats.sessions, "n": stats.sessions},
+            {
+                "metric": "sessions_interrupted",
+                "macro": stats.sessions_interrupted,
+                "n": stats.sessions,
+            },
+        ]
     if slo:
         met = sum(1 for row in rows if meets_slo(row, slo))
         fraction = met / len(rows) if rows else math.nan
         sent_rps = stats.requests / active if active and stats.requests else math.nan
-        records += [{"metric": "goodput_fraction", "macro": fraction, "n": len(rows)},
-                    {"metric": "goodput_rps", "macro": sent_rps * fraction, "n": len(rows)}]
-    for label, value in (("peak_rss_mib", stats.peak_rss_bytes),
-                         ("peak_gpu_mib", stats.peak_gpu_bytes)):
+        records += [
+            {"metric": "goodput_fraction", "macro": fraction, "n": len(rows)},
+            {"metric": "goodput_rps", "macro": sent_rps * fraction, "n": len(rows)},
+        ]
+    for label, value in (
+        ("peak_rss_mib", stats.peak_rss_bytes),
+        ("peak_gpu_mib", stats.peak_gpu_bytes),
+    ):
         if value is not None:
             records.append({"metric": label, "macro": value / MIB, "n": 1})
     return records

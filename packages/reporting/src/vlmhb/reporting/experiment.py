@@ -93,8 +93,10 @@ def comparison_frame(
     for data in runs:
         model, task, prompt = data.identity
         values = data.macro()
-        rows.append({"run": data.name, "model": model, "task": task, "prompt": prompt}
-                    | {m: values.get(m, float("nan")) for m in [*quality, *timing]})
+        rows.append(
+            {"run": data.name, "model": model, "task": task, "prompt": prompt}
+            | {m: values.get(m, float("nan")) for m in [*quality, *timing]}
+        )
     return pd.DataFrame(rows, columns=[*IDENTITY_COLUMNS, *quality, *timing])
 
 
@@ -117,7 +119,6 @@ def failed_table(data: ExperimentData) -> Table:
 def _union(names: Iterable[str]) -> list[str]:
     """Distinct names in first-seen order."""
     return list(dict.fromkeys(names))
-
 
 
 def experiment_context(data: ExperimentData, report_file: str) -> dict[str, Any]:

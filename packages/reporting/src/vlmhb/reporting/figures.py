@@ -32,15 +32,26 @@ def metric_bars(general: pd.DataFrame) -> go.Figure:
     if {"ci95_low", "ci95_high"} <= set(quality.columns):
         high = pd.to_numeric(quality["ci95_high"], errors="coerce") - macro
         low = macro - pd.to_numeric(quality["ci95_low"], errors="coerce")
-        error_y = {"type": "data", "symmetric": False, "array": _numbers(high),
-                   "arrayminus": _numbers(low), "visible": True}
-    figure.add_trace(go.Bar(name="macro", x=list(quality["metric"]), y=_numbers(macro),
-                            error_y=error_y))
+        error_y = {
+            "type": "data",
+            "symmetric": False,
+            "array": _numbers(high),
+            "arrayminus": _numbers(low),
+            "visible": True,
+        }
+    figure.add_trace(
+        go.Bar(name="macro", x=list(quality["metric"]), y=_numbers(macro), error_y=error_y)
+    )
     if "micro" in quality.columns and quality["micro"].notna().any():
-        figure.add_trace(go.Bar(name="micro", x=list(quality["metric"]),
-                                y=_numbers(quality["micro"])))
-    figure.update_layout(title="Quality metrics (macro with 95% CI)", barmode="group",
-                         yaxis_title="value", xaxis_title="metric")
+        figure.add_trace(
+            go.Bar(name="micro", x=list(quality["metric"]), y=_numbers(quality["micro"]))
+        )
+    figure.update_layout(
+        title="Quality metrics (macro with 95% CI)",
+        barmode="group",
+        yaxis_title="value",
+        xaxis_title="metric",
+    )
     return figure
 
 
@@ -52,26 +63,36 @@ def metric_heatmap(
     The colour scale is flipped for lower-is-better metrics so better is always the same
     colour.
     """
-    better_high = default_higher_is_better(metric) if higher_is_better is None else (
-        higher_is_better)
+    better_high = (
+        default_higher_is_better(metric) if higher_is_better is None else (higher_is_better)
+    )
     table = by_doc_question.assign(
         **{metric: pd.to_numeric(by_doc_question[metric], errors="coerce")}
-    ).pivot_table(index="doc_class", columns="question_type", values=metric, aggfunc="mean",
-                  dropna=False)
+    ).pivot_table(
+        index="doc_class", columns="question_type", values=metric, aggfunc="mean", dropna=False
+    )
     z = [[None if pd.isna(v) else float(v) for v in row] for row in table.to_numpy()]
-    figure = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in table.columns], y=[str(i) for i in table.index],
-        colorscale="Viridis", reversescale=not better_high, texttemplate="%{z:.3f}",
-        colorbar={"title": {"text": metric}}, name=metric,
-    ))
-    figure.update_layout(title=f"{metric} by document class and question type",
-                         xaxis_title="question type", yaxis_title="document class")
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(c) for c in table.columns],
+            y=[str(i) for i in table.index],
+            colorscale="Viridis",
+            reversescale=not better_high,
+            texttemplate="%{z:.3f}",
+            colorbar={"title": {"text": metric}},
+            name=metric,
+        )
+    )
+    figure.update_layout(
+        title=f"{metric} by document class and question type",
+        xaxis_title="question type",
+        yaxis_title="document class",
+    )
     return figure
 
 
-def latency_histogram(
-    answers: pd.DataFrame, columns: Sequence[str] = LATENCY_COLUMNS
-) -> go.Figure:
+def latency_histogram(answers: pd.DataFrame, columns: Sequence[str] = LATENCY_COLUMNS) -> go.Figure:
     """Distribution of per-request timings (ms) from ``answers.csv``, one trace per column."""
     figure = go.Figure()
     for column in columns:
@@ -80,8 +101,12 @@ def latency_histogram(
         values = [v for v in _numbers(answers[column]) if v is not None]
         if values:
             figure.add_trace(go.Histogram(name=column, x=values, opacity=0.6))
-    figure.update_layout(title="Request timings", barmode="overlay",
-                         xaxis_title="milliseconds", yaxis_title="requests")
+    figure.update_layout(
+        title="Request timings",
+        barmode="overlay",
+        xaxis_title="milliseconds",
+        yaxis_title="requests",
+    )
     return figure
 
 
@@ -92,10 +117,16 @@ def leaderboard_bars(
     figure = go.Figure()
     present = [m for m in metrics if m in comparison.columns]
     for _, row in comparison.iterrows():
-        figure.add_trace(go.Bar(name=str(row[run_column]), x=present,
-                                y=_numbers(pd.Series([row[m] for m in present]))))
-    figure.update_layout(title="Leaderboard (macro)", barmode="group",
-                         xaxis_title="metric", yaxis_title="value")
+        figure.add_trace(
+            go.Bar(
+                name=str(row[run_column]),
+                x=present,
+                y=_numbers(pd.Series([row[m] for m in present])),
+            )
+        )
+    figure.update_layout(
+        title="Leaderboard (macro)", barmode="group", xaxis_title="metric", yaxis_title="value"
+    )
     return figure
 
 
@@ -110,28 +141,47 @@ def quality_latency_scatter(
     """One point per run (x = latency, y = ``quality_metric``) and the Pareto front as a
     step line: lower latency and better quality (direction from ``higher_is_better``, else
     by the metric's name) win."""
-    better_high = (higher_is_better or {}).get(quality_metric,
-                                               default_higher_is_better(quality_metric))
+    better_high = (higher_is_better or {}).get(
+        quality_metric, default_higher_is_better(quality_metric)
+    )
     latency = _numbers(comparison[latency_column])
     quality = _numbers(comparison[quality_metric])
     nan = float("nan")
-    front = pareto_front([nan if v is None else v for v in latency],
-                         [nan if v is None else v for v in quality], better_high)
+    front = pareto_front(
+        [nan if v is None else v for v in latency],
+        [nan if v is None else v for v in quality],
+        better_high,
+    )
     figure = go.Figure()
-    figure.add_trace(go.Scatter(
-        name="runs", x=latency, y=quality, mode="markers+text",
-        text=[str(v) for v in comparison[label_column]], textposition="top center",
-        customdata=[str(v) for v in comparison[run_column]],
-        hovertemplate="%{customdata}<br>latency %{x:.1f} ms<br>"
-                      + quality_metric + " %{y:.4f}<extra></extra>",
-    ))
-    figure.add_trace(go.Scatter(
-        name="Pareto front", x=[latency[i] for i in front], y=[quality[i] for i in front],
-        mode="lines", line={"shape": "hv", "dash": "dash"},
-        customdata=[str(comparison[run_column].iloc[i]) for i in front], hoverinfo="skip",
-    ))
+    figure.add_trace(
+        go.Scatter(
+            name="runs",
+            x=latency,
+            y=quality,
+            mode="markers+text",
+            text=[str(v) for v in comparison[label_column]],
+            textposition="top center",
+            customdata=[str(v) for v in comparison[run_column]],
+            hovertemplate="%{customdata}<br>latency %{x:.1f} ms<br>"
+            + quality_metric
+            + " %{y:.4f}<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            name="Pareto front",
+            x=[latency[i] for i in front],
+            y=[quality[i] for i in front],
+            mode="lines",
+            line={"shape": "hv", "dash": "dash"},
+            customdata=[str(comparison[run_column].iloc[i]) for i in front],
+            hoverinfo="skip",
+        )
+    )
     direction = "higher is better" if better_high else "lower is better"
-    figure.update_layout(title=f"{quality_metric} vs {latency_column}",
-                         xaxis_title=f"{latency_column} (lower is better)",
-                         yaxis_title=f"{quality_metric} ({direction})")
+    figure.update_layout(
+        title=f"{quality_metric} vs {latency_column}",
+        xaxis_title=f"{latency_column} (lower is better)",
+        yaxis_title=f"{quality_metric} ({direction})",
+    )
     return figure

@@ -32,16 +32,21 @@ class ChartEmbedder:
     def __call__(self, figure: go.Figure) -> Markup:
         include: str | bool = False if self._bundled else "inline"
         self._bundled = True
-        return Markup(figure.to_html(full_html=False, include_plotlyjs=include,
-                                     config=PLOTLY_CONFIG, default_height="460px"))
+        return Markup(
+            figure.to_html(
+                full_html=False,
+                include_plotlyjs=include,
+                config=PLOTLY_CONFIG,
+                default_height="460px",
+            )
+        )
 
 
 def render_run_html(data: RunData, higher_is_better: Mapping[str, bool] | None = None) -> str:
     """The HTML run report of ``data``: the Markdown content plus charts."""
     report = build_run_report(data, higher_is_better)
     charts = run_charts(data, ChartEmbedder(), higher_is_better)
-    return environment(html=True).get_template("run.html.j2").render(report=report,
-                                                                     charts=charts)
+    return environment(html=True).get_template("run.html.j2").render(report=report, charts=charts)
 
 
 def run_charts(
@@ -74,10 +79,14 @@ def render_experiment_html(data: ExperimentData) -> str:
         charts["leaderboard"] = embed(figures.leaderboard_bars(comparison, data.quality_metrics))
         if LATENCY_COLUMN in comparison.columns and comparison[LATENCY_COLUMN].notna().any():
             charts["scatter"] = [
-                embed(figures.quality_latency_scatter(comparison, metric, LATENCY_COLUMN,
-                                                      data.higher_is_better))
+                embed(
+                    figures.quality_latency_scatter(
+                        comparison, metric, LATENCY_COLUMN, data.higher_is_better
+                    )
+                )
                 for metric in data.quality_metrics
             ]
     context = experiment_context(data, REPORT_HTML)
-    return environment(html=True).get_template("experiment.html.j2").render(charts=charts,
-                                                                            **context)
+    return (
+        environment(html=True).get_template("experiment.html.j2").render(charts=charts, **context)
+    )

@@ -24,8 +24,17 @@ from vlmhb.reporting.metric_names import is_timing_metric
 
 # Columns that hold text: read as strings, an empty cell is "" (never NaN, never "None"→NaN).
 TEXT_COLUMNS = (
-    "id", "sample_id", "doc_class", "question_type", "answer", "model_answer", "error",
-    "source", "field", "message", "metric",
+    "id",
+    "sample_id",
+    "doc_class",
+    "question_type",
+    "answer",
+    "model_answer",
+    "error",
+    "source",
+    "field",
+    "message",
+    "metric",
 )
 GENERAL_COLUMNS = ("metric", "macro")
 
@@ -87,15 +96,22 @@ class RunData:
         """``{metric: macro value}`` for every row of ``metrics_general.csv``."""
         return {
             str(m): float(v)
-            for m, v in zip(self.general["metric"], pd.to_numeric(self.general["macro"],
-                                                                  errors="coerce"), strict=True)
+            for m, v in zip(
+                self.general["metric"],
+                pd.to_numeric(self.general["macro"], errors="coerce"),
+                strict=True,
+            )
         }
 
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A ``;``-separated UTF-8 CSV (BOM tolerated); text columns keep empty cells as ``""``."""
     frame = pd.read_csv(
-        path, sep=CSV_SEPARATOR, encoding="utf-8-sig", keep_default_na=False, na_values=[""],
+        path,
+        sep=CSV_SEPARATOR,
+        encoding="utf-8-sig",
+        keep_default_na=False,
+        na_values=[""],
         dtype={c: str for c in TEXT_COLUMNS},
     )
     for column in TEXT_COLUMNS:
@@ -108,8 +124,9 @@ def load_general(run_dir: Path) -> pd.DataFrame:
     """``metrics_general.csv``, required: a ``ReportInputError`` naming it when absent/bad."""
     path = run_dir / METRICS_FILES["general"]
     if not path.is_file():
-        raise ReportInputError(path, f"required file {path.name} is missing "
-                                     "(has the evaluation stage finished?)")
+        raise ReportInputError(
+            path, f"required file {path.name} is missing (has the evaluation stage finished?)"
+        )
     try:
         frame = read_csv(path)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -133,8 +150,9 @@ def load_run(run_dir: Path) -> RunData:
         try:
             data.spec = RunSpec.model_validate(spec_json)
         except ValidationError as exc:
-            data.notes.append(f"{RUN_SPEC_FILE}: not a valid run spec "
-                              f"({exc.error_count()} error(s))")
+            data.notes.append(
+                f"{RUN_SPEC_FILE}: not a valid run spec ({exc.error_count()} error(s))"
+            )
     manifest = _optional_json(data, MANIFEST_FILE)
     if isinstance(manifest, dict):
         data.manifest = manifest

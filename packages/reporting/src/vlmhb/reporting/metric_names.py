@@ -10,22 +10,59 @@ import re
 from collections.abc import Iterable, Mapping
 
 TIMING_PREFIXES = (
-    "latency_ms", "ttft_ms", "tpot_ms", "itl_ms", "queue_ms", "error_rate", "throughput",
-    "goodput", "peak_rss", "peak_gpu", "prompt_tokens", "completion_tokens", "duration",
-    "requests", "sessions",
+    "latency_ms",
+    "ttft_ms",
+    "tpot_ms",
+    "itl_ms",
+    "queue_ms",
+    "error_rate",
+    "throughput",
+    "goodput",
+    "peak_rss",
+    "peak_gpu",
+    "prompt_tokens",
+    "completion_tokens",
+    "duration",
+    "requests",
+    "sessions",
 )
 # Timing rows the experiment comparison shows (in the order the runs list them).
-COMPARISON_TIMING = frozenset({
-    "latency_ms_p50", "latency_ms_p99", "ttft_ms_p50", "tpot_ms_p50", "error_rate",
-    "throughput_rps", "throughput_output_tok_s", "goodput_fraction", "goodput_rps",
-    "peak_rss_mib", "peak_gpu_mib",
-})
+COMPARISON_TIMING = frozenset(
+    {
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "ttft_ms_p50",
+        "tpot_ms_p50",
+        "error_rate",
+        "throughput_rps",
+        "throughput_output_tok_s",
+        "goodput_fraction",
+        "goodput_rps",
+        "peak_rss_mib",
+        "peak_gpu_mib",
+    }
+)
 # Counts that describe a run but are neither better nor worse when larger.
-NEUTRAL_PREFIXES = ("prompt_tokens", "completion_tokens", "requests", "samples", "n_",
-                    "sessions")
+NEUTRAL_PREFIXES = ("prompt_tokens", "completion_tokens", "requests", "samples", "n_", "sessions")
 LOWER_IS_BETTER_WORDS = frozenset(
-    {"cer", "wer", "mer", "wil", "ned", "edit", "error", "errors", "latency", "ttft", "tpot",
-     "queue", "duration", "loss", "itl", "peak"}
+    {
+        "cer",
+        "wer",
+        "mer",
+        "wil",
+        "ned",
+        "edit",
+        "error",
+        "errors",
+        "latency",
+        "ttft",
+        "tpot",
+        "queue",
+        "duration",
+        "loss",
+        "itl",
+        "peak",
+    }
 )
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -25,9 +25,7 @@ def pareto_front(
     ]
 
     def dominated(x: float, y: float) -> bool:
-        return any(
-            ox <= x and oy >= y and (ox < x or oy > y) for _, ox, oy in points
-        )
+        return any(ox <= x and oy >= y and (ox < x or oy > y) for _, ox, oy in points)
 
     front = [(i, x, y) for i, x, y in points if not dominated(x, y)]
     front.sort(key=lambda p: (p[1], -p[2], p[0]))

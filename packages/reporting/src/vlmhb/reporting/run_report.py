@@ -13,8 +13,14 @@ from vlmhb.reporting.metric_names import directions
 from vlmhb.reporting.tables import Table, key_value_table, table_from_frame
 
 BY_ID_FIXED = ("id", "doc_class", "question_type", "answer", "model_answer", "error")
-GENERAL_HEADERS = {"metric": "metric", "macro": "macro", "micro": "micro",
-                   "ci95_low": "CI95 low", "ci95_high": "CI95 high", "n": "n"}
+GENERAL_HEADERS = {
+    "metric": "metric",
+    "macro": "macro",
+    "micro": "micro",
+    "ci95_low": "CI95 low",
+    "ci95_high": "CI95 high",
+    "n": "n",
+}
 TEXT_CELL_CHARS = 80
 
 
@@ -65,7 +71,8 @@ def build_run_report(
         worst=worst,
         problems_count=len(problems),
         problems=table_from_frame(problems.head(problems_n), max_chars=TEXT_CELL_CHARS)
-        if len(problems) else None,
+        if len(problems)
+        else None,
         notes=list(data.notes),
     )
 
@@ -75,8 +82,7 @@ def spec_summary(data: RunData) -> list[tuple[str, Any]]:
     spec = data.spec
     if spec is None:
         names = data.identity
-        return [("run", data.name), ("model", names[0]), ("task", names[1]),
-                ("prompt", names[2])]
+        return [("run", data.name), ("model", names[0]), ("task", names[1]), ("prompt", names[2])]
     model = spec.model
     pairs: list[tuple[str, Any]] = [
         ("experiment", spec.experiment),
@@ -85,27 +91,43 @@ def spec_summary(data: RunData) -> list[tuple[str, Any]]:
         ("model", model.name),
         ("backend", model.backend),
     ]
-    pairs += [(key, value) for key, value in (
-        ("model path", model.model_path), ("served model", model.model),
-        ("base url", model.base_url)) if value]
+    pairs += [
+        (key, value)
+        for key, value in (
+            ("model path", model.model_path),
+            ("served model", model.model),
+            ("base url", model.base_url),
+        )
+        if value
+    ]
     pairs += [
         ("task", f"{spec.task.name} ({spec.task.kind})"),
         ("metrics", ", ".join(spec.task.metrics or [])),
         ("image region", spec.task.image_region),
-        ("dataset", f"{spec.dataset.name} ({spec.dataset.format}"
-                    + (f", split {spec.dataset.split})" if spec.dataset.split else ")")),
-        ("prompt", f"{spec.prompt.label} (sha256 {spec.prompt.sha256[:12]})"
-         if spec.prompt else "default"),
-        ("generation", f"max_tokens={spec.generation.max_tokens}, "
-                       f"temperature={spec.generation.temperature}"),
+        (
+            "dataset",
+            f"{spec.dataset.name} ({spec.dataset.format}"
+            + (f", split {spec.dataset.split})" if spec.dataset.split else ")"),
+        ),
+        (
+            "prompt",
+            f"{spec.prompt.label} (sha256 {spec.prompt.sha256[:12]})" if spec.prompt else "default",
+        ),
+        (
+            "generation",
+            f"max_tokens={spec.generation.max_tokens}, temperature={spec.generation.temperature}",
+        ),
     ]
     return pairs
 
 
 def _manifest_summary(manifest: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The scalar top-level entries of ``manifest.json`` (nested parts are left out)."""
-    return [(str(k), v) for k, v in manifest.items()
-            if isinstance(v, str | int | float | bool) and v != ""]
+    return [
+        (str(k), v)
+        for k, v in manifest.items()
+        if isinstance(v, str | int | float | bool) and v != ""
+    ]
 
 
 def _optional_table(frame: pd.DataFrame | None) -> Table | None:

@@ -33,18 +33,33 @@ class RunReportStage:
             data = load_run(task.run_dir)
         except ReportInputError as exc:
             ctx.log(str(exc))
-            return StageResult(task_id=task.id, stage=task.stage, status=TaskState.FAILED,
-                               message=str(exc), duration_s=time.perf_counter() - started)
+            return StageResult(
+                task_id=task.id,
+                stage=task.stage,
+                status=TaskState.FAILED,
+                message=str(exc),
+                duration_s=time.perf_counter() - started,
+            )
         if data.spec is None and task.run is not None:
             data.spec = task.run
         reports = ctx.registries.reports
-        outputs = _write(task.run_dir, {RUN_REPORT_FILES.get(name, f"report.{name}"):
-                                        reports.get(name)(data) for name in reports.names()})
+        outputs = _write(
+            task.run_dir,
+            {
+                RUN_REPORT_FILES.get(name, f"report.{name}"): reports.get(name)(data)
+                for name in reports.names()
+            },
+        )
         ctx.log(f"run report written: {', '.join(outputs)}")
         metrics = {m: (None if math.isnan(v) else v) for m, v in data.macro().items()}
-        return StageResult(task_id=task.id, stage=StageName.REPORT, status=TaskState.COMPLETED,
-                           outputs=outputs, summary={"metrics": metrics, "notes": data.notes},
-                           duration_s=time.perf_counter() - started)
+        return StageResult(
+            task_id=task.id,
+            stage=StageName.REPORT,
+            status=TaskState.COMPLETED,
+            outputs=outputs,
+            summary={"metrics": metrics, "notes": data.notes},
+            duration_s=time.perf_counter() - started,
+        )
 
 
 class ExperimentReportStage:
@@ -58,20 +73,29 @@ class ExperimentReportStage:
     def run(self, task: StageTask, ctx: StageContext) -> StageResult:
         started = time.perf_counter()
         data = load_experiment(task.run_dir, task.run_dirs)
-        comparison_csv = data.comparison.to_csv(sep=CSV_SEPARATOR, index=False,
-                                                lineterminator="\n")
-        outputs = _write(task.run_dir, {COMPARISON_FILE: comparison_csv,
-                                        REPORT_MD: render_experiment_markdown(data),
-                                        REPORT_HTML: render_experiment_html(data)})
+        comparison_csv = data.comparison.to_csv(sep=CSV_SEPARATOR, index=False, lineterminator="\n")
+        outputs = _write(
+            task.run_dir,
+            {
+                COMPARISON_FILE: comparison_csv,
+                REPORT_MD: render_experiment_markdown(data),
+                REPORT_HTML: render_experiment_html(data),
+            },
+        )
         message = f"{len(data.runs)} run(s) compared"
         if data.failed:
             message += f", {len(data.failed)} failed: " + ", ".join(f.name for f in data.failed)
         ctx.log(message)
         return StageResult(
-            task_id=task.id, stage=StageName.EXPERIMENT_REPORT, status=TaskState.COMPLETED,
-            outputs=outputs, message=message,
-            summary={"runs": [r.name for r in data.runs],
-                     "failed": {f.name: f.reason for f in data.failed}},
+            task_id=task.id,
+            stage=StageName.EXPERIMENT_REPORT,
+            status=TaskState.COMPLETED,
+            outputs=outputs,
+            message=message,
+            summary={
+                "runs": [r.name for r in data.runs],
+                "failed": {f.name: f.reason for f in data.failed},
+            },
             duration_s=time.perf_counter() - started,
         )
 

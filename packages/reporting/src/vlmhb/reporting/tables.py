@@ -64,9 +64,7 @@ def table_from_frame(
     return Table([str(c) for c in frame.columns], rows, set(bold or ()))
 
 
-def best_cells(
-    frame: pd.DataFrame, higher_is_better: Mapping[str, bool]
-) -> set[tuple[int, int]]:
+def best_cells(frame: pd.DataFrame, higher_is_better: Mapping[str, bool]) -> set[tuple[int, int]]:
     """Positions of the best value in each column named in ``higher_is_better`` (all ties)."""
     marked: set[tuple[int, int]] = set()
     for col_index, column in enumerate(frame.columns):
@@ -84,8 +82,13 @@ def best_cells(
 
 def _md_cell(text: str) -> str:
     return (
-        text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-        .replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\r\n", " ")
+        .replace("\n", " ")
+        .replace("\r", " ")
     )
 
 

@@ -15,8 +15,9 @@ from vlmhb.reporting.metric_names import directions
 LATENCY_COLUMN = "latency_ms_p50"
 
 
-def experiment_figures(exp_dir: Path, run_dirs: list[Path],
-                       metric: str | None = None) -> tuple[list[str], dict[str, go.Figure]]:
+def experiment_figures(
+    exp_dir: Path, run_dirs: list[Path], metric: str | None = None
+) -> tuple[list[str], dict[str, go.Figure]]:
     """``leaderboard`` (bars), ``quality_latency`` (scatter + Pareto front), ``heatmap``
     (metric per document class × run) and ``latency`` (request latency distributions);
     figures without data are left out."""
@@ -30,22 +31,29 @@ def experiment_figures(exp_dir: Path, run_dirs: list[Path],
     out["leaderboard"] = figures.leaderboard_bars(comparison, quality)
     if LATENCY_COLUMN in comparison.columns and comparison[LATENCY_COLUMN].notna().any():
         out["quality_latency"] = figures.quality_latency_scatter(
-            comparison, chosen, LATENCY_COLUMN, data.higher_is_better)
-    per_type = [frame.assign(question_type=run.name)[["doc_class", "question_type", chosen]]
-                for run in data.runs
-                if (frame := run.by_doc_type) is not None and chosen in frame.columns
-                and "doc_class" in frame.columns]
+            comparison, chosen, LATENCY_COLUMN, data.higher_is_better
+        )
+    per_type = [
+        frame.assign(question_type=run.name)[["doc_class", "question_type", chosen]]
+        for run in data.runs
+        if (frame := run.by_doc_type) is not None
+        and chosen in frame.columns
+        and "doc_class" in frame.columns
+    ]
     if per_type:
         better = directions([chosen], data.higher_is_better)[chosen]
         heatmap = figures.metric_heatmap(pd.concat(per_type, ignore_index=True), chosen, better)
-        heatmap.update_layout(title=f"{chosen} by document class and run",
-                              xaxis_title="run")
+        heatmap.update_layout(title=f"{chosen} by document class and run", xaxis_title="run")
         out["heatmap"] = heatmap
-    latencies = {run.name: run.answers["latency_ms"] for run in data.runs
-                 if run.answers is not None and "latency_ms" in run.answers.columns}
+    latencies = {
+        run.name: run.answers["latency_ms"]
+        for run in data.runs
+        if run.answers is not None and "latency_ms" in run.answers.columns
+    }
     if latencies:
-        frame = pd.DataFrame({name: pd.Series(values).reset_index(drop=True)
-                              for name, values in latencies.items()})
+        frame = pd.DataFrame(
+            {name: pd.Series(values).reset_index(drop=True) for name, values in latencies.items()}
+        )
         latency = figures.latency_histogram(frame, list(latencies))
         latency.update_layout(title="Request latency by run (ms)")
         out["latency"] = latency
@@ -58,6 +66,5 @@ def to_json(figure: go.Figure) -> dict[str, Any]:
 
     from plotly.utils import PlotlyJSONEncoder
 
-    parsed: dict[str, Any] = json.loads(json.dumps(figure.to_plotly_json(),
-                                                   cls=PlotlyJSONEncoder))
+    parsed: dict[str, Any] = json.loads(json.dumps(figure.to_plotly_json(), cls=PlotlyJSONEncoder))
     return parsed

@@ -56,12 +56,14 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
             app.state.services = services
             yield
 
-    app = FastAPI(title="VLMHyperBench management API", version=__version__,
-                  lifespan=lifespan,
-                  description="Submit and follow VLM benchmark experiments; browse samples "
-                              "and analytics. See docs/backend.md.")
-    api = APIRouter(prefix=API_PREFIX,
-                    dependencies=[bearer_dependency(QUERY_TOKEN_ENDPOINTS)])
+    app = FastAPI(
+        title="VLMHyperBench management API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Submit and follow VLM benchmark experiments; browse samples "
+        "and analytics. See docs/backend.md.",
+    )
+    api = APIRouter(prefix=API_PREFIX, dependencies=[bearer_dependency(QUERY_TOKEN_ENDPOINTS)])
     for module in (experiments, samples, analytics, events, system, auth):
         api.include_router(module.router)
     app.include_router(api)
@@ -70,11 +72,16 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.include_router(events.ws_router, prefix=API_PREFIX)
     app.include_router(events.ws_router)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["*"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts,
-                       trusted_origins=settings.cors_origins)  # outermost: checked first
+    app.add_middleware(
+        BrowserGuard, allowed_hosts=settings.allowed_hosts, trusted_origins=settings.cors_origins
+    )  # outermost: checked first
     mount_web(app)
     return app
 
@@ -100,8 +107,9 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
         bus = RedisEventBus(settings.redis_url)
         ready = asyncio.Event()
         listener = asyncio.create_task(bus.listen(recorder.enqueue, ready))
-        await asyncio.wait({listener, asyncio.create_task(ready.wait())},
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {listener, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
         if listener.done():
             listener.result()  # raises the connection error
     else:
@@ -111,10 +119,12 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
     if settings.orchestrator_url:
         runner = RemoteRunner(settings.orchestrator_url, orchestrator_token(settings))
     else:
-        runner = EmbeddedRunner(LocalRunner(bus, settings.runs_dir,
-                                            policy=submission_policy(settings)))
-    services = Services(settings, db, hub, recorder, runner,
-                        "redis" if settings.redis_url else "inprocess", bus)
+        runner = EmbeddedRunner(
+            LocalRunner(bus, settings.runs_dir, policy=submission_policy(settings))
+        )
+    services = Services(
+        settings, db, hub, recorder, runner, "redis" if settings.redis_url else "inprocess", bus
+    )
     await recover(services)
     try:
         yield services
@@ -143,8 +153,11 @@ async def recover(services: Services) -> None:
         return
     for experiment_id in await run_in_threadpool(_active_ids, services):
         if await services.runner.is_active(experiment_id) is False:
-            services.recorder.set_status(experiment_id, ExperimentStatus.INTERRUPTED,
-                                         "the orchestrator no longer runs it; rerun to resume")
+            services.recorder.set_status(
+                experiment_id,
+                ExperimentStatus.INTERRUPTED,
+                "the orchestrator no longer runs it; rerun to resume",
+            )
     await services.recorder.wait_idle()
 
 
@@ -156,5 +169,8 @@ async def mark_interrupted(services: Services, message: str) -> None:
 
 def _active_ids(services: Services) -> list[str]:
     with services.db.session() as session:
-        return list(session.scalars(select(Experiment.id).where(
-            Experiment.status.in_([s.value for s in ACTIVE]))))
+        return list(
+            session.scalars(
+                select(Experiment.id).where(Experiment.status.in_([s.value for s in ACTIVE]))
+            )
+        )

@@ -205,8 +205,10 @@ def error(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]
 
 # what any route behind the API router's auth dependency and Host/Origin checks may answer
 SECURED_RESPONSES: Responses = {
-    400: error("malformed request (e.g. a multipart body that cannot be parsed), or a Host "
-               "header that is not allowed"),
+    400: error(
+        "malformed request (e.g. a multipart body that cannot be parsed), or a Host "
+        "header that is not allowed"
+    ),
     401: error("missing or wrong credentials (bearer token or session cookie)"),
     403: error("refused: a cross-origin request (Origin not allowed)"),
 }

@@ -41,11 +41,14 @@ class BackendSettings(BaseSettings):
     model_roots: list[Path] = Field(default_factory=list)
     model_keys: dict[str, list[str]] = Field(default_factory=dict)
     database_url: str | None = Field(
-        None, validation_alias=AliasChoices("DATABASE_URL", "VLMHB_DATABASE_URL"))
+        None, validation_alias=AliasChoices("DATABASE_URL", "VLMHB_DATABASE_URL")
+    )
     redis_url: str | None = Field(
-        None, validation_alias=AliasChoices("REDIS_URL", "VLMHB_REDIS_URL"))
+        None, validation_alias=AliasChoices("REDIS_URL", "VLMHB_REDIS_URL")
+    )
     orchestrator_url: str | None = Field(
-        None, validation_alias=AliasChoices("ORCHESTRATOR_URL", "VLMHB_ORCHESTRATOR_URL"))
+        None, validation_alias=AliasChoices("ORCHESTRATOR_URL", "VLMHB_ORCHESTRATOR_URL")
+    )
     auth_token: str | None = None
     no_auth: bool = False
     orchestrator_token: str | None = None
@@ -93,8 +96,14 @@ class BackendSettings(BaseSettings):
         runs_dir.mkdir(parents=True, exist_ok=True)
         url = self.database_url or f"sqlite:///{data_dir / 'vlmhb.db'}"
         root = self.data_root.expanduser().resolve() if self.data_root else None
-        return self.model_copy(update={"data_dir": data_dir, "runs_dir": runs_dir,
-                                       "database_url": url, "data_root": root})
+        return self.model_copy(
+            update={
+                "data_dir": data_dir,
+                "runs_dir": runs_dir,
+                "database_url": url,
+                "data_root": root,
+            }
+        )
 
     @property
     def experiments_dir(self) -> Path:

@@ -22,8 +22,13 @@ class ExperimentStatus(StrEnum):
 ACTIVE = {ExperimentStatus.ACCEPTED, ExperimentStatus.RUNNING}
 TERMINAL = set(ExperimentStatus) - ACTIVE
 INTERRUPTED_STAGE = "INTERRUPTED"
-STAGE_TERMINAL = {TaskState.COMPLETED, TaskState.SKIPPED, TaskState.FAILED,
-                  TaskState.CANCELLED, INTERRUPTED_STAGE}
+STAGE_TERMINAL = {
+    TaskState.COMPLETED,
+    TaskState.SKIPPED,
+    TaskState.FAILED,
+    TaskState.CANCELLED,
+    INTERRUPTED_STAGE,
+}
 STAGE_SUCCESS = {TaskState.COMPLETED, TaskState.SKIPPED}
 
 FROM_TASK_STATE = {

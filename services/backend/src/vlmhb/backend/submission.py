@@ -42,20 +42,27 @@ def config_format(content_type: str) -> str:
         return "json"
     if media in YAML_TYPES:
         return "yaml"
-    raise SubmissionError(f"unsupported content type {media or '(none)'!r}: send "
-                          "application/yaml, application/json or multipart/form-data "
-                          f"with {LEGACY_USER_CONFIG} and {LEGACY_MODELS}", 415)
+    raise SubmissionError(
+        f"unsupported content type {media or '(none)'!r}: send "
+        "application/yaml, application/json or multipart/form-data "
+        f"with {LEGACY_USER_CONFIG} and {LEGACY_MODELS}",
+        415,
+    )
 
 
 def submission_policy(settings: BackendSettings) -> SubmissionPolicy:
     """The limits every submitted config is loaded under (see ``docs/security.md``): the
     data root (default: the working directory) and model roots, the runs folder, the
     allowed model keys."""
-    roots = [(settings.data_root or Path.cwd()).expanduser().resolve(),
-             *(p.expanduser().resolve() for p in settings.model_roots)]
-    return SubmissionPolicy(data_roots=tuple(roots),
-                            output_root=settings.runs_dir.expanduser().resolve(),
-                            model_keys={k: tuple(v) for k, v in settings.model_keys.items()})
+    roots = [
+        (settings.data_root or Path.cwd()).expanduser().resolve(),
+        *(p.expanduser().resolve() for p in settings.model_roots),
+    ]
+    return SubmissionPolicy(
+        data_roots=tuple(roots),
+        output_root=settings.runs_dir.expanduser().resolve(),
+        model_keys={k: tuple(v) for k, v in settings.model_keys.items()},
+    )
 
 
 def store_structured(folder: Path, body: bytes, fmt: str) -> Path:
@@ -63,8 +70,7 @@ def store_structured(folder: Path, body: bytes, fmt: str) -> Path:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") \
-            from None
+        raise SubmissionError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         raise SubmissionError("the body is empty")
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,11 +99,11 @@ def load_spec(path: Path, policy: SubmissionPolicy) -> ExperimentSpec:
         where = exc.location.replace(str(path.parent) + "/", "")
         raise SubmissionError(f"{where}: {_relative(exc.message, policy)}") from None
     except VlmhbError as exc:
-        raise SubmissionError(_relative(str(exc).replace(str(path.parent) + "/", ""),
-                                        policy)) from None
+        raise SubmissionError(
+            _relative(str(exc).replace(str(path.parent) + "/", ""), policy)
+        ) from None
     except (OSError, ValueError) as exc:
-        raise SubmissionError(f"cannot read the config: {_relative(str(exc), policy)}") \
-            from None
+        raise SubmissionError(f"cannot read the config: {_relative(str(exc), policy)}") from None
 
 
 def _relative(message: str, policy: SubmissionPolicy) -> str:

@@ -21,15 +21,23 @@ from vlmhb.core.config import load_experiment
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.registries import get_registries
 
-app = typer.Typer(help="VLMHyperBench: benchmark vision-language models on your documents.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="VLMHyperBench: benchmark vision-language models on your documents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 stage_app = typer.Typer(help="Run a single stage (used by environments).")
 app.add_typer(stage_app, name="stage")
 console = Console()
 err_console = Console(stderr=True)
 
-ConfigArg = Annotated[Path, typer.Argument(help="experiment .yaml/.json, or user_config.csv "
-                                           "(or its folder) with vlm_base.csv beside it")]
+ConfigArg = Annotated[
+    Path,
+    typer.Argument(
+        help="experiment .yaml/.json, or user_config.csv "
+        "(or its folder) with vlm_base.csv beside it"
+    ),
+]
 
 
 @app.command()
@@ -46,11 +54,14 @@ def run(
     if output_dir is not None:
         spec.output_dir = output_dir.resolve()
     try:
-        ok = asyncio.run(run_experiment_cli(spec, config.resolve(), console, force=force,
-                                            verbose=verbose))
+        ok = asyncio.run(
+            run_experiment_cli(spec, config.resolve(), console, force=force, verbose=verbose)
+        )
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished samples are kept; run the same "
-                          "command again to resume.")
+        err_console.print(
+            "[yellow]interrupted[/]: finished samples are kept; run the same "
+            "command again to resume."
+        )
         raise typer.Exit(130) from None
     raise typer.Exit(0 if ok else 1)
 
@@ -64,8 +75,10 @@ def validate(config: ConfigArg) -> None:
     spec = load_experiment(config)
     check_output_dir(spec, str(config))
     runs = plan_runs(spec)
-    console.print(f"[green]OK[/] {config}: experiment {spec.name!r}, {len(spec.models)} "
-                  f"model(s), {len(spec.tasks)} task(s), {len(runs)} run(s)")
+    console.print(
+        f"[green]OK[/] {config}: experiment {spec.name!r}, {len(spec.models)} "
+        f"model(s), {len(spec.tasks)} task(s), {len(runs)} run(s)"
+    )
 
 
 @app.command()
@@ -88,17 +101,20 @@ def plan(config: ConfigArg) -> None:
         name = task.run_dir.name
         if name not in by_run:
             run = task.run
-            by_run[name] = tree.add(f"[bold]{name}[/] model={run.model.name} "
-                                    f"backend={run.model.backend} task={run.task.name} "
-                                    f"gpus={run.model.resources.gpus}")
+            by_run[name] = tree.add(
+                f"[bold]{name}[/] model={run.model.name} "
+                f"backend={run.model.backend} task={run.task.name} "
+                f"gpus={run.model.resources.gpus}"
+            )
         by_run[name].add(line)
     console.print(tree)
 
 
 @app.command("list")
 def list_registry(
-    kind: Annotated[str, typer.Argument(help="models | tasks | metrics | datasets | reports | "
-                                        "stages")],
+    kind: Annotated[
+        str, typer.Argument(help="models | tasks | metrics | datasets | reports | stages")
+    ],
 ) -> None:
     """Show a registry: names and where each comes from."""
     registries = get_registries()
@@ -121,8 +137,9 @@ def list_registry(
 def stage_run(
     task_file: Annotated[Path, typer.Argument(help="StageTask JSON")],
     result: Annotated[Path, typer.Option(help="where to write the StageResult JSON")],
-    consume: Annotated[bool, typer.Option(
-        help="delete TASK_FILE once read (a private hand-off holding secrets)")] = False,
+    consume: Annotated[
+        bool, typer.Option(help="delete TASK_FILE once read (a private hand-off holding secrets)")
+    ] = False,
 ) -> None:
     """Run one stage task (the entry point every environment starts)."""
     from vlmhb.core.stage_runner import run_stage_file
@@ -145,7 +162,6 @@ def main() -> None:
     except VlmhbError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
-
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
     sections: list[tuple[str, list[str]]] = [
         ("models", [m.name for m in spec.models]),
         ("datasets", [d.name for d in spec.datasets]),
-        ("tasks", [t.name for t in spec.tasks])]
+        ("tasks", [t.name for t in spec.tasks]),
+    ]
     for section, names in sections:
         if not names:
             fail([section], f"at least one entry is needed in '{section}'")
@@ -55,18 +56,24 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
         loc: list[str | int] = ["tasks", index]
         if task.dataset not in dataset_names:
             hint = did_you_mean(task.dataset, dataset_names)
-            fail([*loc, "dataset"], f"unknown dataset {task.dataset!r}"
-                 + (f". Did you mean {hint[0]!r}?" if hint else "")
-                 + f" Datasets in this experiment: {', '.join(dataset_names)}")
+            fail(
+                [*loc, "dataset"],
+                f"unknown dataset {task.dataset!r}"
+                + (f". Did you mean {hint[0]!r}?" if hint else "")
+                + f" Datasets in this experiment: {', '.join(dataset_names)}",
+            )
         known(registries.tasks, task.kind, [*loc, "kind"])
         for m_index, metric in enumerate(task.metrics or []):
             check_metric(registries, metric, task.kind, [*loc, "metrics", m_index], fail)
         for a_index, aggregation in enumerate(task.aggregations or []):
             if aggregation not in AGGREGATIONS:
                 hint = did_you_mean(aggregation, list(AGGREGATIONS))
-                fail([*loc, "aggregations", a_index], f"unknown aggregation {aggregation!r}"
-                     + (f". Did you mean {hint[0]!r}?" if hint else "")
-                     + f" Known: {', '.join(AGGREGATIONS)}")
+                fail(
+                    [*loc, "aggregations", a_index],
+                    f"unknown aggregation {aggregation!r}"
+                    + (f". Did you mean {hint[0]!r}?" if hint else "")
+                    + f" Known: {', '.join(AGGREGATIONS)}",
+                )
         for p_index, prompt in enumerate(task.prompts):
             if not Path(prompt).is_file():
                 fail([*loc, "prompts", p_index], f"prompt collection {prompt} not found")
@@ -79,8 +86,13 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
             fail(["runs", index, "task"], f"unknown task {selector.task!r}")
 
 
-def check_metric(registries: Registries, name: str, kind: str, loc: list[str | int],
-                 fail: Callable[[list[str | int], str], None]) -> None:
+def check_metric(
+    registries: Registries,
+    name: str,
+    kind: str,
+    loc: list[str | int],
+    fail: Callable[[list[str | int], str], None],
+) -> None:
     """Load metric ``name`` as the evaluation stage will (a registry variant's options
     included) and check that it applies to task kind ``kind``."""
     try:
@@ -90,8 +102,7 @@ def check_metric(registries: Registries, name: str, kind: str, loc: list[str | i
         return
     kinds = getattr(metric, "kinds", None)
     if kinds is not None and kind not in kinds:
-        fail(loc, f"metric {name!r} applies to {'/'.join(sorted(kinds))} tasks, "
-                  f"not {kind!r}")
+        fail(loc, f"metric {name!r} applies to {'/'.join(sorted(kinds))} tasks, not {kind!r}")
 
 
 def check_output_dir(spec: ExperimentSpec, where: str) -> None:

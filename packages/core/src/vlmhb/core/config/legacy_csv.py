@@ -37,21 +37,52 @@ from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, did_you_mean
 
-USER_CONFIG_COLUMNS = ["dataset", "task", "framework", "model_name", "system_prompt",
-                       "prompt_collection", "metrics", "only_evaluate_metrics",
-                       "metrics_aggregators", "filter_doc_class", "filter_question_type"]
-VLM_BASE_COLUMNS = ["framework", "model_family", "model_name", "docker_image",
-                    "git_python_package", "python_package", "module", "class_name"]
+USER_CONFIG_COLUMNS = [
+    "dataset",
+    "task",
+    "framework",
+    "model_name",
+    "system_prompt",
+    "prompt_collection",
+    "metrics",
+    "only_evaluate_metrics",
+    "metrics_aggregators",
+    "filter_doc_class",
+    "filter_question_type",
+]
+VLM_BASE_COLUMNS = [
+    "framework",
+    "model_family",
+    "model_name",
+    "docker_image",
+    "git_python_package",
+    "python_package",
+    "module",
+    "class_name",
+]
 MODEL_TABLE = "vlm_base.csv"
-FRAMEWORK_BACKENDS = {"hugging face": "transformers", "huggingface": "transformers",
-                      "hf": "transformers", "transformers": "transformers", "vllm": "vllm",
-                      "sglang": "sglang", "openai": "openai", "tesseract": "tesseract",
-                      "scripted": "scripted"}
+FRAMEWORK_BACKENDS = {
+    "hugging face": "transformers",
+    "huggingface": "transformers",
+    "hf": "transformers",
+    "transformers": "transformers",
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "openai": "openai",
+    "tesseract": "tesseract",
+    "scripted": "scripted",
+}
 # v0.1 metric names (cells such as ['CER', 'WER', 'BLEU'] are lower-cased first) and
 # v0.1's output column names, to our metric names
-LEGACY_METRIC_NAMES = {"em": "exact_match", "exactmatch": "exact_match",
-                       "exact match": "exact_match", "cer_error": "cer", "wer_error": "wer",
-                       "bleu_score": "bleu", "bleu_error": "bleu"}
+LEGACY_METRIC_NAMES = {
+    "em": "exact_match",
+    "exactmatch": "exact_match",
+    "exact match": "exact_match",
+    "cer_error": "cer",
+    "wer_error": "wer",
+    "bleu_score": "bleu",
+    "bleu_error": "bleu",
+}
 TRUE_WORDS = {"true", "1", "yes", "да"}
 
 
@@ -60,8 +91,7 @@ def read_rows(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
+        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     reader = csv.reader(text.splitlines(), delimiter=";")
     header = next(reader, None)
     if not header:
@@ -70,16 +100,21 @@ def read_rows(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]
     for column in required:
         if column not in header:
             hint = did_you_mean(column, header)
-            raise ConfigError(f"{path}:1", f"missing column '{column}'"
-                              + (f" (found {hint[0]!r} — misspelt?)" if hint else "")
-                              + f"; expected columns: {';'.join(required)}")
+            raise ConfigError(
+                f"{path}:1",
+                f"missing column '{column}'"
+                + (f" (found {hint[0]!r} — misspelt?)" if hint else "")
+                + f"; expected columns: {';'.join(required)}",
+            )
     rows = []
     for line_no, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            raise ConfigError(f"{path}:{line_no}", f"{len(cells)} cells but the header has "
-                              f"{len(header)} (is the separator ';'?)")
+            raise ConfigError(
+                f"{path}:{line_no}",
+                f"{len(cells)} cells but the header has {len(header)} (is the separator ';'?)",
+            )
         rows.append((line_no, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
     if not rows:
         raise ConfigError(str(path), "no data rows")
@@ -95,16 +130,18 @@ def parse_list(cell: str, where: str) -> list[str]:
         try:
             value = ast.literal_eval(cell)
         except (ValueError, SyntaxError):
-            raise ConfigError(where, f"cannot read the list {cell!r}; write it like "
-                              "['CER', 'WER']") from None
+            raise ConfigError(
+                where, f"cannot read the list {cell!r}; write it like ['CER', 'WER']"
+            ) from None
         if not isinstance(value, list | tuple):
             raise ConfigError(where, f"expected a list, got {cell!r}")
         return [str(v).strip() for v in value if str(v).strip()]
     return [part.strip() for part in cell.split(",") if part.strip()]
 
 
-def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
-                    ) -> tuple[ExperimentSpec, Locator, dict[str, Any]]:
+def load_legacy_csv(
+    path: Path, policy: SubmissionPolicy | None = None
+) -> tuple[ExperimentSpec, Locator, dict[str, Any]]:
     """The spec, a locator of its parts in the CSV files, and the data the files gave
     (``policy``: a submitted pair, whose system prompt files must lie in the data roots)."""
     base = path.parent
@@ -128,8 +165,11 @@ def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
         name = row["model_name"]
         if name not in models:
             hint = did_you_mean(name, list(models))
-            raise ConfigError(f"{where} [model_name]", f"model {name!r} is not in {MODEL_TABLE}"
-                              + (f". Did you mean {hint[0]!r}?" if hint else ""))
+            raise ConfigError(
+                f"{where} [model_name]",
+                f"model {name!r} is not in {MODEL_TABLE}"
+                + (f". Did you mean {hint[0]!r}?" if hint else ""),
+            )
         if name not in used_models:
             locations[("models", len(used_models))] = f"{models_path}:{models[name][0]}"
             used_models.append(name)
@@ -146,8 +186,13 @@ def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
             locations[("tasks", len(tasks))] = where
             tasks[task_name] = {**task, "name": task_name}
         runs.append({"model": name, "task": task_name})
-    data = {"name": base.resolve().name, "models": [models[n][1] for n in used_models],
-            "datasets": list(datasets.values()), "tasks": list(tasks.values()), "runs": runs}
+    data = {
+        "name": base.resolve().name,
+        "models": [models[n][1] for n in used_models],
+        "datasets": list(datasets.values()),
+        "tasks": list(tasks.values()),
+        "runs": runs,
+    }
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
@@ -166,12 +211,16 @@ def load_legacy_csv(path: Path, policy: SubmissionPolicy | None = None
 
 def _model(row: dict[str, str], where: str) -> dict[str, Any]:
     interface = is_model_interface(row)
-    backend = row.get("backend") or (MODEL_INTERFACE if interface else
-                                     FRAMEWORK_BACKENDS.get(row["framework"].strip().lower()))
+    backend = row.get("backend") or (
+        MODEL_INTERFACE if interface else FRAMEWORK_BACKENDS.get(row["framework"].strip().lower())
+    )
     if not backend:
-        raise ConfigError(f"{where} [framework]", f"unknown framework {row['framework']!r}; "
-                          f"known: {', '.join(sorted(set(FRAMEWORK_BACKENDS)))} (or add a "
-                          "'backend' column)")
+        raise ConfigError(
+            f"{where} [framework]",
+            f"unknown framework {row['framework']!r}; "
+            f"known: {', '.join(sorted(set(FRAMEWORK_BACKENDS)))} (or add a "
+            "'backend' column)",
+        )
     params: dict[str, Any] = {}
     if row.get("params"):
         try:
@@ -185,8 +234,11 @@ def _model(row: dict[str, str], where: str) -> dict[str, Any]:
         packages = [p for p in (row["python_package"], row["git_python_package"]) if p]
     model: dict[str, Any] = {"name": row["model_name"], "backend": backend}
     if packages or row["docker_image"]:  # first: a submitted row is refused for its env
-        model["env"] = {"kind": "process", "packages": packages,
-                        "image": row["docker_image"] or None}
+        model["env"] = {
+            "kind": "process",
+            "packages": packages,
+            "image": row["docker_image"] or None,
+        }
     model["params"] = params
     if backend == "transformers":
         model["model_path"] = hf_model_id(row)
@@ -209,10 +261,12 @@ def _dataset(cell: str, base: Path, where: str, task: str) -> dict[str, Any]:
     path = next((c for c in candidates if _has_dataset_files(c)), None)
     if path is None:
         empty = [str(c) for c in candidates if c.is_dir()]
-        raise ConfigError(where, f"dataset {cell!r} not found; looked in "
-                          + ", ".join(str(c) for c in candidates)
-                          + (f" ({', '.join(empty)}: no annotation.csv or jsons/)"
-                             if empty else ""))
+        raise ConfigError(
+            where,
+            f"dataset {cell!r} not found; looked in "
+            + ", ".join(str(c) for c in candidates)
+            + (f" ({', '.join(empty)}: no annotation.csv or jsons/)" if empty else ""),
+        )
     has_jsons, has_csv = (path / "jsons").is_dir(), (path / "annotation.csv").is_file()
     extraction = task_kind(task) == "extraction"
     fmt = "json_extraction" if has_jsons and (extraction or not has_csv) else "vqa_csv"
@@ -223,8 +277,9 @@ def _has_dataset_files(path: Path) -> bool:
     return (path / "annotation.csv").is_file() or (path / "jsons").is_dir()
 
 
-def _task(row: dict[str, str], dataset: str, base: Path, where: str,
-          policy: SubmissionPolicy | None) -> dict[str, Any]:
+def _task(
+    row: dict[str, str], dataset: str, base: Path, where: str, policy: SubmissionPolicy | None
+) -> dict[str, Any]:
     kind = task_kind(row["task"])
     metrics = [m.lower() for m in parse_list(row["metrics"], f"{where} [metrics]")]
     task: dict[str, Any] = {
@@ -233,8 +288,9 @@ def _task(row: dict[str, str], dataset: str, base: Path, where: str,
         "metrics": [LEGACY_METRIC_NAMES.get(m, m) for m in metrics],
         "filters": {
             "doc_class": parse_list(row["filter_doc_class"], f"{where} [filter_doc_class]"),
-            "question_type": parse_list(row["filter_question_type"],
-                                        f"{where} [filter_question_type]"),
+            "question_type": parse_list(
+                row["filter_question_type"], f"{where} [filter_question_type]"
+            ),
         },
         "only_evaluate": row["only_evaluate_metrics"].strip().lower() in TRUE_WORDS,
     }
@@ -249,10 +305,12 @@ def _task(row: dict[str, str], dataset: str, base: Path, where: str,
     if system:
         system_file = base / system
         if system_file.is_file() and policy is not None and not policy.inside_data(system_file):
-            raise ConfigError(f"{where} [system_prompt]", f"{system!r} is outside the "
-                              "server's data roots")
-        task["system_prompt"] = (system_file.read_text(encoding="utf-8-sig").strip()
-                                 if system_file.is_file() else system)
+            raise ConfigError(
+                f"{where} [system_prompt]", f"{system!r} is outside the server's data roots"
+            )
+        task["system_prompt"] = (
+            system_file.read_text(encoding="utf-8-sig").strip() if system_file.is_file() else system
+        )
     return task
 
 

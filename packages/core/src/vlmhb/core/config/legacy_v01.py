@@ -20,8 +20,12 @@ DATASETS = "Datasets"
 PROMPTS = "PromptCollections"
 USER_CONFIG_GLOB = "user_config*.csv"
 # v0.1 task names → task kinds
-TASK_KINDS = {"": "vqa", "vqa": "vqa", "rpoclassification": "classification",
-              "rposorting": "ordering"}
+TASK_KINDS = {
+    "": "vqa",
+    "vqa": "vqa",
+    "rpoclassification": "classification",
+    "rposorting": "ordering",
+}
 # v0.1 model families → their Hugging Face organisation (v0.1 packages used ``Qwen/<name>``)
 HF_ORGS = {"qwen": "Qwen", "minicpm": "openbmb", "deepseek": "deepseek-ai"}
 MODEL_INTERFACE = "model_interface"
@@ -33,8 +37,10 @@ def find_user_config(folder: Path) -> Path | None:
         return folder / "user_config.csv"
     found = sorted(folder.glob(USER_CONFIG_GLOB))
     if len(found) > 1:
-        raise ConfigError(str(folder), "several user configs: "
-                          + ", ".join(p.name for p in found) + "; name the one to run")
+        raise ConfigError(
+            str(folder),
+            "several user configs: " + ", ".join(p.name for p in found) + "; name the one to run",
+        )
     return found[0] if found else None
 
 
@@ -56,8 +62,9 @@ def _task_folder(root: Path, task: str) -> Path:
 
 def dataset_candidates(cell: str, base: Path, task: str) -> list[Path]:
     """Folders a ``dataset`` cell may name, in the order they are tried."""
-    v01 = [_task_folder(root / DATA_DIRS / DATASETS, task or "VQA") / cell
-           for root in _v01_roots(base)]
+    v01 = [
+        _task_folder(root / DATA_DIRS / DATASETS, task or "VQA") / cell for root in _v01_roots(base)
+    ]
     return [base / cell, base / "datasets" / cell, base / "data" / cell, *v01]
 
 
@@ -102,8 +109,7 @@ def model_interface_params(row: dict[str, str]) -> dict[str, Any]:
     """Params of the ``model_interface`` backend for a v0.1 row."""
     package, module = row.get("python_package", ""), row["module"]
     dotted = f"{package}.{module}" if package.isidentifier() and "." not in module else module
-    return {"module": dotted, "class_name": row["class_name"],
-            "model_name": row["model_name"]}
+    return {"module": dotted, "class_name": row["class_name"], "model_name": row["model_name"]}
 
 
 def model_interface_packages(row: dict[str, str]) -> list[str]:
@@ -120,5 +126,8 @@ def default_gpus(row: dict[str, str], backend: str) -> int:
         except ValueError:
             raise ConfigError("gpus", f"not a whole number: {row['gpus']!r}") from None
     hugging_face = row.get("framework", "").strip().lower().replace(" ", "") in {
-        "huggingface", "hf", "transformers"}
+        "huggingface",
+        "hf",
+        "transformers",
+    }
     return 1 if hugging_face or backend == "transformers" else 0

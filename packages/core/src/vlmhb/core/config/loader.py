@@ -32,8 +32,9 @@ MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_NODES = 100_000
 
 
-def load_experiment(path: Path | str, *, check: bool = True,
-                    policy: SubmissionPolicy | None = None) -> ExperimentSpec:
+def load_experiment(
+    path: Path | str, *, check: bool = True, policy: SubmissionPolicy | None = None
+) -> ExperimentSpec:
     """Read ``path`` (a .yaml/.yml/.json file, a ``user_config.csv``, or a folder holding
     ``user_config*.csv`` + ``vlm_base.csv``), validate it and resolve its paths. With
     ``check`` also verify names against the registries and that referenced files exist.
@@ -52,8 +53,10 @@ def load_experiment(path: Path | str, *, check: bool = True,
     else:
         spec, locate, raw = _load_structured(path, policy)
     if policy is None:
-        spec.registry_dirs = [p if p.is_absolute() else (path.parent / p).resolve()
-                              for p in (q.expanduser() for q in spec.registry_dirs)]
+        spec.registry_dirs = [
+            p if p.is_absolute() else (path.parent / p).resolve()
+            for p in (q.expanduser() for q in spec.registry_dirs)
+        ]
     else:
         _refuse_operator_fields(raw, spec, locate)
         spec.registry_dirs = list(policy.registry_dirs)
@@ -72,22 +75,24 @@ def read_config_text(path: Path) -> str:
     """The text of a config file: at most ``MAX_CONFIG_BYTES``, UTF-8."""
     size = path.stat().st_size
     if size > MAX_CONFIG_BYTES:
-        raise ConfigError(str(path), f"the config is {size} bytes; at most "
-                          f"{MAX_CONFIG_BYTES} are read")
+        raise ConfigError(
+            str(path), f"the config is {size} bytes; at most {MAX_CONFIG_BYTES} are read"
+        )
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") \
-            from None
+        raise ConfigError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _load_structured(path: Path, policy: SubmissionPolicy | None
-                     ) -> tuple[ExperimentSpec, Locator, dict[str, Any]]:
+def _load_structured(
+    path: Path, policy: SubmissionPolicy | None
+) -> tuple[ExperimentSpec, Locator, dict[str, Any]]:
     text = read_config_text(path)
     data = _parse(path, text)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1", "the experiment must be a mapping with name, models, "
-                          "datasets and tasks")
+        raise ConfigError(
+            f"{path}:1", "the experiment must be a mapping with name, models, datasets and tasks"
+        )
     check_expansion(data, str(path))
     from vlmhb.core.config.presets import expand_presets
 
@@ -110,8 +115,9 @@ def _parse(path: Path, text: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}", f"invalid JSON: {exc.msg}") \
-                from None
+            raise ConfigError(
+                f"{path}:{exc.lineno}:{exc.colno}", f"invalid JSON: {exc.msg}"
+            ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -141,8 +147,11 @@ def check_expansion(data: Any, where: str, limit: int = MAX_CONFIG_NODES) -> Non
         for item in items:
             total += size(item)
             if total > limit:
-                raise ConfigError(where, f"the document expands to more than {limit} values "
-                                  "(YAML aliases); write it out or make it smaller")
+                raise ConfigError(
+                    where,
+                    f"the document expands to more than {limit} values "
+                    "(YAML aliases); write it out or make it smaller",
+                )
         in_progress.discard(key)
         sizes[key] = total
         return total
@@ -174,8 +183,12 @@ def _params_at(spec: ExperimentSpec) -> Callable[[Sequence[str | int]], type[Bas
     registries = get_registries(spec.registry_dirs)
 
     def params_at(loc: Sequence[str | int]) -> type[BaseModel]:
-        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int) \
-                and loc[1] < len(spec.models):
+        if (
+            len(loc) >= 2
+            and loc[0] == "models"
+            and isinstance(loc[1], int)
+            and loc[1] < len(spec.models)
+        ):
             backend = spec.models[loc[1]].backend
             if backend in registries.models:
                 return params_model(registries.models.get(backend))
@@ -191,14 +204,16 @@ def _fill_task_defaults(spec: ExperimentSpec) -> None:
     fill_task_defaults(spec.tasks, get_registries(spec.registry_dirs).tasks)
 
 
-def _refuse_operator_fields(raw: dict[str, Any], spec: ExperimentSpec,
-                            locate: Locator) -> None:
+def _refuse_operator_fields(raw: dict[str, Any], spec: ExperimentSpec, locate: Locator) -> None:
     """A submitted config may pick operator settings only by name (registry presets)."""
     for loc in operator_fields(raw, ExperimentSpec, _params_at(spec)):
-        raise ConfigError(locate(loc), f"field '{_field(loc)}': only the server's operator "
-                          "may set this (it names a program, command line, module, packages, "
-                          "environment or registry folder); pick a model preset the "
-                          "operator defined instead (see docs/security.md)")
+        raise ConfigError(
+            locate(loc),
+            f"field '{_field(loc)}': only the server's operator "
+            "may set this (it names a program, command line, module, packages, "
+            "environment or registry folder); pick a model preset the "
+            "operator defined instead (see docs/security.md)",
+        )
 
 
 def _check_params(spec: ExperimentSpec, locate: Locator) -> None:
@@ -210,37 +225,47 @@ def _check_params(spec: ExperimentSpec, locate: Locator) -> None:
         moved = _load_keys(model.params)
         if moved:
             loc: Loc = ["models", index, "params", moved[0]]
-            raise ConfigError(locate(loc), f"field '{_field(loc)}': {moved[0]!r} is a load "
-                              f"setting, not a backend param: write it as "
-                              f"'models.{index}.load.{moved[0]}'")
+            raise ConfigError(
+                locate(loc),
+                f"field '{_field(loc)}': {moved[0]!r} is a load "
+                f"setting, not a backend param: write it as "
+                f"'models.{index}.load.{moved[0]}'",
+            )
         try:
             params.model_validate(model.params)
         except ValidationError as exc:
-            raise _params_error(exc, ["models", index, "params"], model.backend, params,
-                                locate) from None
+            raise _params_error(
+                exc, ["models", index, "params"], model.backend, params, locate
+            ) from None
     for index, task in enumerate(spec.tasks):
         if moved := _load_keys(task.options):
             loc = ["tasks", index, "options", moved[0]]
-            raise ConfigError(locate(loc), f"field '{_field(loc)}': {moved[0]!r} is a load "
-                              "setting of the model now: write it as "
-                              f"'models.<i>.load.{moved[0]}' for each model")
+            raise ConfigError(
+                locate(loc),
+                f"field '{_field(loc)}': {moved[0]!r} is a load "
+                "setting of the model now: write it as "
+                f"'models.<i>.load.{moved[0]}' for each model",
+            )
 
 
 def _load_keys(values: dict[str, Any]) -> list[str]:
     return [key for key in values if key in LoadSpec.model_fields]
 
 
-def _params_error(exc: ValidationError, at: Loc, backend: str, params: type[BaseModel],
-                  locate: Locator) -> ConfigError:
+def _params_error(
+    exc: ValidationError, at: Loc, backend: str, params: type[BaseModel], locate: Locator
+) -> ConfigError:
     first = exc.errors()[0]
     loc: Loc = [*at, *[p for p in first["loc"] if isinstance(p, str | int)]]
     message = first["msg"]
     if first["type"] == "extra_forbidden" and len(loc) == len(at) + 1:
         known = list(params.model_fields)
         hint = did_you_mean(str(loc[-1]), known)
-        message = (f"unknown param {loc[-1]!r} of backend {backend!r}."
-                   + (f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
-                   + f" Its params: {', '.join(known) or 'none'}")
+        message = (
+            f"unknown param {loc[-1]!r} of backend {backend!r}."
+            + (f" Did you mean {' or '.join(repr(h) for h in hint)}?" if hint else "")
+            + f" Its params: {', '.join(known) or 'none'}"
+        )
     elif first["type"] != "value_error" and not isinstance(first.get("input"), dict | list):
         message += f", got {first['input']!r}"
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
@@ -260,12 +285,12 @@ def _check_param_inputs(spec: ExperimentSpec, locate: Locator) -> None:
                     loc: Loc = ["models", index, "params", name]
                     if isinstance(value, list):
                         loc.append(item_index)
-                    raise ConfigError(locate(loc), f"field '{_field(loc)}': {item} does not "
-                                      "exist")
+                    raise ConfigError(locate(loc), f"field '{_field(loc)}': {item} does not exist")
 
 
-def _resolve_paths(spec: ExperimentSpec, config_dir: Path, locate: Locator,
-                   policy: SubmissionPolicy | None) -> None:
+def _resolve_paths(
+    spec: ExperimentSpec, config_dir: Path, locate: Locator, policy: SubmissionPolicy | None
+) -> None:
     """Every path field by its role; with ``policy`` each must stay inside its root."""
     base = config_dir if policy is None else policy.base
     if policy is None:
@@ -293,8 +318,7 @@ def _resolve_paths(spec: ExperimentSpec, config_dir: Path, locate: Locator,
             raise refuse(loc, value, "is outside the server's data roots")
         return path.resolve()
 
-    resolve_roles(spec, resolve, _params_at(spec), skip=frozenset({"output_dir",
-                                                                     "registry_dirs"}))
+    resolve_roles(spec, resolve, _params_at(spec), skip=frozenset({"output_dir", "registry_dirs"}))
     if policy is not None:
         _check_keys(spec, locate, policy)
 
@@ -303,7 +327,9 @@ def _check_keys(spec: ExperimentSpec, locate: Locator, policy: SubmissionPolicy)
     for index, model in enumerate(spec.models):
         if model.api_key_env and not policy.key_allowed(model.api_key_env, model.base_url):
             loc: Loc = ["models", index, "api_key_env"]
-            raise ConfigError(locate(loc), f"field '{_field(loc)}': the server does not allow "
-                              f"the key {model.api_key_env!r} for base_url {model.base_url!r} "
-                              "(its operator lists allowed keys and URLs in VLMHB_MODEL_KEYS)")
-
+            raise ConfigError(
+                locate(loc),
+                f"field '{_field(loc)}': the server does not allow "
+                f"the key {model.api_key_env!r} for base_url {model.base_url!r} "
+                "(its operator lists allowed keys and URLs in VLMHB_MODEL_KEYS)",
+            )

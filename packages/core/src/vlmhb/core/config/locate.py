@@ -21,9 +21,7 @@ def line_of(text: str, loc: Sequence[str | int]) -> int | None:
                 key_node = next((k for k, _ in node.value if k.value == str(key)), None)
                 return key_node.start_mark.line + 1 if key_node else line
             node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(
-            node.value
-        ):
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
         else:
             return line

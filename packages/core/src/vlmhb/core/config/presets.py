@@ -13,8 +13,9 @@ from vlmhb.core.config.locate import line_of
 from vlmhb.core.errors import ConfigError, UnknownNameError
 
 
-def expand_presets(data: dict[str, Any], path: Path, text: str,
-                   registry_dirs: list[Path] | None = None) -> dict[str, Any]:
+def expand_presets(
+    data: dict[str, Any], path: Path, text: str, registry_dirs: list[Path] | None = None
+) -> dict[str, Any]:
     """Replace preset references in ``models`` and ``datasets`` by their definitions,
     from ``registry_dirs`` (default: the config's own ``registry_dirs``)."""
     from vlmhb.core.registries import get_registries
@@ -23,15 +24,20 @@ def expand_presets(data: dict[str, Any], path: Path, text: str,
         registry_dirs = [_registry_dir(path, p) for p in data.get("registry_dirs") or []]
     registries = get_registries(registry_dirs)
     out = dict(data)
-    for section, registry in (("models", registries.model_presets),
-                              ("datasets", registries.dataset_presets)):
+    for section, registry in (
+        ("models", registries.model_presets),
+        ("datasets", registries.dataset_presets),
+    ):
         items = data.get(section)
         if not isinstance(items, list):
             continue
         expanded = []
         for index, item in enumerate(items):
-            name = item if isinstance(item, str) else (
-                item.get("preset") if isinstance(item, dict) else None)
+            name = (
+                item
+                if isinstance(item, str)
+                else (item.get("preset") if isinstance(item, dict) else None)
+            )
             if name is None:
                 expanded.append(item)
                 continue

@@ -43,8 +43,9 @@ def _roles_of(model: type[BaseModel]) -> dict[str, list[PathRole | OperatorOnly]
     return roles
 
 
-def operator_fields(data: Any, model: type[BaseModel], params_at: ParamsModelAt,
-                    loc: Loc | None = None) -> Iterator[Loc]:
+def operator_fields(
+    data: Any, model: type[BaseModel], params_at: ParamsModelAt, loc: Loc | None = None
+) -> Iterator[Loc]:
     """Locations in raw ``data`` (shaped like ``model``) of operator-only fields it sets."""
     loc = loc or []
     if not isinstance(data, dict):
@@ -59,8 +60,11 @@ def operator_fields(data: Any, model: type[BaseModel], params_at: ParamsModelAt,
             yield here
             continue
         if key == PARAMS_FIELD and isinstance(value, dict) and model.model_fields.get("backend"):
-            operator_params = {name for name, role in field_roles(params_at(loc)).items()
-                               if isinstance(role, OperatorOnly)}
+            operator_params = {
+                name
+                for name, role in field_roles(params_at(loc)).items()
+                if isinstance(role, OperatorOnly)
+            }
             yield from ([*here, name] for name in value if name in operator_params)
             continue
         sub = _submodel(info.annotation)
@@ -68,8 +72,9 @@ def operator_fields(data: Any, model: type[BaseModel], params_at: ParamsModelAt,
             continue
         items = enumerate(value) if isinstance(value, list) else [(None, value)]
         for index, item in items:
-            yield from operator_fields(item, sub, params_at,
-                                       here if index is None else [*here, index])
+            yield from operator_fields(
+                item, sub, params_at, here if index is None else [*here, index]
+            )
 
 
 def _apply(role: PathRole, value: Any, loc: Loc, resolver: Resolver) -> Any:
@@ -82,8 +87,13 @@ def _apply(role: PathRole, value: Any, loc: Loc, resolver: Resolver) -> Any:
     return str(resolved) if isinstance(value, str) else resolved
 
 
-def resolve_roles(model: BaseModel, resolver: Resolver, params_at: ParamsModelAt,
-                  loc: Loc | None = None, skip: frozenset[str] = frozenset()) -> None:
+def resolve_roles(
+    model: BaseModel,
+    resolver: Resolver,
+    params_at: ParamsModelAt,
+    loc: Loc | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> None:
     """Replace every path field of ``model`` (recursively) by ``resolver``'s answer."""
     loc = loc or []
     roles = _roles_of(type(model))

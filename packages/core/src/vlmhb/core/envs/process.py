@@ -47,8 +47,9 @@ class ProcessEnvManager:
 
     async def execute(self, task: StageTask, emit: Emit) -> StageResult:
         with private_dir("vlmhb-task-") as private:
-            return await self._execute(task, emit, write_private(
-                private / "task.json", revealed_json(task)))
+            return await self._execute(
+                task, emit, write_private(private / "task.json", revealed_json(task))
+            )
 
     async def _execute(self, task: StageTask, emit: Emit, private_task: Path) -> StageResult:
         started = time.monotonic()
@@ -59,18 +60,33 @@ class ProcessEnvManager:
         atomic_write_text(task_file, task.model_dump_json(indent=2))
         log_path = task.run_dir / LOGS_DIR / f"{task.stage.value}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in task.gpu_ids)}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in task.gpu_ids),
+        }
         proc = await asyncio.create_subprocess_exec(
-            prepared.python, "-m", "vlmhb.core.cli.main", "stage", "run", str(private_task),
-            "--result", str(result_file), "--consume", stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
-            preexec_fn=die_with_parent())
+            prepared.python,
+            "-m",
+            "vlmhb.core.cli.main",
+            "stage",
+            "run",
+            str(private_task),
+            "--result",
+            str(result_file),
+            "--consume",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
         tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
             with log_path.open("a", encoding="utf-8") as log:
-                await asyncio.gather(_relay_events(proc, task, emit, log),
-                                     _collect_stderr(proc, log, tail))
+                await asyncio.gather(
+                    _relay_events(proc, task, emit, log), _collect_stderr(proc, log, tail)
+                )
                 code = await proc.wait()
         except asyncio.CancelledError:
             await _terminate(proc)
@@ -80,29 +96,42 @@ class ProcessEnvManager:
             result = StageResult.model_validate_json(result_file.read_text(encoding="utf-8"))
             result.duration_s = duration
             return result
-        return StageResult(task_id=task.id, stage=task.stage, status=TaskState.FAILED,
-                           duration_s=duration,
-                           message=f"stage process exited with code {code}; last output "
-                                   f"(full log: {log_path}):\n" + "\n".join(tail))
+        return StageResult(
+            task_id=task.id,
+            stage=task.stage,
+            status=TaskState.FAILED,
+            duration_s=duration,
+            message=f"stage process exited with code {code}; last output "
+            f"(full log: {log_path}):\n" + "\n".join(tail),
+        )
 
     def cleanup(self) -> None:
         """Venvs are a cache shared by runs; nothing per-run to remove."""
 
 
-async def _relay_events(proc: asyncio.subprocess.Process, task: StageTask, emit: Emit,
-                        log: object) -> None:
+async def _relay_events(
+    proc: asyncio.subprocess.Process, task: StageTask, emit: Emit, log: object
+) -> None:
     assert proc.stdout is not None
     async for raw in proc.stdout:
         line = raw.decode("utf-8", "replace").rstrip("\n")
         try:
             emit(Event.model_validate(json.loads(line)))
         except (ValueError, TypeError):
-            emit(Event(type=EventType.LOG, topic=task.experiment, task_id=task.id,
-                       run=task.run_dir.name, stage=task.stage, message=line, ts=time.time()))
+            emit(
+                Event(
+                    type=EventType.LOG,
+                    topic=task.experiment,
+                    task_id=task.id,
+                    run=task.run_dir.name,
+                    stage=task.stage,
+                    message=line,
+                    ts=time.time(),
+                )
+            )
 
 
-async def _collect_stderr(proc: asyncio.subprocess.Process, log: object,
-                          tail: deque[str]) -> None:
+async def _collect_stderr(proc: asyncio.subprocess.Process, log: object, tail: deque[str]) -> None:
     assert proc.stderr is not None
     async for raw in proc.stderr:
         line = raw.decode("utf-8", "replace")

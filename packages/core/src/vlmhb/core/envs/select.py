@@ -21,9 +21,12 @@ def _process_manager() -> EnvFactory:
 
 
 def register_builtin_envs(registry: Registry[EnvFactory]) -> None:
-    registry.register_lazy("process", _process_manager, "built-in",
-                           "a subprocess of this interpreter, or of a cached venv with "
-                           "env.packages installed")
+    registry.register_lazy(
+        "process",
+        _process_manager,
+        "built-in",
+        "a subprocess of this interpreter, or of a cached venv with env.packages installed",
+    )
 
 
 class EnvManagers:

@@ -55,13 +55,14 @@ def _run(cmd: list[str], what: str) -> None:
 
 def _create(root: Path, env: EnvSpec) -> None:
     if env.installer == "uv":
-        _run([sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable,
-              str(root)], "creating the venv")
+        _run(
+            [sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(root)],
+            "creating the venv",
+        )
     else:
         _run([sys.executable, "-m", "venv", str(root)], "creating the venv")
     own = next((root / "lib").glob("python*/site-packages"))
-    parents = [p for p in [*site.getsitepackages(), site.getusersitepackages()]
-               if Path(p).is_dir()]
+    parents = [p for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]
     lines = [f"import site; site.addsitedir({p!r})" for p in parents]
     (own / OVERLAY_PTH).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -70,8 +71,7 @@ def _install(python: Path, env: EnvSpec) -> None:
     if not env.packages:
         return
     if env.installer == "uv":
-        cmd = [sys.executable, "-m", "uv", "pip", "install", "--python", str(python),
-               *env.packages]
+        cmd = [sys.executable, "-m", "uv", "pip", "install", "--python", str(python), *env.packages]
     else:
         cmd = [str(python), "-m", "pip", "install", "--quiet", *env.packages]
     _run(cmd, f"installing {', '.join(env.packages)}")

@@ -59,10 +59,17 @@ def plan_runs(spec: ExperimentSpec) -> list[RunSpec]:
             prompts: list[PromptRef | None] = [prompt_ref(Path(p)) for p in task.prompts]
             prompts = prompts or [None]
             for prompt in prompts:
-                runs.append(RunSpec(experiment=spec.name, model=model, task=task,
-                                    dataset=datasets[task.dataset], prompt=prompt,
-                                    generation=spec.generation,
-                                    dataset_fingerprint=fingerprints[task.dataset]))
+                runs.append(
+                    RunSpec(
+                        experiment=spec.name,
+                        model=model,
+                        task=task,
+                        dataset=datasets[task.dataset],
+                        prompt=prompt,
+                        generation=spec.generation,
+                        dataset_fingerprint=fingerprints[task.dataset],
+                    )
+                )
     return runs
 
 
@@ -73,23 +80,58 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
     dirs = list(spec.registry_dirs)  # every stage process resolves names through these
     for run in graph.runs:
         run_dir = graph.run_dir(run)
-        inference = graph.add(StageTask(
-            id=stable_hash(StageName.INFERENCE, run.run_id), stage=StageName.INFERENCE,
-            experiment=spec.name, run=run, run_dir=run_dir, registry_dirs=dirs,
-            resources=run.model.resources, env=run.model.env))
-        evaluation = graph.add(StageTask(
-            id=stable_hash(StageName.EVALUATION, run.run_id, run.task.metrics,
-                           run.task.aggregations, run.task.kind),
-            stage=StageName.EVALUATION, experiment=spec.name, run=run, run_dir=run_dir,
-            depends_on=[inference.id], registry_dirs=dirs))
-        report = graph.add(StageTask(
-            id=stable_hash(StageName.REPORT, evaluation.id), stage=StageName.REPORT,
-            experiment=spec.name, run=run, run_dir=run_dir, depends_on=[evaluation.id],
-            registry_dirs=dirs))
+        inference = graph.add(
+            StageTask(
+                id=stable_hash(StageName.INFERENCE, run.run_id),
+                stage=StageName.INFERENCE,
+                experiment=spec.name,
+                run=run,
+                run_dir=run_dir,
+                registry_dirs=dirs,
+                resources=run.model.resources,
+                env=run.model.env,
+            )
+        )
+        evaluation = graph.add(
+            StageTask(
+                id=stable_hash(
+                    StageName.EVALUATION,
+                    run.run_id,
+                    run.task.metrics,
+                    run.task.aggregations,
+                    run.task.kind,
+                ),
+                stage=StageName.EVALUATION,
+                experiment=spec.name,
+                run=run,
+                run_dir=run_dir,
+                depends_on=[inference.id],
+                registry_dirs=dirs,
+            )
+        )
+        report = graph.add(
+            StageTask(
+                id=stable_hash(StageName.REPORT, evaluation.id),
+                stage=StageName.REPORT,
+                experiment=spec.name,
+                run=run,
+                run_dir=run_dir,
+                depends_on=[evaluation.id],
+                registry_dirs=dirs,
+            )
+        )
         report_ids.append(report.id)
-    graph.add(StageTask(
-        id=stable_hash(StageName.EXPERIMENT_REPORT, sorted(report_ids)),
-        stage=StageName.EXPERIMENT_REPORT, experiment=spec.name, run_dir=experiment_dir,
-        run_dirs=[graph.run_dir(r) for r in graph.runs], depends_on=report_ids,
-        resources=ResourceSpec(), env=EnvSpec(), registry_dirs=dirs))
+    graph.add(
+        StageTask(
+            id=stable_hash(StageName.EXPERIMENT_REPORT, sorted(report_ids)),
+            stage=StageName.EXPERIMENT_REPORT,
+            experiment=spec.name,
+            run_dir=experiment_dir,
+            run_dirs=[graph.run_dir(r) for r in graph.runs],
+            depends_on=report_ids,
+            resources=ResourceSpec(),
+            env=EnvSpec(),
+            registry_dirs=dirs,
+        )
+    )
     return graph

@@ -23,14 +23,22 @@ def is_done(task: StageTask) -> bool:
     except (OSError, ValueError):
         return False
     return data.get("task_id") == task.id and all(
-        (task.run_dir / name).exists() for name in data.get("outputs", []))
+        (task.run_dir / name).exists() for name in data.get("outputs", [])
+    )
 
 
 def mark_done(task: StageTask, result: StageResult) -> None:
-    atomic_write_json(marker_path(task), {
-        "task_id": task.id, "stage": task.stage.value, "finished_at": time.time(),
-        "outputs": result.outputs, "summary": result.summary,
-        "duration_s": result.duration_s})
+    atomic_write_json(
+        marker_path(task),
+        {
+            "task_id": task.id,
+            "stage": task.stage.value,
+            "finished_at": time.time(),
+            "outputs": result.outputs,
+            "summary": result.summary,
+            "duration_s": result.duration_s,
+        },
+    )
 
 
 def read_marker(task: StageTask) -> dict[str, object]:

@@ -33,19 +33,28 @@ class ExperimentOutcome:
     @property
     def ok(self) -> bool:
         return not self.failed and all(
-            r.status in (TaskState.COMPLETED, TaskState.SKIPPED) for r in self.results.values())
+            r.status in (TaskState.COMPLETED, TaskState.SKIPPED) for r in self.results.values()
+        )
 
 
 class Orchestrator:
-    def __init__(self, spec: ExperimentSpec, *, settings: Settings | None = None,
-                 bus: EventBus | None = None, executor: Executor | None = None,
-                 resources: ResourceManager | None = None, config_path: Path | None = None,
-                 force: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        *,
+        settings: Settings | None = None,
+        bus: EventBus | None = None,
+        executor: Executor | None = None,
+        resources: ResourceManager | None = None,
+        config_path: Path | None = None,
+        force: bool = False,
+    ) -> None:
         self.spec = spec
         self.settings = settings or Settings()
         self.bus = bus or InProcessEventBus()
-        self.executor = executor or LocalExecutor(EnvManagers(
-            self.settings.env_cache_dir, get_registries(spec.registry_dirs).envs))
+        self.executor = executor or LocalExecutor(
+            EnvManagers(self.settings.env_cache_dir, get_registries(spec.registry_dirs).envs)
+        )
         self.resources = resources or ResourceManager.from_settings(self.settings)
         self.config_path = config_path
         self.force = force
@@ -61,8 +70,14 @@ class Orchestrator:
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / RUN_SPEC_FILE, run.model_dump_json(indent=2))
             write_manifest(run, run_dir, self.config_path, {})
-        scheduler = Scheduler(graph, self.executor, self.resources, self.bus,
-                              on_finished=self._record, force=self.force)
+        scheduler = Scheduler(
+            graph,
+            self.executor,
+            self.resources,
+            self.bus,
+            on_finished=self._record,
+            force=self.force,
+        )
         results = await scheduler.run()
         return ExperimentOutcome(graph, results)
 
@@ -70,7 +85,9 @@ class Orchestrator:
         if task.run is None:
             return
         timings = self._timings.setdefault(task.run_dir.name, {})
-        timings[task.stage.value] = {"status": result.status.value,
-                                     "duration_s": round(result.duration_s, 3),
-                                     "summary": result.summary}
+        timings[task.stage.value] = {
+            "status": result.status.value,
+            "duration_s": round(result.duration_s, 3),
+            "summary": result.summary,
+        }
         write_manifest(task.run, task.run_dir, self.config_path, timings)

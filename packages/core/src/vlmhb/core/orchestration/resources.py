@@ -49,8 +49,10 @@ class ResourceManager:
 
     def check(self, gpus: int) -> None:
         if gpus > self.gpu_count:
-            raise VlmhbError(f"a stage needs {gpus} GPU(s) but {self.gpu_count} are available "
-                             "(NVML, or VLMHB_GPUS when no driver is found)")
+            raise VlmhbError(
+                f"a stage needs {gpus} GPU(s) but {self.gpu_count} are available "
+                "(NVML, or VLMHB_GPUS when no driver is found)"
+            )
 
     @asynccontextmanager
     async def allocate(self, gpus: int) -> AsyncIterator[Allocation]:
@@ -76,5 +78,9 @@ class ResourceManager:
                 self._changed.notify_all()
 
     def snapshot(self) -> dict[str, int]:
-        return {"gpus": self.gpu_count, "gpus_free": len(self._free_gpus),
-                "cpu_slots": self.cpu_slots, "cpu_slots_free": self._free_cpu}
+        return {
+            "gpus": self.gpu_count,
+            "gpus_free": len(self._free_gpus),
+            "cpu_slots": self.cpu_slots,
+            "cpu_slots_free": self._free_cpu,
+        }

@@ -26,9 +26,15 @@ StageHook = Callable[[StageTask, StageResult], None]
 
 
 class Scheduler:
-    def __init__(self, graph: TaskGraph, executor: Executor, resources: ResourceManager,
-                 bus: EventBus, on_finished: StageHook | None = None,
-                 force: bool = False) -> None:
+    def __init__(
+        self,
+        graph: TaskGraph,
+        executor: Executor,
+        resources: ResourceManager,
+        bus: EventBus,
+        on_finished: StageHook | None = None,
+        force: bool = False,
+    ) -> None:
         self.graph = graph
         self.executor = executor
         self.resources = resources
@@ -40,9 +46,18 @@ class Scheduler:
 
     def _set(self, task: StageTask, state: TaskState, message: str = "") -> None:
         self.states[task.id] = state
-        self.bus.publish(Event(type=EventType.STATE, topic=task.experiment, task_id=task.id,
-                               run=task.run_dir.name, stage=task.stage, state=state,
-                               message=message, ts=time.time()))
+        self.bus.publish(
+            Event(
+                type=EventType.STATE,
+                topic=task.experiment,
+                task_id=task.id,
+                run=task.run_dir.name,
+                stage=task.stage,
+                state=state,
+                message=message,
+                ts=time.time(),
+            )
+        )
 
     def _ready(self, task: StageTask) -> bool | None:
         """True: start it; False: wait; None: cancel it (a dependency failed)."""
@@ -71,8 +86,10 @@ class Scheduler:
                         running.add(asyncio.ensure_future(self._run_one(task)))
                 if not running:
                     if pending:
-                        raise RuntimeError("scheduler stalled: tasks wait on tasks that "
-                                           "never start: " + ", ".join(t.id for t in pending))
+                        raise RuntimeError(
+                            "scheduler stalled: tasks wait on tasks that "
+                            "never start: " + ", ".join(t.id for t in pending)
+                        )
                     break
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
@@ -89,18 +106,31 @@ class Scheduler:
         run complete rather than empty."""
         samples = result.summary.get("samples")
         if isinstance(samples, int) and samples > 0:
-            self.bus.publish(Event(type=EventType.PROGRESS, topic=task.experiment,
-                                   task_id=task.id, run=task.run_dir.name, stage=task.stage,
-                                   done=samples, total=samples, ts=time.time()))
+            self.bus.publish(
+                Event(
+                    type=EventType.PROGRESS,
+                    topic=task.experiment,
+                    task_id=task.id,
+                    run=task.run_dir.name,
+                    stage=task.stage,
+                    done=samples,
+                    total=samples,
+                    ts=time.time(),
+                )
+            )
 
     async def _run_one(self, task: StageTask) -> None:
         deps_unchanged = all(self.states[d] == TaskState.SKIPPED for d in task.depends_on)
         if not self.force and deps_unchanged and is_done(task):
             marker = read_marker(task)
-            result = StageResult(task_id=task.id, stage=task.stage, status=TaskState.SKIPPED,
-                                 message="finished earlier (same content hash)",
-                                 summary=marker.get("summary") or {},
-                                 outputs=marker.get("outputs") or [])
+            result = StageResult(
+                task_id=task.id,
+                stage=task.stage,
+                status=TaskState.SKIPPED,
+                message="finished earlier (same content hash)",
+                summary=marker.get("summary") or {},
+                outputs=marker.get("outputs") or [],
+            )
             self.results[task.id] = result
             if self.on_finished is not None:
                 self.on_finished(task, result)
@@ -118,8 +148,9 @@ class Scheduler:
                 self._set(task, TaskState.CANCELLED, "cancelled")
                 raise
             except Exception as exc:  # an env that could not be prepared, etc.
-                result = StageResult(task_id=task.id, stage=task.stage,
-                                     status=TaskState.FAILED, message=str(exc))
+                result = StageResult(
+                    task_id=task.id, stage=task.stage, status=TaskState.FAILED, message=str(exc)
+                )
         self.results[task.id] = result
         if result.status == TaskState.COMPLETED:
             mark_done(task, result)

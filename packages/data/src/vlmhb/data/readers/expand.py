@@ -27,26 +27,38 @@ def expand_fields_to_vqa(
         for name, value in doc.fields.items():
             sample_id = f"{doc.id}:{name}"
             if not value.strip():
-                problems.append(RowProblem(source=doc.source, field=name, sample_id=sample_id,
-                                           message="empty field value: no reference answer"))
+                problems.append(
+                    RowProblem(
+                        source=doc.source,
+                        field=name,
+                        sample_id=sample_id,
+                        message="empty field value: no reference answer",
+                    )
+                )
                 continue
-            samples.append(Sample(
-                id=sample_id,
-                image_path=doc.image_path,
-                question=question_template.format(field=name),
-                answer=value,
-                doc_class=doc.doc_class,
-                question_type=name,
-                bbox=_union(all_boxes.get(name, [])),
-                split=doc.split,
-                source=doc.source,
-                extra={**extra, "document_id": doc.id},
-            ))
+            samples.append(
+                Sample(
+                    id=sample_id,
+                    image_path=doc.image_path,
+                    question=question_template.format(field=name),
+                    answer=value,
+                    doc_class=doc.doc_class,
+                    question_type=name,
+                    bbox=_union(all_boxes.get(name, [])),
+                    split=doc.split,
+                    source=doc.source,
+                    extra={**extra, "document_id": doc.id},
+                )
+            )
     return DatasetLoad(samples=samples, problems=problems)
 
 
 def _union(boxes: list[list[float]]) -> tuple[float, float, float, float] | None:
     if not boxes:
         return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-            max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )

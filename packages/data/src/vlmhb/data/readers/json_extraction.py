@@ -88,14 +88,20 @@ class _Collector:
     def collect(self, subsets: list[str]) -> DatasetLoad:
         samples: list[Sample] = []
         problems = [
-            RowProblem(source=f"images/{p.name}", field="image_path",
-                       message=f"image outside a subset folder ({LAYOUT}); ignored")
+            RowProblem(
+                source=f"images/{p.name}",
+                field="image_path",
+                message=f"image outside a subset folder ({LAYOUT}); ignored",
+            )
             for p in sorted((self.root / "images").iterdir())
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         ]
         for subset in subsets:
-            files = [p for p in (self.root / "images" / subset).iterdir()
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p)]
+            files = [
+                p
+                for p in (self.root / "images" / subset).iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _visible(p)
+            ]
             for image in sorted(files, key=_natural_key):
                 sample, sample_problems = self._sample(subset, image)
                 problems.extend(sample_problems)
@@ -118,8 +124,10 @@ class _Collector:
                     if message:
                         found.append((truth.source, f"fields.{name}.bboxes", message))
         if found:
-            return None, [RowProblem(source=src, field=fld, message=msg, sample_id=sample_id)
-                          for src, fld, msg in found]
+            return None, [
+                RowProblem(source=src, field=fld, message=msg, sample_id=sample_id)
+                for src, fld, msg in found
+            ]
         return Sample(
             id=sample_id,
             image_path=image,
@@ -180,5 +188,8 @@ def _visible(path: Path) -> bool:
 
 def _natural_key(path: Path) -> list[Any]:
     """Sort ``2.jpg`` before ``10.jpg``."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.split(r"(\d+)", path.stem) if part]
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", path.stem)
+        if part
+    ]

@@ -26,8 +26,17 @@ from vlmhb.data.readers._common import (
 
 REQUIRED_COLUMNS = ("image_path", "question", "answer")
 KNOWN_COLUMNS = frozenset(
-    {"id", "data_index", "split", "image_path", "question", "answer", "doc_class",
-     "question_type", "answer_bbox"}
+    {
+        "id",
+        "data_index",
+        "split",
+        "image_path",
+        "question",
+        "answer",
+        "doc_class",
+        "question_type",
+        "answer_bbox",
+    }
 )
 OPTIONS: dict[str, type] = {"annotation": str, "require_images": bool}
 
@@ -91,8 +100,9 @@ class VqaCsvReader:
         name = options.get("annotation", "annotation.csv")
         csv_path = resolve_inside(root, name)
         if csv_path is None:
-            raise ConfigError(f"dataset {spec.name!r} options",
-                              f"annotation {name!r} is outside {root}")
+            raise ConfigError(
+                f"dataset {spec.name!r} options", f"annotation {name!r} is outside {root}"
+            )
         return _RowParser(root, name, spec.split, options.get("require_images", True)).parse(
             *read_csv_table(csv_path, name)
         )
@@ -115,10 +125,14 @@ class _RowParser:
         for row_number, (line, cells) in enumerate(rows):
             source = f"{self.display}:{line}"
             if len(cells) != len(header):
-                problems.append(RowProblem(
-                    source=source, field="row", sample_id=str(row_number),
-                    message=f"row has {len(cells)} cells, the header has {len(header)}",
-                ))
+                problems.append(
+                    RowProblem(
+                        source=source,
+                        field="row",
+                        sample_id=str(row_number),
+                        message=f"row has {len(cells)} cells, the header has {len(header)}",
+                    )
+                )
                 continue
             record = dict(zip(header, cells, strict=True))
             if self.split is not None and record.get("split", "").strip() != self.split:

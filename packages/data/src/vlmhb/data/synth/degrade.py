@@ -27,13 +27,17 @@ def check_degradations(names: Sequence[str]) -> list[str]:
     """``names`` in application order; ValueError for an unknown name."""
     unknown = [name for name in names if name not in DEGRADATIONS]
     if unknown:
-        raise ValueError(f"unknown degradation(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(DEGRADATIONS)}")
+        raise ValueError(
+            f"unknown degradation(s) {', '.join(unknown)}; choose from {', '.join(DEGRADATIONS)}"
+        )
     return [name for name in DEGRADATIONS if name in names]
 
 
 def degrade(
-    image: Image.Image, boxes: list[Box], names: Sequence[str], strength: float,
+    image: Image.Image,
+    boxes: list[Box],
+    names: Sequence[str],
+    strength: float,
     rng: np.random.Generator,
 ) -> tuple[Image.Image, list[Box]]:
     """``image`` with the degradations ``names`` applied, and the boxes moved with it."""
@@ -68,5 +72,9 @@ def rotate_box(box: Box, angle: float, size: tuple[int, int]) -> Box:
     for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2)):
         xs.append(cx + (x - cx) * cos + (y - cy) * sin)
         ys.append(cy - (x - cx) * sin + (y - cy) * cos)
-    return (max(0, math.floor(min(xs))), max(0, math.floor(min(ys))),
-            min(size[0], math.ceil(max(xs))), min(size[1], math.ceil(max(ys))))
+    return (
+        max(0, math.floor(min(xs))),
+        max(0, math.floor(min(ys))),
+        min(size[0], math.ceil(max(xs))),
+        min(size[1], math.ceil(max(ys))),
+    )

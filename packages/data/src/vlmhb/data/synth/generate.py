@@ -30,8 +30,16 @@ from vlmhb.data.synth.values import FIELD_MAKERS
 
 KINDS = tuple(FIELD_MAKERS)
 FORMATS = ("vqa_csv", "json_extraction")
-VQA_COLUMNS = ("data_index", "split", "image_path", "question", "answer", "doc_class",
-               "question_type", "answer_bbox")
+VQA_COLUMNS = (
+    "data_index",
+    "split",
+    "image_path",
+    "question",
+    "answer",
+    "doc_class",
+    "question_type",
+    "answer_bbox",
+)
 JPEG_QUALITY = 92
 OUTPUTS = ("images", "jsons", "annotation.csv", "dataset.json", "README.txt")
 
@@ -83,8 +91,9 @@ def generate_dataset(
         task = bar.add_task("generating documents", total=len(jobs))
         for index, (kind, kind_index) in enumerate(jobs):
             doc_seed = _doc_seed(seed, kind, kind_index)
-            docs.append(_make_document(out, subset, index, kind, fake, doc_seed, degradations,
-                                       strength))
+            docs.append(
+                _make_document(out, subset, index, kind, fake, doc_seed, degradations, strength)
+            )
             summary.documents[kind] = summary.documents.get(kind, 0) + 1
             bar.advance(task)
     if "vqa_csv" in formats:
@@ -97,7 +106,10 @@ def generate_dataset(
 
 
 def _check(
-    kinds: Sequence[str], n: int, degradations: Sequence[str], strength: float,
+    kinds: Sequence[str],
+    n: int,
+    degradations: Sequence[str],
+    strength: float,
     formats: Sequence[str],
 ) -> tuple[list[str], list[str], list[str]]:
     bad_kinds = [kind for kind in kinds if kind not in KINDS]
@@ -105,8 +117,9 @@ def _check(
         raise ConfigError("--kind", f"unknown kind(s) {bad_kinds}; choose from {', '.join(KINDS)}")
     bad_formats = [fmt for fmt in formats if fmt not in FORMATS]
     if bad_formats or not formats:
-        raise ConfigError("--format", f"unknown format(s) {bad_formats}; "
-                                      f"choose from {', '.join(FORMATS)}")
+        raise ConfigError(
+            "--format", f"unknown format(s) {bad_formats}; choose from {', '.join(FORMATS)}"
+        )
     if n < 1:
         raise ConfigError("--n", f"number of documents must be at least 1, got {n}")
     if not 0 < strength <= 1:
@@ -123,8 +136,11 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise ConfigError(str(out), "output path exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise ConfigError(str(out), "output folder is not empty; pass --overwrite to replace "
-                                        "a previously generated dataset")
+            raise ConfigError(
+                str(out),
+                "output folder is not empty; pass --overwrite to replace "
+                "a previously generated dataset",
+            )
         for name in OUTPUTS:
             target = out / name
             if target.is_dir():
@@ -140,14 +156,23 @@ def _doc_seed(seed: int, kind: str, index: int) -> int:
 
 
 def _make_document(
-    out: Path, subset: str, index: int, kind: str, fake: Faker, doc_seed: int,
-    degradations: Sequence[str], strength: float,
+    out: Path,
+    subset: str,
+    index: int,
+    kind: str,
+    fake: Faker,
+    doc_seed: int,
+    degradations: Sequence[str],
+    strength: float,
 ) -> _Doc:
     fake.seed_instance(doc_seed)
     image, boxes = render(kind, FIELD_MAKERS[kind](fake), random.Random(doc_seed))
     rng = np.random.default_rng(doc_seed)
-    image, moved = degrade(image, [box.bbox for box in boxes], degradations, strength, rng) \
-        if degradations else (image, [box.bbox for box in boxes])
+    image, moved = (
+        degrade(image, [box.bbox for box in boxes], degradations, strength, rng)
+        if degradations
+        else (image, [box.bbox for box in boxes])
+    )
     relative = f"images/{subset}/{index}.jpg"
     _save_jpeg(image, out / relative)
     fields = [FieldBox(box.name, box.value, bbox) for box, bbox in zip(boxes, moved, strict=True)]
@@ -167,8 +192,18 @@ def _write_annotation(path: Path, docs: list[_Doc], subset: str) -> int:
     rows = 0
     for doc in docs:
         for item in doc.fields:
-            writer.writerow([doc.index, subset, doc.image_path, f"Напиши {item.name}", item.value,
-                             doc.kind, item.name, json.dumps(list(item.bbox))])
+            writer.writerow(
+                [
+                    doc.index,
+                    subset,
+                    doc.image_path,
+                    f"Напиши {item.name}",
+                    item.value,
+                    doc.kind,
+                    item.name,
+                    json.dumps(list(item.bbox)),
+                ]
+            )
             rows += 1
     path.write_text(buffer.getvalue(), encoding="utf-8")
     return rows
@@ -178,8 +213,9 @@ def _write_jsons(folder: Path, docs: list[_Doc]) -> None:
     folder.mkdir()
     for doc in docs:
         payload = {
-            "fields": {item.name: {"value": item.value, "bboxes": [list(item.bbox)]}
-                       for item in doc.fields},
+            "fields": {
+                item.name: {"value": item.value, "bboxes": [list(item.bbox)]} for item in doc.fields
+            },
             "doc_class": doc.kind,
             "index": doc.index,
         }
@@ -188,8 +224,14 @@ def _write_jsons(folder: Path, docs: list[_Doc]) -> None:
 
 
 def _write_description(
-    out: Path, summary: SynthSummary, seed: int, kinds: list[str], n: int,
-    degradations: list[str], strength: float, formats: list[str],
+    out: Path,
+    summary: SynthSummary,
+    seed: int,
+    kinds: list[str],
+    n: int,
+    degradations: list[str],
+    strength: float,
+    formats: list[str],
 ) -> None:
     description = {
         "generator": "vlmhb.data.synth",
@@ -204,7 +246,8 @@ def _write_description(
         "formats": formats,
     }
     (out / "dataset.json").write_text(
-        json.dumps(description, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        json.dumps(description, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
     counts = ", ".join(f"{kind}: {count}" for kind, count in summary.documents.items())
     lines = [
         "Synthetic Russian documents generated by vlmhb.data.synth (`vlmhb datasets synth`).",
@@ -213,8 +256,10 @@ def _write_description(
         + (f" (strength {strength})" if degradations else ""),
     ]
     if "vqa_csv" in formats:
-        lines.append(f"VQA: annotation.csv, {summary.vqa_rows} rows (one per field), "
-                     "read with format vqa_csv")
+        lines.append(
+            f"VQA: annotation.csv, {summary.vqa_rows} rows (one per field), "
+            "read with format vqa_csv"
+        )
     if "json_extraction" in formats:
         lines.append("Extraction: jsons/<n>.json per document, read with format json_extraction")
     lines.append("Boxes are pixel [x1, y1, x2, y2] around each field value (padded 4 px).")

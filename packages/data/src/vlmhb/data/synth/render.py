@@ -38,11 +38,20 @@ class Style:
 
 
 STYLES: dict[str, Style] = {
-    "passport": Style(("РОССИЙСКАЯ ФЕДЕРАЦИЯ", "ПАСПОРТ ГРАЖДАНИНА"), (247, 238, 230),
-                      (150, 45, 45), value_x=300, photo=True),
+    "passport": Style(
+        ("РОССИЙСКАЯ ФЕДЕРАЦИЯ", "ПАСПОРТ ГРАЖДАНИНА"),
+        (247, 238, 230),
+        (150, 45, 45),
+        value_x=300,
+        photo=True,
+    ),
     "invoice": Style(("СЧЁТ-ФАКТУРА",), (255, 255, 255), (40, 40, 40), value_x=320),
-    "snils": Style(("СТРАХОВОЕ СВИДЕТЕЛЬСТВО", "ОБЯЗАТЕЛЬНОГО ПЕНСИОННОГО СТРАХОВАНИЯ"),
-                   (226, 242, 224), (40, 110, 60), value_x=300),
+    "snils": Style(
+        ("СТРАХОВОЕ СВИДЕТЕЛЬСТВО", "ОБЯЗАТЕЛЬНОГО ПЕНСИОННОГО СТРАХОВАНИЯ"),
+        (226, 242, 224),
+        (40, 110, 60),
+        value_x=300,
+    ),
 }
 
 
@@ -66,14 +75,26 @@ def render(kind: str, fields: Fields, rng: random.Random) -> tuple[Image.Image, 
     boxes = []
     for row, (name, value) in enumerate(fields):
         baseline = HEADER + ROW * row + 46 + rng.randint(-3, 3)
-        draw.text((MARGIN, baseline), f"{name}:", font=load_font(LABEL_SIZE), fill=LABEL_INK,
-                  anchor="ls")
+        draw.text(
+            (MARGIN, baseline), f"{name}:", font=load_font(LABEL_SIZE), fill=LABEL_INK, anchor="ls"
+        )
         font = _fitting_font(draw, value, WIDTH - MARGIN - value_x)
         draw.text((value_x, baseline), value, font=font, fill=INK, anchor="ls")
-        x1, y1, x2, y2 = (int(v) for v in draw.textbbox((value_x, baseline), value, font=font,
-                                                          anchor="ls"))
-        boxes.append(FieldBox(name, value, (max(0, x1 - BOX_PAD), max(0, y1 - BOX_PAD),
-                                            min(WIDTH, x2 + BOX_PAD), min(height, y2 + BOX_PAD))))
+        x1, y1, x2, y2 = (
+            int(v) for v in draw.textbbox((value_x, baseline), value, font=font, anchor="ls")
+        )
+        boxes.append(
+            FieldBox(
+                name,
+                value,
+                (
+                    max(0, x1 - BOX_PAD),
+                    max(0, y1 - BOX_PAD),
+                    min(WIDTH, x2 + BOX_PAD),
+                    min(height, y2 + BOX_PAD),
+                ),
+            )
+        )
     _footer(draw, style, height)
     return image, boxes
 
@@ -91,13 +112,23 @@ def _frame(draw: ImageDraw.ImageDraw, style: Style, height: int) -> None:
     draw.rectangle((10, 10, WIDTH - 11, height - 11), outline=style.accent, width=3)
     title_x = WIDTH // 2 + (70 if style.photo else 0)
     for index, line in enumerate(style.title):
-        draw.text((title_x, 50 + 38 * index), line, font=load_font(26, bold=True),
-                  fill=style.accent, anchor="mm")
+        draw.text(
+            (title_x, 50 + 38 * index),
+            line,
+            font=load_font(26, bold=True),
+            fill=style.accent,
+            anchor="mm",
+        )
     draw.line((MARGIN, HEADER - 14, WIDTH - MARGIN, HEADER - 14), fill=style.accent, width=2)
     if style.photo:
         draw.rectangle((MARGIN, 22, MARGIN + 90, HEADER - 26), outline=style.accent, width=2)
-        draw.text((MARGIN + 45, (HEADER - 4) // 2), "ФОТО", font=load_font(16),
-                  fill=style.accent, anchor="mm")
+        draw.text(
+            (MARGIN + 45, (HEADER - 4) // 2),
+            "ФОТО",
+            font=load_font(16),
+            fill=style.accent,
+            anchor="mm",
+        )
 
 
 def _footer(draw: ImageDraw.ImageDraw, style: Style, height: int) -> None:

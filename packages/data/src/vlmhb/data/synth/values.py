@@ -15,8 +15,18 @@ from faker import Faker
 Fields = list[tuple[str, str]]
 
 MONTHS_GENITIVE = (
-    "января", "февраля", "марта", "апреля", "мая", "июня",
-    "июля", "августа", "сентября", "октября", "ноября", "декабря",
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
 )
 EARLIEST_BIRTH = dt.date(1950, 1, 1)
 LATEST_BIRTH = dt.date(2005, 12, 31)
@@ -28,12 +38,16 @@ def passport_fields(fake: Faker) -> Fields:
     """Fields of a Russian internal passport (main page)."""
     male = fake.random.random() < 0.5
     birth = _date(fake, EARLIEST_BIRTH, LATEST_BIRTH)
-    issued = _date(fake, max(birth + dt.timedelta(days=365 * 14 + 4), dt.date(1997, 10, 1)),
-                   LATEST_DATE)
+    issued = _date(
+        fake, max(birth + dt.timedelta(days=365 * 14 + 4), dt.date(1997, 10, 1)), LATEST_DATE
+    )
     unit = f"{fake.random.randint(100, 999)}-{fake.random.randint(1, 999):03d}"
     return [
-        ("Серия и номер", f"{fake.random.randint(1, 99):02d} {fake.random.randint(0, 99):02d} "
-                          f"{fake.random.randint(0, 999999):06d}"),
+        (
+            "Серия и номер",
+            f"{fake.random.randint(1, 99):02d} {fake.random.randint(0, 99):02d} "
+            f"{fake.random.randint(0, 999999):06d}",
+        ),
         ("Кем выдан", _short(lambda: f"МВД ПО ГОР. {_city(fake).upper()}")),
         ("Дата выдачи", issued.strftime("%d.%m.%Y")),
         ("Код подразделения", unit),
@@ -115,7 +129,6 @@ def _city(fake: Faker) -> str:
 def _company(fake: Faker) -> str:
     """A company name without quotes, which OCR engines render inconsistently."""
     return re.sub(r"[«»\"“”]", "", fake.company()).strip()
-
 
 
 def _short(make: Callable[[], str]) -> str:

@@ -156,6 +156,8 @@ class Backend(ABC):
 
     def info(self) -> dict[str, Any]:
         """Description shown by ``GET /v1/models``."""
-        return {"backend": self.name, "model": self.spec.model or self.spec.name,
-                "response_format": "supported" if self.supports_response_format
-                else "ignored"}
+        return {
+            "backend": self.name,
+            "model": self.spec.model or self.spec.name,
+            "response_format": "supported" if self.supports_response_format else "ignored",
+        }

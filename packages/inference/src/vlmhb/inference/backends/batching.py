@@ -45,8 +45,9 @@ class _Finished:
 class Job:
     """One request waiting for, or being served by, a batch."""
 
-    def __init__(self, request: GenerationRequest, key: Hashable,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, request: GenerationRequest, key: Hashable, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.request = request
         self.key = key
         self._loop = loop
@@ -104,8 +105,9 @@ RunBatch = Callable[[list[Job]], None]
 class Batcher:
     """Collects jobs into batches and runs them one batch at a time in a worker thread."""
 
-    def __init__(self, run_batch: RunBatch, max_batch_size: int = 8,
-                 window_s: float = 0.005) -> None:
+    def __init__(
+        self, run_batch: RunBatch, max_batch_size: int = 8, window_s: float = 0.005
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         self.run_batch = run_batch
@@ -196,8 +198,9 @@ class Batcher:
             self.run_batch(batch)
         except Exception as exc:
             if len(batch) > 1 and not any(job.delivered for job in batch):
-                log.warning("batch of %d failed (%s); retrying its requests one by one",
-                            len(batch), exc)
+                log.warning(
+                    "batch of %d failed (%s); retrying its requests one by one", len(batch), exc
+                )
                 for job in batch:
                     self._run_safely([job])
                 return
@@ -260,8 +263,8 @@ class RowState:
 
     def _finish(self, reason: str) -> None:
         self.done, self.finish_reason = True, reason
-        if self.text[self._emitted:]:
-            self.emit(self.text[self._emitted:])
+        if self.text[self._emitted :]:
+            self.emit(self.text[self._emitted :])
         self._emitted = len(self.text)
 
     def _emit_safe(self) -> None:
@@ -269,5 +272,5 @@ class RowState:
         while end > self._emitted and self.text[end - 1] == "\ufffd":
             end -= 1  # an incomplete multi-byte character: wait for its next bytes
         if end > self._emitted:
-            self.emit(self.text[self._emitted:end])
+            self.emit(self.text[self._emitted : end])
             self._emitted = end

@@ -89,23 +89,39 @@ def masked(command: list[str]) -> str:
         hide_next = secret and not eq
     return " ".join(out)
 
+
 class EngineParams(OpenAIParams):
     """The engine's params (plus the ``openai`` ones); its launch settings name a program
     and its command line: operator only."""
 
-    command: Annotated[list[Any] | str | None, OPERATOR, Field(
-        description="replaces the engine command ({host}, {port}, {model}, "
-                    "{served_model_name} substituted)")] = None
-    python: Annotated[str | None, OPERATOR, Field(
-        description="Python of the engine's environment (default this interpreter)")] = None
-    engine_args: Annotated[list[Any] | dict[str, Any] | str | None, OPERATOR, Field(
-        description="extra engine arguments: a list, or a dict of --flags")] = None
-    env: Annotated[dict[str, Any] | None, OPERATOR, Field(
-        description="extra environment variables of the engine")] = None
+    command: Annotated[
+        list[Any] | str | None,
+        OPERATOR,
+        Field(
+            description="replaces the engine command ({host}, {port}, {model}, "
+            "{served_model_name} substituted)"
+        ),
+    ] = None
+    python: Annotated[
+        str | None,
+        OPERATOR,
+        Field(description="Python of the engine's environment (default this interpreter)"),
+    ] = None
+    engine_args: Annotated[
+        list[Any] | dict[str, Any] | str | None,
+        OPERATOR,
+        Field(description="extra engine arguments: a list, or a dict of --flags"),
+    ] = None
+    env: Annotated[
+        dict[str, Any] | None,
+        OPERATOR,
+        Field(description="extra environment variables of the engine"),
+    ] = None
     port: int = Field(0, ge=0, le=65535, description="engine port (0: a free one)")
     health_path: str = Field("/health", pattern="^/", description="engine health URL path")
-    startup_timeout_s: float | None = Field(None, gt=0, description="time to become "
-                                            "healthy (default the spec's)")
+    startup_timeout_s: float | None = Field(
+        None, gt=0, description="time to become healthy (default the spec's)"
+    )
     stop_grace_s: float = Field(15.0, ge=0, description="SIGTERM to SIGKILL delay")
     check_on_load: bool = Field(False, description="GET /models once healthy")
 
@@ -136,16 +152,32 @@ class EngineBackend(OpenAIBackend):
 
     def command(self) -> list[str]:
         """The engine command line for ``self.port``."""
-        values = {"{host}": HOST, "{port}": str(self.port), "{model}": self.weights or "",
-                  "{served_model_name}": self.model}
+        values = {
+            "{host}": HOST,
+            "{port}": str(self.port),
+            "{model}": self.weights or "",
+            "{served_model_name}": self.model,
+        }
         custom = self.p.command
         if custom is None:
             python = self.p.python or sys.executable
-            base = [python, "-m", self.module, self.model_flag, "{model}", "--host", "{host}",
-                    "--port", "{port}", "--served-model-name", "{served_model_name}"]
+            base = [
+                python,
+                "-m",
+                self.module,
+                self.model_flag,
+                "{model}",
+                "--host",
+                "{host}",
+                "--port",
+                "{port}",
+                "--served-model-name",
+                "{served_model_name}",
+            ]
         else:
-            base = (shlex.split(custom) if isinstance(custom, str)
-                    else [str(reveal(a)) for a in custom])
+            base = (
+                shlex.split(custom) if isinstance(custom, str) else [str(reveal(a)) for a in custom]
+            )
         args = [*base, *engine_arguments(self.p.engine_args)]
         for placeholder, value in values.items():
             args = [arg.replace(placeholder, value) for arg in args]
@@ -157,16 +189,21 @@ class EngineBackend(OpenAIBackend):
         self.base_url = f"http://{HOST}:{self.port}/v1"
         command = self.command()
         self._engine_log.info("starting %s engine: %s", self.name, masked(command))
-        env = {**os.environ, **{str(k): str(reveal(v))
-                                for k, v in (self.p.env or {}).items()}}
+        env = {**os.environ, **{str(k): str(reveal(v)) for k, v in (self.p.env or {}).items()}}
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
-                preexec_fn=die_with_parent())
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+            )
         except OSError as exc:
-            raise BackendError(f"cannot start the {self.name} engine "
-                               f"({command[0]}): {exc}") from exc
+            raise BackendError(
+                f"cannot start the {self.name} engine ({command[0]}): {exc}"
+            ) from exc
         self._reader = asyncio.create_task(self._read_output(self.process))
         try:
             await self._wait_healthy(self.process)
@@ -203,14 +240,16 @@ class EngineBackend(OpenAIBackend):
                     await self._drain()
                     raise BackendError(
                         f"the {self.name} engine exited with code {process.returncode} "
-                        f"during startup; last output:\n{self._tail()}")
+                        f"during startup; last output:\n{self._tail()}"
+                    )
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get(url)).status_code == 200:
                         return
                 if time.monotonic() > deadline:
                     raise BackendError(
                         f"the {self.name} engine was not healthy at {url} after "
-                        f"{self.startup_timeout_s:g} s; last output:\n{self._tail()}")
+                        f"{self.startup_timeout_s:g} s; last output:\n{self._tail()}"
+                    )
                 await asyncio.sleep(0.2)
 
     async def _drain(self) -> None:
@@ -233,16 +272,18 @@ class EngineBackend(OpenAIBackend):
         await self._drain()
         if self._reader is not None:
             self._reader.cancel()
-        self._engine_log.info("%s engine stopped (exit code %s)", self.name,
-                              process.returncode)
+        self._engine_log.info("%s engine stopped (exit code %s)", self.name, process.returncode)
 
     async def unload(self) -> None:
         await super().unload()
         await self._stop()
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "engine_command": masked(self.command()),
-                "engine_pid": self.process.pid if self.process else None}
+        return {
+            **super().info(),
+            "engine_command": masked(self.command()),
+            "engine_pid": self.process.pid if self.process else None,
+        }
 
 
 def _signal_group(group: int, signum: int) -> None:

@@ -35,17 +35,25 @@ from vlmhb.inference.backends.base import (
 class ModelInterfaceParams(BackendParams):
     """What to import and how to build it (operator-only but ``system_prompt``)."""
 
-    module: Annotated[str, OPERATOR, Field(
-        description="module to import, e.g. model_qwen2_vl.models")]
-    class_name: Annotated[str, OPERATOR, Field(
-        description="the ModelInterface subclass in the module")]
-    model_name: Annotated[str | None, OPERATOR, Field(
-        description="model_name given to the class (default: the spec's model or name)")] \
-        = None
-    cache_dir: Annotated[str, OPERATOR, Field(
-        description="cache_dir given to the class (weights)")] = "model_cache"
-    system_prompt: str = Field("", description="system_prompt given to the class; a "
-                               "request's system text replaces it for that request")
+    module: Annotated[
+        str, OPERATOR, Field(description="module to import, e.g. model_qwen2_vl.models")
+    ]
+    class_name: Annotated[
+        str, OPERATOR, Field(description="the ModelInterface subclass in the module")
+    ]
+    model_name: Annotated[
+        str | None,
+        OPERATOR,
+        Field(description="model_name given to the class (default: the spec's model or name)"),
+    ] = None
+    cache_dir: Annotated[
+        str, OPERATOR, Field(description="cache_dir given to the class (weights)")
+    ] = "model_cache"
+    system_prompt: str = Field(
+        "",
+        description="system_prompt given to the class; a "
+        "request's system text replaces it for that request",
+    )
 
 
 class ModelInterfaceBackend(Backend):
@@ -69,14 +77,21 @@ class ModelInterfaceBackend(Backend):
         try:
             module = importlib.import_module(p.module)
         except ImportError as exc:
-            raise BackendError(f"model_interface: cannot import {p.module!r} ({exc}); is "
-                               "its package in the model's env.packages?") from exc
+            raise BackendError(
+                f"model_interface: cannot import {p.module!r} ({exc}); is "
+                "its package in the model's env.packages?"
+            ) from exc
         cls = getattr(module, p.class_name, None)
         if not isinstance(cls, type) or not callable(getattr(cls, "predict_on_image", None)):
-            raise BackendError(f"model_interface: {p.module}.{p.class_name} is not a class "
-                               "with predict_on_image(image, question)")
-        return cls(model_name=p.model_name or self.spec.model or self.spec.name,
-                   system_prompt=p.system_prompt, cache_dir=p.cache_dir)
+            raise BackendError(
+                f"model_interface: {p.module}.{p.class_name} is not a class "
+                "with predict_on_image(image, question)"
+            )
+        return cls(
+            model_name=p.model_name or self.spec.model or self.spec.name,
+            system_prompt=p.system_prompt,
+            cache_dir=p.cache_dir,
+        )
 
     async def unload(self) -> None:
         self.model = None
@@ -100,8 +115,7 @@ class ModelInterfaceBackend(Backend):
             try:
                 text = await asyncio.to_thread(self._predict, request)
             except Exception as exc:  # the package's own failure: one failed sample
-                raise BackendError(f"{self.p.class_name}: {type(exc).__name__}: {exc}") \
-                    from exc
+                raise BackendError(f"{self.p.class_name}: {type(exc).__name__}: {exc}") from exc
         text, finish = apply_limits(text, request)
         prompt_tokens = count_words(request.system) + count_words(request.user)
         return Generation(text, prompt_tokens, count_words(text), finish)

@@ -104,22 +104,24 @@ def fallback_messages(request: GenerationRequest) -> list[dict[str, Any]]:
 class OpenAIParams(BackendParams):
     """The ``openai`` backend's params; ``api_key`` is a secret, masked everywhere."""
 
-    api_key: SecretStr | None = Field(None, description="the key itself (prefer the "
-                                      "spec's api_key_env)")
+    api_key: SecretStr | None = Field(
+        None, description="the key itself (prefer the spec's api_key_env)"
+    )
     requests_per_s: float | None = Field(None, gt=0, description="request token bucket rate")
     burst: float = Field(1.0, gt=0, description="request token bucket size")
     tokens_per_min: float | None = Field(None, gt=0, description="token bucket rate")
-    token_burst: float | None = Field(None, gt=0, description="token bucket size (default "
-                                      "one minute's worth)")
+    token_burst: float | None = Field(
+        None, gt=0, description="token bucket size (default one minute's worth)"
+    )
     image_tokens: int = Field(256, ge=0, description="token estimate per image")
-    max_retries: int = Field(5, ge=0, description="retries of 429, 502-504, connection "
-                             "errors")
+    max_retries: int = Field(5, ge=0, description="retries of 429, 502-504, connection errors")
     max_retry_after_s: float = Field(60.0, ge=0, description="longest wait of a retry")
     retry_backoff_s: float = Field(0.5, ge=0, description="first backoff, doubling")
     timeout_s: float = Field(600.0, gt=0, description="per-request timeout")
     check_on_load: bool = Field(True, description="GET /models at load")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into "
-                                       "every upstream request")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="merged into every upstream request"
+    )
 
 
 class OpenAIBackend(Backend):
@@ -136,9 +138,12 @@ class OpenAIBackend(Backend):
         p = self.p
         self.base_url = (spec.base_url or "").rstrip("/")
         self.model = spec.model or spec.name
-        self.limiter = RateLimiter(requests_per_s=p.requests_per_s,
-                                   tokens_per_min=p.tokens_per_min, burst=p.burst,
-                                   token_burst=p.token_burst)
+        self.limiter = RateLimiter(
+            requests_per_s=p.requests_per_s,
+            tokens_per_min=p.tokens_per_min,
+            burst=p.burst,
+            token_burst=p.token_burst,
+        )
         self.max_retries = p.max_retries
         self.backoff_s = p.retry_backoff_s
         self.max_retry_after_s = p.max_retry_after_s
@@ -164,8 +169,9 @@ class OpenAIBackend(Backend):
             raise BackendError(f"backend {self.name}: the model spec needs base_url")
         key = self._api_key()
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers,
-                                       timeout=httpx.Timeout(self.timeout_s))
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=httpx.Timeout(self.timeout_s)
+        )
         if self.check_on_load:
             await self._check_endpoint()
 
@@ -174,11 +180,13 @@ class OpenAIBackend(Backend):
         try:
             response = await self._http.get("/models")
         except httpx.HTTPError as exc:
-            raise BackendError(f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"
-                               ) from exc
+            raise BackendError(
+                f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"
+            ) from exc
         if response.status_code != 200:
-            raise UpstreamError(_error_message(response.status_code, response.content),
-                                response.status_code)
+            raise UpstreamError(
+                _error_message(response.status_code, response.content), response.status_code
+            )
 
     async def unload(self) -> None:
         if self._http is not None:
@@ -188,9 +196,12 @@ class OpenAIBackend(Backend):
     def body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         """The upstream request body."""
         body: dict[str, Any] = {
-            "model": self.model, "messages": request.messages or fallback_messages(request),
-            "max_tokens": request.max_tokens, "temperature": request.temperature,
-            "stream": stream}
+            "model": self.model,
+            "messages": request.messages or fallback_messages(request),
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": stream,
+        }
         if request.stop:
             body["stop"] = request.stop
         if request.response_format:
@@ -203,8 +214,12 @@ class OpenAIBackend(Backend):
         """Tokens charged before sending: prompt characters / 4, images, ``max_tokens``."""
         chars = len(request.system) + len(request.user)
         images = len(request.images) or sum(
-            1 for message in request.messages if isinstance(message.get("content"), list)
-            for part in message["content"] if part.get("type") == "image_url")
+            1
+            for message in request.messages
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if part.get("type") == "image_url"
+        )
         return chars // 4 + 1 + images * self.image_tokens + request.max_tokens
 
     async def _send(self, body: dict[str, Any], estimate: int) -> httpx.Response:
@@ -221,8 +236,9 @@ class OpenAIBackend(Backend):
             except httpx.TransportError as exc:
                 self.limiter.settle(estimate, 0)
                 if last:
-                    raise BackendError(f"upstream {self.base_url} unreachable: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+                    raise BackendError(
+                        f"upstream {self.base_url} unreachable: {type(exc).__name__}: {exc}"
+                    ) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             if response.status_code == 200:
@@ -234,8 +250,13 @@ class OpenAIBackend(Backend):
             if status not in RETRY_STATUSES or last:
                 raise UpstreamError(_error_message(status, content), status)
             wait = self._backoff(attempt, retry_after_s(response.headers))
-            log.warning("upstream HTTP %d, retry %d/%d in %.2f s", status, attempt + 1,
-                        self.max_retries, wait)
+            log.warning(
+                "upstream HTTP %d, retry %d/%d in %.2f s",
+                status,
+                attempt + 1,
+                self.max_retries,
+                wait,
+            )
             if status == 429:
                 self.limiter.pause(wait)
             await asyncio.sleep(wait)
@@ -244,7 +265,7 @@ class OpenAIBackend(Backend):
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_retry_after_s)
-        return float(min(self.backoff_s * 2 ** attempt, self.max_retry_after_s))
+        return float(min(self.backoff_s * 2**attempt, self.max_retry_after_s))
 
     async def generate(self, request: GenerationRequest) -> Generation:
         estimate = self.estimate_tokens(request)
@@ -290,22 +311,25 @@ class OpenAIBackend(Backend):
             else:
                 raise BackendError("upstream stream ended without [DONE]")
         except (httpx.HTTPError, json.JSONDecodeError) as exc:
-            raise BackendError(f"upstream stream broke: {type(exc).__name__}: {exc}"
-                               ) from exc
+            raise BackendError(f"upstream stream broke: {type(exc).__name__}: {exc}") from exc
         finally:
             await response.aclose()
         prompt, completion = self._usage(usage, request, "".join(parts))
         self.limiter.settle(estimate, prompt + completion)
         yield StreamEnd(prompt, completion, finish)
 
-    def _usage(self, usage: dict[str, Any] | None, request: GenerationRequest, text: str
-               ) -> tuple[int, int]:
+    def _usage(
+        self, usage: dict[str, Any] | None, request: GenerationRequest, text: str
+    ) -> tuple[int, int]:
         if usage and "prompt_tokens" in usage and "completion_tokens" in usage:
             return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
         return count_words(request.system) + count_words(request.user), count_words(text)
 
     def info(self) -> dict[str, Any]:
-        limits = {"requests_per_s": self.p.requests_per_s,
-                  "tokens_per_min": self.p.tokens_per_min}
-        return {**super().info(), "base_url": self.base_url, "upstream_model": self.model,
-                "rate_limits": {k: v for k, v in limits.items() if v is not None}}
+        limits = {"requests_per_s": self.p.requests_per_s, "tokens_per_min": self.p.tokens_per_min}
+        return {
+            **super().info(),
+            "base_url": self.base_url,
+            "upstream_model": self.model,
+            "rate_limits": {k: v for k, v in limits.items() if v is not None},
+        }

@@ -52,13 +52,19 @@ class TokenBucket:
 class RateLimiter:
     """Request and token budgets of one remote endpoint; either may be absent."""
 
-    def __init__(self, requests_per_s: float | None = None,
-                 tokens_per_min: float | None = None, burst: float = 1.0,
-                 token_burst: float | None = None) -> None:
-        self.requests = TokenBucket(requests_per_s, max(burst, 1.0)) if requests_per_s \
+    def __init__(
+        self,
+        requests_per_s: float | None = None,
+        tokens_per_min: float | None = None,
+        burst: float = 1.0,
+        token_burst: float | None = None,
+    ) -> None:
+        self.requests = TokenBucket(requests_per_s, max(burst, 1.0)) if requests_per_s else None
+        self.tokens = (
+            TokenBucket(tokens_per_min / 60, token_burst or tokens_per_min)
+            if tokens_per_min
             else None
-        self.tokens = TokenBucket(tokens_per_min / 60, token_burst or tokens_per_min) \
-            if tokens_per_min else None
+        )
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:

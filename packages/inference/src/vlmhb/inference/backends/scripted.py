@@ -73,23 +73,36 @@ def add_noise(text: str, probability: float, seed: str) -> str:
 class ScriptedParams(BackendParams):
     """The scripted backend's params."""
 
-    answers_file: Annotated[Path | None, PathRole.INPUT, Field(
-        description="CSV (;) of answers by sample id (else the spec's model_path)")] = None
+    answers_file: Annotated[
+        Path | None,
+        PathRole.INPUT,
+        Field(description="CSV (;) of answers by sample id (else the spec's model_path)"),
+    ] = None
     id_column: str = Field("id", description="id column (absent: the 0-based row number)")
     answer_column: str = Field("model_answer", description="answer column")
-    rule: str = Field("", description="answer for samples not in the file: echo (the "
-                      "default without a file) or constant:<text>")
-    noise: float = Field(0.0, ge=0, le=1, description="probability of replacing each "
-                         "character, seeded by the sample id")
+    rule: str = Field(
+        "",
+        description="answer for samples not in the file: echo (the "
+        "default without a file) or constant:<text>",
+    )
+    noise: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="probability of replacing each character, seeded by the sample id",
+    )
     latency_ms: float = Field(0.0, ge=0, description="total delay of an answer")
     ttft_ms: float = Field(0.0, ge=0, description="delay before the first chunk")
     fail_ids: list[Annotated[str, BeforeValidator(str)]] = Field(
-        default_factory=list, description="sample ids that always fail (HTTP 500)")
-    fail_first_n: int = Field(0, ge=0, description="the first N requests of every sample "
-                              "id fail")
+        default_factory=list, description="sample ids that always fail (HTTP 500)"
+    )
+    fail_first_n: int = Field(0, ge=0, description="the first N requests of every sample id fail")
     load_delay_s: float = Field(0.0, ge=0, description="seconds load takes")
-    request_log: Annotated[Path | None, PathRole.OUTPUT, Field(
-        description="file that gets one line per request: the sample id")] = None
+    request_log: Annotated[
+        Path | None,
+        PathRole.OUTPUT,
+        Field(description="file that gets one line per request: the sample id"),
+    ] = None
 
     @field_validator("rule")
     @classmethod
@@ -126,8 +139,7 @@ class ScriptedBackend(Backend):
         if self.answers_file is not None:
             if not self.answers_file.is_file():
                 raise BackendError(f"scripted: answers_file {self.answers_file} does not exist")
-            self.answers = read_answers(self.answers_file, self.p.id_column,
-                                        self.p.answer_column)
+            self.answers = read_answers(self.answers_file, self.p.id_column, self.p.answer_column)
 
     def _answer(self, request: GenerationRequest) -> Generation:
         """Record the request, apply failure rules, return the scripted answer."""
@@ -141,7 +153,8 @@ class ScriptedBackend(Backend):
         if self.requests[sample_id] <= self.p.fail_first_n:
             raise BackendError(
                 f"scripted failure {self.requests[sample_id]}/{self.p.fail_first_n} "
-                f"for sample {sample_id!r} (fail_first_n)")
+                f"for sample {sample_id!r} (fail_first_n)"
+            )
         if sample_id in self.answers:
             text = self.answers[sample_id]
         elif self.rule == "echo":
@@ -175,5 +188,10 @@ class ScriptedBackend(Backend):
             await asyncio.sleep(rest)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "answers": len(self.answers), "rule": self.rule,
-                "noise": self.noise, "latency_ms": self.latency_s * 1000}
+        return {
+            **super().info(),
+            "answers": len(self.answers),
+            "rule": self.rule,
+            "noise": self.noise,
+            "latency_ms": self.latency_s * 1000,
+        }

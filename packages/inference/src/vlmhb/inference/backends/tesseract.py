@@ -33,12 +33,17 @@ from vlmhb.inference.backends.base import (
 class TesseractParams(BackendParams):
     """Tesseract's params; ``tesseract_cmd`` names a program: only an operator sets it."""
 
-    lang: str = Field("rus", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
-                      description="language data, e.g. rus or rus+eng")
-    psm: int = Field(6, ge=0, le=13, description="page segmentation mode (6: a block of "
-                     "text, 7: one line)")
-    tesseract_cmd: Annotated[str, OPERATOR, Field(
-        description="the tesseract program")] = "tesseract"
+    lang: str = Field(
+        "rus",
+        pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
+        description="language data, e.g. rus or rus+eng",
+    )
+    psm: int = Field(
+        6, ge=0, le=13, description="page segmentation mode (6: a block of text, 7: one line)"
+    )
+    tesseract_cmd: Annotated[str, OPERATOR, Field(description="the tesseract program")] = (
+        "tesseract"
+    )
 
 
 class TesseractBackend(Backend):
@@ -58,13 +63,19 @@ class TesseractBackend(Backend):
 
     async def _run(self, *args: str, stdin: bytes = b"") -> str:
         process = await asyncio.create_subprocess_exec(
-            self.command, *args, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self._env)
+            self.command,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env,
+        )
         out, err = await process.communicate(stdin)
         if process.returncode != 0:
             detail = err.decode(errors="replace")[-500:]
-            raise BackendError(f"tesseract {' '.join(args)} failed "
-                               f"(exit {process.returncode}): {detail}")
+            raise BackendError(
+                f"tesseract {' '.join(args)} failed (exit {process.returncode}): {detail}"
+            )
         return out.decode("utf-8", errors="replace")
 
     async def load(self) -> None:
@@ -75,16 +86,18 @@ class TesseractBackend(Backend):
         available = set(listing.split()[1:]) if listing else set()
         missing = [lang for lang in self.lang.split("+") if lang not in available]
         if missing:
-            raise BackendError(f"tesseract has no language data for {missing}; "
-                               f"available: {sorted(available)}")
+            raise BackendError(
+                f"tesseract has no language data for {missing}; available: {sorted(available)}"
+            )
 
     async def ocr(self, image: Image.Image) -> str:
         """Whitespace-collapsed OCR text of one image."""
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="PNG")
         async with self._slots:
-            text = await self._run("stdin", "stdout", "-l", self.lang, "--psm", str(self.psm),
-                                   stdin=buffer.getvalue())
+            text = await self._run(
+                "stdin", "stdout", "-l", self.lang, "--psm", str(self.psm), stdin=buffer.getvalue()
+            )
         return " ".join(text.split())
 
     async def generate(self, request: GenerationRequest) -> Generation:

@@ -94,16 +94,22 @@ class TransformersParams(BackendParams):
     """The transformers backend's params; ``trust_remote_code`` imports Python code from
     the model folder: operator only."""
 
-    device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$",
-                        description="cpu, cuda, cuda:N or auto (CUDA when available)")
+    device: str = Field(
+        "cpu",
+        pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$",
+        description="cpu, cuda, cuda:N or auto (CUDA when available)",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="weights dtype (auto: the checkpoint's)")
+        "auto", description="weights dtype (auto: the checkpoint's)"
+    )
     max_batch_size: int = Field(8, ge=1, description="requests run as one generate call")
-    batch_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits for more "
-                                 "requests when the server is idle")
+    batch_wait_ms: float = Field(
+        5.0, ge=0, description="how long a batch waits for more requests when the server is idle"
+    )
     num_threads: int | None = Field(None, ge=1, description="CPU threads of torch")
-    trust_remote_code: Annotated[bool, OPERATOR, Field(
-        description="run the model folder's own Python code")] = False
+    trust_remote_code: Annotated[
+        bool, OPERATOR, Field(description="run the model folder's own Python code")
+    ] = False
 
 
 class TransformersBackend(Backend):
@@ -148,7 +154,8 @@ class TransformersBackend(Backend):
         except ImportError as exc:
             raise BackendError(
                 f"transformers backend needs torch and transformers in the model env ({exc}); "
-                "set env: {installer: pip, packages: [torch==..., transformers==...]}") from exc
+                "set env: {installer: pip, packages: [torch==..., transformers==...]}"
+            ) from exc
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
         device = self.device
@@ -158,13 +165,14 @@ class TransformersBackend(Backend):
         dtype: Any = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
         common = {"local_files_only": True, "trust_remote_code": self.trust_remote_code}
         self.processor = AutoProcessor.from_pretrained(self.model_path, **common)
-        model = AutoModelForImageTextToText.from_pretrained(self.model_path, dtype=dtype,
-                                                            **common)
+        model = AutoModelForImageTextToText.from_pretrained(self.model_path, dtype=dtype, **common)
         self.model = model.to(device).eval()
         tokenizer = self.tokenizer
         tokenizer.padding_side = "left"
-        if getattr(self.processor, "chat_template", None) is None and \
-                getattr(tokenizer, "chat_template", None) is None:
+        if (
+            getattr(self.processor, "chat_template", None) is None
+            and getattr(tokenizer, "chat_template", None) is None
+        ):
             raise BackendError(f"transformers: {self.model_path} has no chat template")
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -174,8 +182,13 @@ class TransformersBackend(Backend):
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else min(self.eos_ids, default=None)
         self.versions = {"torch": torch.__version__, "transformers": transformers.__version__}
-        log.info("loaded %s (%s) on %s, dtype %s", self.model_path, type(model).__name__,
-                 device, self.model.dtype)
+        log.info(
+            "loaded %s (%s) on %s, dtype %s",
+            self.model_path,
+            type(model).__name__,
+            device,
+            self.model.dtype,
+        )
 
     @property
     def tokenizer(self) -> Any:
@@ -212,21 +225,24 @@ class TransformersBackend(Backend):
         return (int(usage[0]), int(usage[1])) if usage else super().usage(request, text)
 
     def _prompt(self, request: GenerationRequest) -> str:
-        text = self.processor.apply_chat_template(build_messages(request),
-                                                  add_generation_prompt=True, tokenize=False)
+        text = self.processor.apply_chat_template(
+            build_messages(request), add_generation_prompt=True, tokenize=False
+        )
         return str(text)
 
     def _inputs(self, jobs: list[Job]) -> Any:
         texts = [self._prompt(job.request) for job in jobs]
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
         if any(job.request.images for job in jobs):
-            kwargs["images"] = [[image.convert("RGB") for image in job.request.images]
-                                for job in jobs]
+            kwargs["images"] = [
+                [image.convert("RGB") for image in job.request.images] for job in jobs
+            ]
         try:
             inputs = self.processor(**kwargs)
         except Exception as exc:
-            raise BackendError(f"transformers: the processor rejected the request: "
-                               f"{type(exc).__name__}: {exc}") from exc
+            raise BackendError(
+                f"transformers: the processor rejected the request: {type(exc).__name__}: {exc}"
+            ) from exc
         inputs = inputs.to(self.device)
         for name, value in inputs.items():
             if hasattr(value, "is_floating_point") and value.is_floating_point():
@@ -243,25 +259,47 @@ class TransformersBackend(Backend):
 
         inputs = self._inputs(jobs)
         prompt_tokens = [int(n) for n in inputs["attention_mask"].sum(dim=1).tolist()]
-        rows = [RowState(decode=self._decode, eos_ids=self.eos_ids,
-                         max_tokens=job.request.max_tokens, stops=list(job.request.stop),
-                         emit=job.deliver, cancelled=job.cancelled.is_set) for job in jobs]
+        rows = [
+            RowState(
+                decode=self._decode,
+                eos_ids=self.eos_ids,
+                max_tokens=job.request.max_tokens,
+                stops=list(job.request.stop),
+                emit=job.deliver,
+                cancelled=job.cancelled.is_set,
+            )
+            for job in jobs
+        ]
         temperature = jobs[0].request.temperature
         options: dict[str, Any] = {
             "max_new_tokens": max(job.request.max_tokens for job in jobs),
-            "do_sample": temperature > 0, "pad_token_id": self.pad_id,
-            "stopping_criteria": StoppingCriteriaList([_stopping_criteria(rows)])}
+            "do_sample": temperature > 0,
+            "pad_token_id": self.pad_id,
+            "stopping_criteria": StoppingCriteriaList([_stopping_criteria(rows)]),
+        }
         if temperature > 0:
             options["temperature"] = temperature
         with torch.inference_mode():
             self.model.generate(**inputs, **options)
         for row, job, prompt in zip(rows, jobs, prompt_tokens, strict=True):
             row.close()
-            job.finish(Generation(row.text, prompt, row.completion_tokens,
-                                  "length" if row.finish_reason == "length" else "stop"))
+            job.finish(
+                Generation(
+                    row.text,
+                    prompt,
+                    row.completion_tokens,
+                    "length" if row.finish_reason == "length" else "stop",
+                )
+            )
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "model_path": str(self.model_path), "device": self.device,
-                "dtype": self.dtype if self.model is None else str(self.model.dtype),
-                "max_batch_size": self.max_batch_size, "batch_wait_ms": self.batch_wait_ms,
-                **self.versions, **self._batcher.stats()}
+        return {
+            **super().info(),
+            "model_path": str(self.model_path),
+            "device": self.device,
+            "dtype": self.dtype if self.model is None else str(self.model.dtype),
+            "max_batch_size": self.max_batch_size,
+            "batch_wait_ms": self.batch_wait_ms,
+            **self.versions,
+            **self._batcher.stats(),
+        }

@@ -39,10 +39,13 @@ UNAUTHORIZED = 4401
 MAX_SEQ = 2**31 - 1  # events.seq is a 32-bit integer column
 # one server-sent event (before OpenAPI 3.2 the schema describes each event of the stream)
 SSE_EVENT = {
-    "type": "object", "required": ["id", "event", "data"],
-    "properties": {"id": {"type": "string", "pattern": "^[0-9]+$", "description": "its seq"},
-                   "event": {"type": "string", "enum": ["snapshot", "event"]},
-                   "data": {"type": "string", "description": "the message, as JSON"}},
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "its seq"},
+        "event": {"type": "string", "enum": ["snapshot", "event"]},
+        "data": {"type": "string", "description": "the message, as JSON"},
+    },
 }
 
 
@@ -52,13 +55,16 @@ def snapshot(services: Services, experiment_id: str) -> tuple[int, str] | None:
         state = detail(session, experiment_id)
     if state is None:
         return None
-    text = json.dumps({"type": "snapshot", "seq": state.last_seq,
-                       "experiment": state.model_dump(mode="json")}, ensure_ascii=False)
+    text = json.dumps(
+        {"type": "snapshot", "seq": state.last_seq, "experiment": state.model_dump(mode="json")},
+        ensure_ascii=False,
+    )
     return state.last_seq, text
 
 
-async def stream(services: Services, experiment_id: str, client: Client,
-                 since: int | None) -> AsyncIterator[tuple[int, str] | None]:
+async def stream(
+    services: Services, experiment_id: str, client: Client, since: int | None
+) -> AsyncIterator[tuple[int, str] | None]:
     """Snapshot, replay after ``since``, then live messages; ``None`` means keepalive.
     Ends when the client falls behind (after a ``CLOSE``)."""
     snap = await run_in_threadpool(snapshot, services, experiment_id)
@@ -89,15 +95,18 @@ async def stream(services: Services, experiment_id: str, client: Client,
         yield message.seq, message.text
 
 
-def _replay(services: Services, experiment_id: str, after: int,
-            upto: int) -> list[tuple[int, str]]:
+def _replay(services: Services, experiment_id: str, after: int, upto: int) -> list[tuple[int, str]]:
     with services.db.session() as session:
         return events_after(session, experiment_id, after, upto)
 
 
 @ws_router.websocket("/ws/{experiment_id}")
-async def websocket_events(websocket: WebSocket, experiment_id: str,
-                           since: int | None = None, access_token: str | None = None) -> None:
+async def websocket_events(
+    websocket: WebSocket,
+    experiment_id: str,
+    since: int | None = None,
+    access_token: str | None = None,
+) -> None:
     """Snapshot then live events of one experiment (see the module docs)."""
     services = services_of(websocket)
     await websocket.accept()
@@ -120,8 +129,9 @@ async def websocket_events(websocket: WebSocket, experiment_id: str,
                 await task
 
 
-async def _send_all(websocket: WebSocket, services: Services, experiment_id: str,
-                    client: Client, since: int | None) -> None:
+async def _send_all(
+    websocket: WebSocket, services: Services, experiment_id: str, client: Client, since: int | None
+) -> None:
     sent_any = False
     try:
         async for item in stream(services, experiment_id, client, since):
@@ -145,18 +155,30 @@ async def _drain_incoming(websocket: WebSocket) -> None:
             return
 
 
-@router.get("/experiments/{experiment_id}/events",
-            responses={200: {"description": "the event stream",
-                             "content": {"text/event-stream": {"schema": SSE_EVENT}}},
-                       **NOT_FOUND},
-            response_class=StreamingResponse)
+@router.get(
+    "/experiments/{experiment_id}/events",
+    responses={
+        200: {
+            "description": "the event stream",
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+        },
+        **NOT_FOUND,
+    },
+    response_class=StreamingResponse,
+)
 async def sse_events(
-    experiment_id: ExperimentId, request: Request,
+    experiment_id: ExperimentId,
+    request: Request,
     services: Annotated[Services, Depends(get_services)],
     since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
-    last_event_id: Annotated[str, Header(
-        max_length=20, description="the last `id:` received (browsers resend it on "
-                                   "reconnect); anything but a seq number is ignored")] = "",
+    last_event_id: Annotated[
+        str,
+        Header(
+            max_length=20,
+            description="the last `id:` received (browsers resend it on "
+            "reconnect); anything but a seq number is ignored",
+        ),
+    ] = "",
 ) -> StreamingResponse:
     """Server-sent events twin of the WebSocket: ``event: snapshot`` then ``event:
     event`` messages with ``id: <seq>`` (``since`` or ``Last-Event-ID`` resumes)."""
@@ -181,8 +203,11 @@ async def sse_events(
         finally:
             services.hub.unregister(client)
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _seq(value: str) -> int | None:

@@ -46,33 +46,46 @@ from vlmhb.backend.submission import (
 from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.core.contracts import ExperimentSpec
 
-router = APIRouter(tags=["experiments"], responses={**SECURED_RESPONSES, **INVALID},
-                   route_class=allow_all_methods())
+router = APIRouter(
+    tags=["experiments"],
+    responses={**SECURED_RESPONSES, **INVALID},
+    route_class=allow_all_methods(),
+)
 ServicesDep = Annotated[Services, Depends(get_services)]
-ExperimentId = Annotated[str, PathParam(min_length=1, max_length=64,
-                                        description="experiment id")]
+ExperimentId = Annotated[str, PathParam(min_length=1, max_length=64, description="experiment id")]
 
 # the shape of a config document; what it names (backends, files) is checked on submit
 CONFIG_DOCUMENT: dict[str, Any] = {
-    "type": "object", "required": ["name", "models", "datasets", "tasks"],
-    "properties": {"name": {"type": "string", "minLength": 1},
-                   **{key: {"type": "array", "minItems": 1, "items": {"type": "object"}}
-                      for key in ("models", "datasets", "tasks")}},
+    "type": "object",
+    "required": ["name", "models", "datasets", "tasks"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        **{
+            key: {"type": "array", "minItems": 1, "items": {"type": "object"}}
+            for key in ("models", "datasets", "tasks")
+        },
+    },
 }
 SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "An experiment config as YAML or JSON (see docs/configuration.md), or "
-                       f"the legacy pair {LEGACY_USER_CONFIG} + {LEGACY_MODELS} as a "
-                       "multipart upload. Give absolute dataset paths, or paths relative to "
-                       "the server's data root (VLMHB_DATA_ROOT).",
+        f"the legacy pair {LEGACY_USER_CONFIG} + {LEGACY_MODELS} as a "
+        "multipart upload. Give absolute dataset paths, or paths relative to "
+        "the server's data root (VLMHB_DATA_ROOT).",
         "content": {
             "application/yaml": {"schema": CONFIG_DOCUMENT},
             "application/json": {"schema": CONFIG_DOCUMENT},
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": [LEGACY_USER_CONFIG, LEGACY_MODELS],
-                "properties": {LEGACY_USER_CONFIG: {"type": "string", "format": "binary"},
-                               LEGACY_MODELS: {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [LEGACY_USER_CONFIG, LEGACY_MODELS],
+                    "properties": {
+                        LEGACY_USER_CONFIG: {"type": "string", "format": "binary"},
+                        LEGACY_MODELS: {"type": "string", "format": "binary"},
+                    },
+                }
+            },
         },
     }
 }
@@ -87,15 +100,21 @@ def _get(services: Services, experiment_id: str) -> Experiment:
         return experiment
 
 
-@router.post("/experiments", status_code=202, response_model=Accepted,
-             openapi_extra=SUBMIT_BODY,
-             responses={409: error("an experiment with this name is active, or it is "
-                                   "already running in the orchestrator"),
-                        413: error("body larger than VLMHB_MAX_UPLOAD_BYTES"),
-                        415: error("unsupported content type"),
-                        422: error("invalid config (the message names file:line and "
-                                   "field)", ValidationErrorOut),
-                        503: error("the orchestrator service is unreachable")})
+@router.post(
+    "/experiments",
+    status_code=202,
+    response_model=Accepted,
+    openapi_extra=SUBMIT_BODY,
+    responses={
+        409: error(
+            "an experiment with this name is active, or it is already running in the orchestrator"
+        ),
+        413: error("body larger than VLMHB_MAX_UPLOAD_BYTES"),
+        415: error("unsupported content type"),
+        422: error("invalid config (the message names file:line and field)", ValidationErrorOut),
+        503: error("the orchestrator service is unreachable"),
+    },
+)
 async def submit_experiment(request: Request, services: ServicesDep) -> Accepted:
     """Store and validate the config, then start it in the background (202 at once)."""
     settings = services.settings
@@ -120,10 +139,15 @@ async def submit_experiment(request: Request, services: ServicesDep) -> Accepted
         raise
     services.recorder.set_status(experiment_id, ExperimentStatus.ACCEPTED, "submitted")
     await _start(services, experiment_id, path, force=False)
-    return Accepted(id=experiment_id, name=spec.name, links={
-        "self": f"/api/v1/experiments/{experiment_id}",
-        "websocket": f"/api/v1/ws/{experiment_id}",
-        "events": f"/api/v1/experiments/{experiment_id}/events"})
+    return Accepted(
+        id=experiment_id,
+        name=spec.name,
+        links={
+            "self": f"/api/v1/experiments/{experiment_id}",
+            "websocket": f"/api/v1/ws/{experiment_id}",
+            "events": f"/api/v1/experiments/{experiment_id}/events",
+        },
+    )
 
 
 async def _store_multipart(request: Request, folder: Path, data_root: Path) -> Path:
@@ -137,27 +161,42 @@ async def _store_multipart(request: Request, folder: Path, data_root: Path) -> P
     for name in (LEGACY_USER_CONFIG, LEGACY_MODELS):
         upload = form.get(name)
         if not isinstance(upload, UploadFile):
-            raise SubmissionError(f"multipart upload needs files {LEGACY_USER_CONFIG} and "
-                                  f"{LEGACY_MODELS} (missing {name})")
+            raise SubmissionError(
+                f"multipart upload needs files {LEGACY_USER_CONFIG} and "
+                f"{LEGACY_MODELS} (missing {name})"
+            )
         files[name] = await upload.read()
     return await run_in_threadpool(store_legacy, folder, files, data_root)
 
 
-def _insert(services: Services, experiment_id: str, spec: ExperimentSpec, fmt: str,
-            path: Path) -> None:
+def _insert(
+    services: Services, experiment_id: str, spec: ExperimentSpec, fmt: str, path: Path
+) -> None:
     with services.db.session() as session:
-        busy = session.scalar(select(Experiment.id).where(
-            Experiment.name == spec.name, Experiment.status.in_([s.value for s in ACTIVE])))
+        busy = session.scalar(
+            select(Experiment.id).where(
+                Experiment.name == spec.name, Experiment.status.in_([s.value for s in ACTIVE])
+            )
+        )
         if busy is not None:
-            raise HTTPException(409, f"experiment {spec.name!r} is already active as {busy}; "
-                                     "cancel it or wait (both would write runs/"
-                                     f"{spec.name})")
-        experiment = Experiment(id=experiment_id, name=spec.name,
-                                status=ExperimentStatus.ACCEPTED.value, message="",
-                                config_format=fmt, config_path=str(path),
-                                models=",".join(m.name for m in spec.models))
-        experiment.model_rows = [ExperimentModel(model=m.name, backend=m.backend)
-                                 for m in spec.models]
+            raise HTTPException(
+                409,
+                f"experiment {spec.name!r} is already active as {busy}; "
+                "cancel it or wait (both would write runs/"
+                f"{spec.name})",
+            )
+        experiment = Experiment(
+            id=experiment_id,
+            name=spec.name,
+            status=ExperimentStatus.ACCEPTED.value,
+            message="",
+            config_format=fmt,
+            config_path=str(path),
+            models=",".join(m.name for m in spec.models),
+        )
+        experiment.model_rows = [
+            ExperimentModel(model=m.name, backend=m.backend) for m in spec.models
+        ]
         session.add(experiment)
 
 
@@ -170,8 +209,9 @@ async def _start(services: Services, experiment_id: str, path: Path, force: bool
     except AlreadyRunning:
         # e.g. two reruns at once (SQLite has no row lock): the first one runs, and its
         # events move the status on
-        raise HTTPException(409, f"experiment {experiment_id} is already running "
-                                 "in the orchestrator") from None
+        raise HTTPException(
+            409, f"experiment {experiment_id} is already running in the orchestrator"
+        ) from None
 
 
 @router.get("/experiments", response_model=ExperimentPage)
@@ -179,22 +219,28 @@ def get_experiments(
     services: ServicesDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    status: Annotated[list[ExperimentStatus] | None, Query(
-        description="repeat to match any of several")] = None,
+    status: Annotated[
+        list[ExperimentStatus] | None, Query(description="repeat to match any of several")
+    ] = None,
     name: Annotated[str | None, Query(max_length=200, description="substring")] = None,
     model: Annotated[str | None, Query(max_length=200, description="model name")] = None,
     sort: SortField = SortField.created_at_desc,
 ) -> ExperimentPage:
     """Experiments, newest first by default; filter by status, name (substring), model."""
     with services.db.session() as session:
-        items, total = list_experiments(session, status=[s.value for s in status or []],
-                                        name=name, model=model, sort=sort, offset=offset,
-                                        limit=limit)
+        items, total = list_experiments(
+            session,
+            status=[s.value for s in status or []],
+            name=name,
+            model=model,
+            sort=sort,
+            offset=offset,
+            limit=limit,
+        )
     return ExperimentPage(items=items, total=total, offset=offset, limit=limit)
 
 
-@router.get("/experiments/{experiment_id}", response_model=ExperimentDetail,
-            responses=NOT_FOUND)
+@router.get("/experiments/{experiment_id}", response_model=ExperimentDetail, responses=NOT_FOUND)
 def get_experiment(experiment_id: ExperimentId, services: ServicesDep) -> ExperimentDetail:
     """Status, runs with their stages and progress, artifacts, last event ``seq``."""
     with services.db.session() as session:
@@ -204,36 +250,53 @@ def get_experiment(experiment_id: ExperimentId, services: ServicesDep) -> Experi
     return found
 
 
-@router.post("/experiments/{experiment_id}/cancel", status_code=202,
-             response_model=ActionResult,
-             responses={**NOT_FOUND, 409: error("not active")})
+@router.post(
+    "/experiments/{experiment_id}/cancel",
+    status_code=202,
+    response_model=ActionResult,
+    responses={**NOT_FOUND, 409: error("not active")},
+)
 async def cancel_experiment(experiment_id: ExperimentId, services: ServicesDep) -> ActionResult:
     """Stop an active experiment; stages in flight get SIGTERM, finished work is kept."""
     experiment = await run_in_threadpool(_get, services, experiment_id)
     if experiment.status not in ACTIVE:
         raise HTTPException(409, f"experiment is {experiment.status}, not active")
     if not await services.runner.cancel(experiment_id):
-        services.recorder.set_status(experiment_id, ExperimentStatus.CANCELLED,
-                                     "cancelled (no longer running in the orchestrator)")
+        services.recorder.set_status(
+            experiment_id,
+            ExperimentStatus.CANCELLED,
+            "cancelled (no longer running in the orchestrator)",
+        )
     return ActionResult(id=experiment_id, status="cancelling")
 
 
-@router.post("/experiments/{experiment_id}/rerun", status_code=202, response_model=Accepted,
-             responses={**NOT_FOUND, 409: error("still active, or another experiment with "
-                                                "its name is"),
-                        503: error("the orchestrator service is unreachable")})
+@router.post(
+    "/experiments/{experiment_id}/rerun",
+    status_code=202,
+    response_model=Accepted,
+    responses={
+        **NOT_FOUND,
+        409: error("still active, or another experiment with its name is"),
+        503: error("the orchestrator service is unreachable"),
+    },
+)
 async def rerun_experiment(
-    experiment_id: ExperimentId, services: ServicesDep,
+    experiment_id: ExperimentId,
+    services: ServicesDep,
     force: Annotated[bool, Query(description="re-run finished stages too")] = False,
 ) -> Accepted:
     """Run a finished, failed, cancelled or interrupted experiment again. Finished stages
     are skipped and inference resumes from ``answers.csv`` unless ``force``."""
     experiment = await run_in_threadpool(_claim_rerun, services, experiment_id)
-    services.recorder.set_status(experiment_id, ExperimentStatus.ACCEPTED,
-                                 f"rerun (attempt {experiment.attempts})")
+    services.recorder.set_status(
+        experiment_id, ExperimentStatus.ACCEPTED, f"rerun (attempt {experiment.attempts})"
+    )
     await _start(services, experiment_id, Path(experiment.config_path), force)
-    return Accepted(id=experiment_id, name=experiment.name,
-                    links={"self": f"/api/v1/experiments/{experiment_id}"})
+    return Accepted(
+        id=experiment_id,
+        name=experiment.name,
+        links={"self": f"/api/v1/experiments/{experiment_id}"},
+    )
 
 
 def _claim_rerun(services: Services, experiment_id: str) -> Experiment:
@@ -245,29 +308,40 @@ def _claim_rerun(services: Services, experiment_id: str) -> Experiment:
         claimed = session.execute(
             update(Experiment)
             .where(Experiment.id == experiment_id, Experiment.status.not_in(active))
-            .values(status=ExperimentStatus.ACCEPTED.value, attempts=Experiment.attempts + 1))
+            .values(status=ExperimentStatus.ACCEPTED.value, attempts=Experiment.attempts + 1)
+        )
         experiment = session.get(Experiment, experiment_id)
         if experiment is None:
             raise HTTPException(404, f"experiment {experiment_id!r} not found")
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise HTTPException(409, f"experiment is {experiment.status}; cancel it first")
-        busy = session.scalar(select(Experiment.id).where(
-            Experiment.name == experiment.name, Experiment.id != experiment_id,
-            Experiment.status.in_(active)))
+        busy = session.scalar(
+            select(Experiment.id).where(
+                Experiment.name == experiment.name,
+                Experiment.id != experiment_id,
+                Experiment.status.in_(active),
+            )
+        )
         if busy is not None:  # raising rolls the claim back
-            raise HTTPException(409, f"another experiment named {experiment.name!r} is "
-                                     f"active ({busy})")
+            raise HTTPException(
+                409, f"another experiment named {experiment.name!r} is active ({busy})"
+            )
         session.refresh(experiment)
         session.expunge(experiment)
         return experiment
 
 
-@router.delete("/experiments/{experiment_id}", response_model=DeleteResult,
-               responses={**NOT_FOUND, 409: error("still active")})
+@router.delete(
+    "/experiments/{experiment_id}",
+    response_model=DeleteResult,
+    responses={**NOT_FOUND, 409: error("still active")},
+)
 def delete_experiment(
-    experiment_id: ExperimentId, services: ServicesDep,
-    delete_artifacts: Annotated[bool, Query(
-        description="also remove runs/<name> (only when no other experiment uses it)")] = False,
+    experiment_id: ExperimentId,
+    services: ServicesDep,
+    delete_artifacts: Annotated[
+        bool, Query(description="also remove runs/<name> (only when no other experiment uses it)")
+    ] = False,
 ) -> DeleteResult:
     """Forget an experiment. Its run files stay unless ``delete_artifacts=true``."""
     settings = services.settings
@@ -278,8 +352,11 @@ def delete_experiment(
         if experiment.status in ACTIVE:
             raise HTTPException(409, f"experiment is {experiment.status}; cancel it first")
         name = experiment.name
-        shared = session.scalar(select(Experiment.id).where(
-            Experiment.name == name, Experiment.id != experiment_id).limit(1))
+        shared = session.scalar(
+            select(Experiment.id)
+            .where(Experiment.name == name, Experiment.id != experiment_id)
+            .limit(1)
+        )
         session.delete(experiment)
     shutil.rmtree(settings.experiments_dir / experiment_id, ignore_errors=True)
     removed, note = False, ""

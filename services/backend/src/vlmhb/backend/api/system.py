@@ -33,12 +33,15 @@ class RegistryKind(StrEnum):
 def registry(kind: RegistryKind) -> list[RegistryEntryOut]:
     """Names a config may use, with where each comes from (built-in, plugin, YAML)."""
     registries = get_registries()
-    entries = [RegistryEntryOut(name=e.name, source=e.source, description=e.description)
-               for e in registries.by_kind()[kind.value]]
+    entries = [
+        RegistryEntryOut(name=e.name, source=e.source, description=e.description)
+        for e in registries.by_kind()[kind.value]
+    ]
     if kind == RegistryKind.models:
-        entries += [RegistryEntryOut(name=e.name, source=e.source,
-                                     description=f"preset: {e.description}")
-                    for e in registries.model_presets]
+        entries += [
+            RegistryEntryOut(name=e.name, source=e.source, description=f"preset: {e.description}")
+            for e in registries.model_presets
+        ]
     return entries
 
 
@@ -56,13 +59,19 @@ async def health(services: ServicesDep) -> Health:
     if services.bus_kind == "redis":
         bus = "redis" if await services.bus.ping() else "redis-down"
     status = "ok" if database == "ok" and not bus.endswith("down") else "degraded"
-    return Health(status=status, database=database, bus=bus, mode=services.runner.mode,
-                  version=__version__)
+    return Health(
+        status=status, database=database, bus=bus, mode=services.runner.mode, version=__version__
+    )
 
 
-@router.get("/artifacts/{path:path}", responses={
-    200: {"content": {"*/*": {}}, "description": "the file, with its own media type"},
-    403: {"description": "outside the runs root"}, 404: {"description": "not found"}})
+@router.get(
+    "/artifacts/{path:path}",
+    responses={
+        200: {"content": {"*/*": {}}, "description": "the file, with its own media type"},
+        403: {"description": "outside the runs root"},
+        404: {"description": "not found"},
+    },
+)
 def artifact(path: str, services: ServicesDep) -> FileResponse:
     """A file under the runs root (answers, metrics, reports, logs). ``..``, absolute
     paths and symlinks leading outside the runs root are refused."""

@@ -39,8 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC) if value is not None else None
 
-    def process_result_value(self, value: datetime | None,
-                             dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -76,12 +75,17 @@ class Experiment(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     model_rows: Mapped[list[ExperimentModel]] = relationship(
-        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True
+    )
     runs: Mapped[list[Run]] = relationship(
-        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="Run.id")
+        back_populates="experiment",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Run.id",
+    )
     stages: Mapped[list[StageTaskRow]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="StageTaskRow.id")
+        cascade="all, delete-orphan", passive_deletes=True, order_by="StageTaskRow.id"
+    )
 
 
 class ExperimentModel(Base):
@@ -92,7 +96,8 @@ class ExperimentModel(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
     model: Mapped[str] = mapped_column(String(200))
     backend: Mapped[str] = mapped_column(String(100), default="")
 
@@ -107,7 +112,8 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(400))
     model: Mapped[str] = mapped_column(String(200), default="")
     task: Mapped[str] = mapped_column(String(200), default="")
@@ -125,11 +131,13 @@ class StageTaskRow(Base):
 
     __tablename__ = "stage_tasks"
     __table_args__ = (
-        UniqueConstraint("experiment_id", "task_id", name="uq_stage_tasks_experiment_task"),)
+        UniqueConstraint("experiment_id", "task_id", name="uq_stage_tasks_experiment_task"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
     task_id: Mapped[str] = mapped_column(String(64))
     run_name: Mapped[str | None] = mapped_column(String(400), nullable=True)
     stage: Mapped[str] = mapped_column(String(40))
@@ -149,8 +157,7 @@ class EventRow(Base):
     __table_args__ = (Index("ix_events_experiment_seq", "experiment_id", "seq"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE"))
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(20))
     task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[str | None] = mapped_column(String(20), nullable=True)
@@ -166,7 +173,8 @@ class Artifact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[str] = mapped_column(
-        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
     run_name: Mapped[str | None] = mapped_column(String(400), nullable=True)
     path: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(40))

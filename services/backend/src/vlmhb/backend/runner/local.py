@@ -28,8 +28,13 @@ class AlreadyRunning(Exception):
 
 
 class LocalRunner:
-    def __init__(self, bus: EventBus, runs_root: Path, settings: Settings | None = None,
-                 policy: SubmissionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        runs_root: Path,
+        settings: Settings | None = None,
+        policy: SubmissionPolicy | None = None,
+    ) -> None:
         """``policy``: what submitted configs may do (default: from ``VLMHB_*`` settings)."""
         from vlmhb.backend.settings import BackendSettings
         from vlmhb.backend.submission import submission_policy
@@ -49,7 +54,8 @@ class LocalRunner:
             raise AlreadyRunning(experiment_id)
         self.last_state[experiment_id] = "ACCEPTED"
         task = asyncio.get_running_loop().create_task(
-            self._run(experiment_id, config_path, force), name=f"experiment-{experiment_id}")
+            self._run(experiment_id, config_path, force), name=f"experiment-{experiment_id}"
+        )
         self._tasks[experiment_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(experiment_id, None))
 
@@ -65,17 +71,28 @@ class LocalRunner:
 
     def _publish(self, experiment_id: str, state: TaskState, message: str = "") -> None:
         self.last_state[experiment_id] = state.value
-        self.bus.publish(Event(type=EventType.STATE, topic=experiment_id, state=state,
-                               message=message, ts=time.time()))
+        self.bus.publish(
+            Event(
+                type=EventType.STATE,
+                topic=experiment_id,
+                state=state,
+                message=message,
+                ts=time.time(),
+            )
+        )
 
     async def _run(self, experiment_id: str, config_path: Path, force: bool) -> None:
         self._publish(experiment_id, TaskState.RUNNING)
         try:
             spec = await asyncio.to_thread(load_experiment, config_path, policy=self.policy)
-            orchestrator = Orchestrator(spec, settings=self.settings,
-                                        bus=TopicBus(self.bus, experiment_id),
-                                        resources=self.resources, config_path=config_path,
-                                        force=force)
+            orchestrator = Orchestrator(
+                spec,
+                settings=self.settings,
+                bus=TopicBus(self.bus, experiment_id),
+                resources=self.resources,
+                config_path=config_path,
+                force=force,
+            )
             outcome = await orchestrator.run()
         except asyncio.CancelledError:
             if not self._stopping:
@@ -87,8 +104,9 @@ class LocalRunner:
         if outcome.ok:
             self._publish(experiment_id, TaskState.COMPLETED)
         else:
-            failed = "; ".join(f"{r.stage.value} {r.task_id[:8]}: {r.message[:200]}"
-                               for r in outcome.failed)
+            failed = "; ".join(
+                f"{r.stage.value} {r.task_id[:8]}: {r.message[:200]}" for r in outcome.failed
+            )
             self._publish(experiment_id, TaskState.FAILED, failed or "some stages did not run")
 
     def snapshot(self) -> dict[str, int]:
