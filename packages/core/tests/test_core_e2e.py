@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,26 +136,38 @@ tasks:
 """
 
 
+def _start_slow_run(
+    quickstart: Path, tmp_path: Path, name: str, **popen: Any
+) -> tuple[Path, subprocess.Popen[Any], Path]:
+    """``vlmhb run`` of ``KILL_EXPERIMENT`` in the background: (config, process, the run's
+    ``answers.csv`` once it exists)."""
+    data = quickstart / "qs" / "data" / "quickstart"
+    config = tmp_path / name
+    config.write_text(
+        KILL_EXPERIMENT.format(
+            answers=data / "annotation.csv", log=tmp_path / "requests.log", data=data
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path, **popen)
+    answers_path = _wait_for(
+        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
+    )[0]
+    return config, proc, answers_path
+
+
 def test_sigkill_mid_inference_resumes_without_redoing_finished_samples(
     quickstart: Path, tmp_path: Path
 ) -> None:
-    data = quickstart / "qs" / "data" / "quickstart"
     log = tmp_path / "requests.log"
-    config = tmp_path / "kill.yaml"
-    config.write_text(
-        KILL_EXPERIMENT.format(answers=data / "annotation.csv", log=log, data=data),
-        encoding="utf-8",
-    )
-    proc = subprocess.Popen(
-        [*VLMHB, "run", str(config)],
-        cwd=tmp_path,
+    config, proc, answers_path = _start_slow_run(
+        quickstart,
+        tmp_path,
+        "kill.yaml",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    answers_path = _wait_for(
-        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
-    )[0]
     _wait_for(lambda: len(read_answers(answers_path)) >= 8 or None, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -192,24 +205,14 @@ def test_a_killed_session_still_counts_in_throughput(quickstart: Path, tmp_path:
     """SIGKILL to the whole process tree (stage and model server too, as an OOM kill
     would): the killed session's requests and active time, checkpointed while it ran,
     are summed with the resumed session's; the metrics say how many sessions it took."""
-    data = quickstart / "qs" / "data" / "quickstart"
-    config = tmp_path / "kill.yaml"
-    config.write_text(
-        KILL_EXPERIMENT.format(
-            answers=data / "annotation.csv", log=tmp_path / "requests.log", data=data
-        ),
-        encoding="utf-8",
-    )
-    proc = subprocess.Popen(
-        [*VLMHB, "run", str(config)],
-        cwd=tmp_path,
+    config, proc, answers_path = _start_slow_run(
+        quickstart,
+        tmp_path,
+        "kill.yaml",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    answers_path = _wait_for(
-        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
-    )[0]
     stats_path = answers_path.with_name("inference_stats.json")
     _wait_for(lambda: len(read_answers(answers_path)) >= 10 and stats_path.is_file(), proc)
     for pid in _family(proc.pid):
@@ -264,24 +267,14 @@ def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None
 
 
 def test_ctrl_c_cancels_the_stage_and_says_how_to_resume(quickstart: Path, tmp_path: Path) -> None:
-    data = quickstart / "qs" / "data" / "quickstart"
-    config = tmp_path / "int.yaml"
-    config.write_text(
-        KILL_EXPERIMENT.format(
-            answers=data / "annotation.csv", log=tmp_path / "requests.log", data=data
-        ),
-        encoding="utf-8",
-    )
-    proc = subprocess.Popen(
-        [*VLMHB, "run", str(config)],
-        cwd=tmp_path,
+    config, proc, answers_path = _start_slow_run(
+        quickstart,
+        tmp_path,
+        "int.yaml",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    answers_path = _wait_for(
-        lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
-    )[0]
     _wait_for(lambda: len(read_answers(answers_path)) >= 4 or None, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -53,13 +53,17 @@ class OpenParams(BackendParams):
     model_config = ConfigDict(extra="allow")
 
 
-def field_roles(model: type[BaseModel]) -> dict[str, PathRole | OperatorOnly]:
-    """``{field name: role}`` for the fields of ``model`` that declare one."""
-    roles: dict[str, PathRole | OperatorOnly] = {}
+Role = PathRole | OperatorOnly
+
+
+def field_roles(model: type[BaseModel]) -> dict[str, tuple[Role, ...]]:
+    """``{field name: its roles}`` for the fields of ``model`` that declare any (a field
+    may be both, e.g. ``registry_dirs``: an input path only an operator sets)."""
+    roles: dict[str, tuple[Role, ...]] = {}
     for name, info in model.model_fields.items():
-        for item in info.metadata:
-            if isinstance(item, PathRole | OperatorOnly):
-                roles[name] = item
+        found = tuple(item for item in info.metadata if isinstance(item, PathRole | OperatorOnly))
+        if found:
+            roles[name] = found
     return roles
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import PackageLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from vlmhb.reporting.tables import render_markdown
 
 
 @lru_cache(maxsize=2)
-def environment(html: bool) -> Environment:
-    """HTML templates autoescape every value; Markdown ones get the ``md`` table filter."""
-    env = Environment(
+def environment(html: bool) -> SandboxedEnvironment:
+    """HTML templates autoescape every value; Markdown ones get the ``md`` table filter.
+    Sandboxed like prompt templates: the values rendered come from model answers and
+    configs, and no template needs Python internals."""
+    env = SandboxedEnvironment(
         loader=PackageLoader("vlmhb.reporting", "templates"),
         autoescape=html,
         undefined=StrictUndefined,

@@ -276,9 +276,9 @@ def _check_param_inputs(spec: ExperimentSpec, locate: Locator) -> None:
     """Every backend input path (``answers_file``...) names an existing file or folder."""
     params_at = _params_at(spec)
     for index, model in enumerate(spec.models):
-        for name, role in field_roles(params_at(["models", index])).items():
+        for name, roles in field_roles(params_at(["models", index])).items():
             value = model.params.get(name)
-            if role is not PathRole.INPUT or not value:
+            if PathRole.INPUT not in roles or not value:
                 continue
             for item_index, item in enumerate(value if isinstance(value, list) else [value]):
                 if not Path(item).exists():

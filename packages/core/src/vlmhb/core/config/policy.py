@@ -42,14 +42,6 @@ class SubmissionPolicy:
         resolved = path.resolve()
         return any(resolved.is_relative_to(root.resolve()) for root in self.data_roots)
 
-    def relative_name(self, path: Path) -> str:
-        """``path`` named relative to its data root (server paths are never shown)."""
-        resolved = path.resolve()
-        for root in self.data_roots:
-            if resolved.is_relative_to(root.resolve()):
-                return str(resolved.relative_to(root.resolve()))
-        return path.name
-
     def key_allowed(self, env_name: str, base_url: str | None) -> bool:
         """Whether the key in ``env_name`` may be sent to ``base_url``."""
         prefixes = self.model_keys.get(env_name)

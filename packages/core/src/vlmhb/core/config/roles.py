@@ -13,7 +13,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from vlmhb.core.fieldtypes import OperatorOnly, PathRole, field_roles
+from vlmhb.core.fieldtypes import OperatorOnly, PathRole, Role, field_roles
 
 Loc = list[str | int]
 # The params model of the model entry at a location (``["models", 0]``).
@@ -36,11 +36,12 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _roles_of(model: type[BaseModel]) -> dict[str, list[PathRole | OperatorOnly]]:
-    roles: dict[str, list[PathRole | OperatorOnly]] = {}
-    for name, info in model.model_fields.items():
-        roles[name] = [m for m in info.metadata if isinstance(m, PathRole | OperatorOnly)]
-    return roles
+def _operator(roles: tuple[Role, ...]) -> bool:
+    return any(isinstance(role, OperatorOnly) for role in roles)
+
+
+def _path_role(roles: tuple[Role, ...]) -> PathRole | None:
+    return next((role for role in roles if isinstance(role, PathRole)), None)
 
 
 def operator_fields(
@@ -50,20 +51,18 @@ def operator_fields(
     loc = loc or []
     if not isinstance(data, dict):
         return
-    roles = _roles_of(model)
+    roles = field_roles(model)
     for key, value in data.items():
         info = model.model_fields.get(str(key))
         if info is None:
             continue
         here: Loc = [*loc, str(key)]
-        if any(isinstance(r, OperatorOnly) for r in roles[str(key)]):
+        if _operator(roles.get(str(key), ())):
             yield here
             continue
         if key == PARAMS_FIELD and isinstance(value, dict) and model.model_fields.get("backend"):
             operator_params = {
-                name
-                for name, role in field_roles(params_at(loc)).items()
-                if isinstance(role, OperatorOnly)
+                name for name, found in field_roles(params_at(loc)).items() if _operator(found)
             }
             yield from ([*here, name] for name in value if name in operator_params)
             continue
@@ -96,20 +95,21 @@ def resolve_roles(
 ) -> None:
     """Replace every path field of ``model`` (recursively) by ``resolver``'s answer."""
     loc = loc or []
-    roles = _roles_of(type(model))
-    for name in type(model).model_fields:
+    fields = type(model).model_fields
+    roles = field_roles(type(model))
+    for name in fields:
         if name in skip:
             continue
         value = getattr(model, name)
         here: Loc = [*loc, name]
-        path_roles = [r for r in roles[name] if isinstance(r, PathRole)]
-        if path_roles:
-            setattr(model, name, _apply(path_roles[0], value, here, resolver))
-        elif name == PARAMS_FIELD and isinstance(value, dict) and "backend" in roles:
+        path_role = _path_role(roles.get(name, ()))
+        if path_role is not None:
+            setattr(model, name, _apply(path_role, value, here, resolver))
+        elif name == PARAMS_FIELD and isinstance(value, dict) and "backend" in fields:
             params_roles = field_roles(params_at(loc))
             for key, item in list(value.items()):
-                role = params_roles.get(key)
-                if isinstance(role, PathRole) and isinstance(item, str | list) and item:
+                role = _path_role(params_roles.get(key, ()))
+                if role is not None and isinstance(item, str | list) and item:
                     value[key] = _apply(role, item, [*here, key], resolver)
         elif isinstance(value, BaseModel):
             resolve_roles(value, resolver, params_at, here)
