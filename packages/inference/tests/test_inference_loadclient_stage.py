@@ -13,9 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from vlmhb.core.contracts import LoadSpec, StageTask
-from vlmhb.core.files import ANSWER_COLUMNS
+from vlmhb.core.files import ANSWER_COLUMNS, INFERENCE_STATS_FILE
 from vlmhb.core.stages import StageContext
-from vlmhb.inference.bench import INFERENCE_STATS_FILE
 from vlmhb.inference.stage import InferenceStage, load_config
 
 

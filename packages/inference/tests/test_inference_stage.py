@@ -14,8 +14,8 @@ from typing import Any
 
 from vlmhb.core.contracts import Event, EventType, StageTask, TaskState
 from vlmhb.core.files import ANSWER_COLUMNS
+from vlmhb.core.rundir import AnswersFile
 from vlmhb.core.stages import StageContext
-from vlmhb.inference.answers import AnswersFile
 from vlmhb.inference.stage import InferenceStage
 
 HEADER = ";".join(ANSWER_COLUMNS) + "\n"

@@ -65,7 +65,9 @@ def test_group_table_macro_and_micro() -> None:
         Sample(id="1", answer="ab", doc_class="a", question_type="x"),
         Sample(id="2", answer="abc", doc_class="b", question_type="y"),
     ]
-    answers = {"0": AnswerRow("0", "abcd"), "1": AnswerRow("1", ""), "2": AnswerRow("2", "abd")}
+    answers = {
+        i: AnswerRow(id=i, model_answer=a) for i, a in [("0", "abcd"), ("1", ""), ("2", "abd")]
+    }
     table, problems = score_table(samples, answers, [CER, EXACT_MATCH], "vqa")
     assert problems == []
     grouped = group_table(table, [CER, EXACT_MATCH], ["doc_class"]).set_index("doc_class")

@@ -126,8 +126,8 @@ def test_bad_slo_is_refused_by_the_load_spec() -> None:
 
 def test_missing_ttft_is_judged_by_latency() -> None:
     rows = [
-        AnswerRow("a", "x", timings={"latency_ms": 80.0}),
-        AnswerRow("b", "x", timings={"latency_ms": 120.0}),
+        AnswerRow(id="a", model_answer="x", latency_ms=80.0),
+        AnswerRow(id="b", model_answer="x", latency_ms=120.0),
     ]
     records = {r["metric"]: r["macro"] for r in timing_rows(rows, slo={"ttft": 100.0})}
     assert records["goodput_fraction"] == 0.5

@@ -3,6 +3,7 @@
 SAMPLES_FILE = "samples.jsonl"
 PROBLEMS_FILE = "problems.csv"
 ANSWERS_FILE = "answers.csv"
+INFERENCE_STATS_FILE = "inference_stats.json"
 METRICS_FILES = {
     "by_id": "metrics_by_id.csv",
     "by_doc_question": "metrics_by_doc_question.csv",
@@ -34,3 +35,9 @@ ANSWER_COLUMNS = [
     "itl_ms_max",
     "error_type",
 ]
+# The header of answers.csv files written before queue_ms, itl_ms_*, error_type existed.
+LEGACY_ANSWER_COLUMNS = ANSWER_COLUMNS[:9]
+# The numeric columns of answers.csv (timings in ms, token counts, attempts).
+TIMING_COLUMNS = tuple(
+    c for c in ANSWER_COLUMNS if c not in ("id", "model_answer", "error", "error_type")
+)

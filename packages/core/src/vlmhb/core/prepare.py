@@ -14,10 +14,9 @@ from PIL import Image, UnidentifiedImageError
 
 from vlmhb.core.contracts import DatasetLoad, PreparedSample, RowProblem, RunSpec, Sample
 from vlmhb.core.errors import VlmhbError
-from vlmhb.core.fileio import atomic_write_csv, atomic_write_text
-from vlmhb.core.files import PROBLEMS_FILE, SAMPLES_FILE
 from vlmhb.core.prompts import MissingPromptError, PromptCollection, load_prompt_collection
 from vlmhb.core.registries import get_registries
+from vlmhb.core.rundir import RunDir
 
 DEFAULT_EXTRACTION_PROMPT = (
     "Extract the fields {{ fields | join(', ') }} from the document image. Answer only with "
@@ -70,20 +69,26 @@ def prepare_run_inputs(run: RunSpec, run_dir: Path) -> PreparedRun:
             )
     if not prepared:
         raise VlmhbError(_empty_message(run, load, problems))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / SAMPLES_FILE, "".join(s.model_dump_json() + "\n" for s in prepared))
-    atomic_write_csv(
-        run_dir / PROBLEMS_FILE,
-        ["source", "field", "sample_id", "message"],
-        [[p.source, p.field, p.sample_id or "", p.message] for p in problems],
-    )
+    folder = RunDir(run_dir)
+    folder.write_samples(prepared)
+    folder.write_problems(problems)
     return PreparedRun(prepared, problems)
 
 
 def read_prepared_samples(run_dir: Path) -> list[PreparedSample]:
-    """The samples written by ``prepare_run_inputs``."""
-    lines = (run_dir / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()
-    return [PreparedSample.model_validate_json(line) for line in lines if line.strip()]
+    """The samples written by ``prepare_run_inputs`` (a repeated id: the first line).
+    A line that is not a valid sample is a ``VlmhbError`` naming ``file:line``: the
+    samples of a resumed run must be the ones it started with."""
+    folder = RunDir(run_dir)
+    samples, problems = folder.read_samples()
+    bad = [p for p in problems if p.sample_id is None]  # repeated ids carry their id
+    if bad:
+        shown = "; ".join(str(p) for p in bad[:3])
+        raise VlmhbError(
+            f"{folder.samples_path}: {len(bad)} line(s) are not valid samples, first: "
+            f"{shown}; move the file away to prepare the samples afresh"
+        )
+    return samples
 
 
 class _SampleProblem(Exception):

@@ -8,13 +8,12 @@ requests (the first samples, cycled) run before the clock starts and are left ou
 results. ``wall_s`` runs from the first arrival to the last answer.
 
 Also here: ``read_peaks`` (memory peaks from the server's ``/metrics``) and ``record_session``
-(``inference_stats.json`` in a run directory, merged across resumed sessions).
+(a session's record in the run's ``inference_stats.json``, owned by ``vlmhb.core.rundir``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import re
@@ -29,10 +28,9 @@ from typing import Any
 import httpx
 
 from vlmhb.core.contracts import PreparedSample
-from vlmhb.core.fileio import atomic_write_json
+from vlmhb.core.rundir import InferenceSession, InferenceStats, RunDir
 from vlmhb.inference.client import InferenceClient, RequestResult
 
-INFERENCE_STATS_FILE = "inference_stats.json"
 ARRIVALS = ("poisson", "constant")
 _METRIC_LINE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
@@ -215,53 +213,27 @@ def record_session(
     peaks: ServerPeaks,
     session: str | None = None,
     complete: bool = True,
-) -> dict[str, Any]:
-    """Add one inference session to ``run_dir/inference_stats.json`` and return the file.
+) -> InferenceStats:
+    """Add one inference session to the run's ``inference_stats.json`` (through
+    ``RunDir.record_session``) and return the file's record.
 
     ``session`` names the session: a later record with the same name replaces the earlier
     one, so a running stage checkpoints itself (``complete=False``) and a killed session
-    still counts with what it had answered by its last checkpoint. Totals: ``active_s``
-    and ``requests`` summed over sessions, ``peak_rss_bytes`` and ``peak_gpu_bytes`` the
-    largest reported. An unreadable old file is replaced (its sessions are lost)."""
-    path = run_dir / INFERENCE_STATS_FILE
-    sessions: list[dict[str, Any]] = []
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            sessions = [s for s in old.get("sessions", []) if isinstance(s, dict)]
-        except (ValueError, AttributeError):
-            sessions = []
-    if session is not None:
-        sessions = [s for s in sessions if s.get("session") != session]
+    still counts with what it had answered by its last checkpoint."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    sessions.append(
-        {
-            "session": session,
-            "finished": now if complete else None,
-            "checkpoint": now,
-            "complete": complete,
-            "active_s": round(active_s, 6),
-            "requests": requests,
-            "errors": errors,
-            "peak_rss_bytes": peaks.rss_bytes,
-            "peak_gpu_bytes": peaks.gpu_bytes,
-        }
+    return RunDir(run_dir).record_session(
+        InferenceSession(
+            session=session,
+            finished=now if complete else None,
+            checkpoint=now,
+            complete=complete,
+            active_s=round(active_s, 6),
+            requests=requests,
+            errors=errors,
+            peak_rss_bytes=peaks.rss_bytes,
+            peak_gpu_bytes=peaks.gpu_bytes,
+        )
     )
-
-    def largest(key: str) -> float | None:
-        values = [float(s[key]) for s in sessions if isinstance(s.get(key), int | float)]
-        return max(values) if values else None
-
-    stats = {
-        "active_s": round(sum(float(s.get("active_s") or 0) for s in sessions), 6),
-        "sessions_interrupted": sum(1 for s in sessions if s.get("complete") is False),
-        "requests": sum(int(s.get("requests") or 0) for s in sessions),
-        "peak_rss_bytes": largest("peak_rss_bytes"),
-        "peak_gpu_bytes": largest("peak_gpu_bytes"),
-        "sessions": sessions,
-    }
-    atomic_write_json(path, stats)
-    return stats
 
 
 class SessionCheckpoint:
@@ -298,7 +270,7 @@ class SessionCheckpoint:
                 complete=False,
             )
 
-    def finish(self, active_s: float, peaks: ServerPeaks) -> dict[str, Any]:
+    def finish(self, active_s: float, peaks: ServerPeaks) -> InferenceStats:
         """The session's final record (replacing its checkpoints); the file's totals."""
         return record_session(
             self.run_dir, active_s, self.requests, self.errors, peaks, self.session, complete=True

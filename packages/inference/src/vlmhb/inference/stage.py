@@ -27,13 +27,12 @@ from vlmhb.core.contracts import (
     TaskState,
 )
 from vlmhb.core.errors import VlmhbError
-from vlmhb.core.files import ANSWERS_FILE, SAMPLES_FILE
+from vlmhb.core.files import ANSWERS_FILE, INFERENCE_STATS_FILE, SAMPLES_FILE
 from vlmhb.core.prepare import prepare_run_inputs, read_prepared_samples
+from vlmhb.core.rundir import AnswerRow, AnswersFile
 from vlmhb.core.stages import StageContext
 from vlmhb.inference import loop
-from vlmhb.inference.answers import AnswersFile
 from vlmhb.inference.bench import (
-    INFERENCE_STATS_FILE,
     LoadConfig,
     LoadRun,
     SessionCheckpoint,
@@ -132,7 +131,7 @@ class InferenceStage:
             outputs.append(INFERENCE_STATS_FILE)
             active_s = round(load.wall_s, 3)
             ctx.log(
-                f"active {load.wall_s:.3f} s this session, {stats['active_s']:.3f} s "
+                f"active {load.wall_s:.3f} s this session, {stats.active_s or 0:.3f} s "
                 f"in all; server peak RSS {peaks.rss_bytes or 'not reported'}"
             )
         left = len(pending) - len(results)
@@ -181,7 +180,7 @@ class InferenceStage:
         checkpointing the session's record)."""
 
         def record(result: RequestResult) -> None:
-            answers.append(result)
+            answers.append(AnswerRow.model_validate(result))
             results.append(result)
             session.add(result)
             ctx.progress(done + len(results), total)

@@ -23,7 +23,6 @@ follow vLLM's ``bench serve`` (see docs/inference-client.md):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,9 +32,7 @@ from typing import Any
 import numpy as np
 
 from vlmhb.core.errors import ConfigError
-from vlmhb.metrics.runfiles import AnswerRow
-
-INFERENCE_STATS_FILE = "inference_stats.json"  # written by vlmhb.inference.stage
+from vlmhb.core.rundir import AnswerRow, RunDir
 STAT_COLUMNS = ("latency_ms", "ttft_ms", "tpot_ms", "itl_ms", "queue_ms")
 STATS = ("mean", "p50", "p90", "p99")
 SLO_COLUMNS = {
@@ -62,26 +59,19 @@ class RunStats:
 
 
 def read_run_stats(run_dir: Path) -> RunStats:
-    """``run_dir/inference_stats.json``; an absent or unreadable file gives ``RunStats()``."""
-    path = run_dir / INFERENCE_STATS_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        sessions = [s for s in data.get("sessions", []) if isinstance(s, dict)]
-    except (OSError, ValueError, AttributeError):
+    """``run_dir/inference_stats.json`` (``RunDir.read_stats``); an absent or unreadable
+    file gives ``RunStats()``."""
+    stats = RunDir(run_dir).read_stats()
+    if stats is None:
         return RunStats()
-
-    def number(key: str) -> float | None:
-        value = data.get(key)
-        return float(value) if isinstance(value, int | float) else None
-
     return RunStats(
-        active_s=number("active_s"),
-        requests=int(data["requests"]) if isinstance(data.get("requests"), int) else None,
-        errors=sum(int(s.get("errors") or 0) for s in sessions),
-        peak_rss_bytes=number("peak_rss_bytes"),
-        peak_gpu_bytes=number("peak_gpu_bytes"),
-        sessions=len(sessions),
-        sessions_interrupted=sum(1 for s in sessions if s.get("complete") is False),
+        active_s=stats.active_s,
+        requests=stats.requests,
+        errors=stats.errors,
+        peak_rss_bytes=stats.peak_rss_bytes,
+        peak_gpu_bytes=stats.peak_gpu_bytes,
+        sessions=len(stats.sessions),
+        sessions_interrupted=stats.interrupted,
     )
 
 

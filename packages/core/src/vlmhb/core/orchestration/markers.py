@@ -8,11 +8,11 @@ from pathlib import Path
 
 from vlmhb.core.contracts import StageResult, StageTask
 from vlmhb.core.fileio import atomic_write_json
-from vlmhb.core.files import DONE_DIR
+from vlmhb.core.rundir import RunDir
 
 
 def marker_path(task: StageTask) -> Path:
-    return task.run_dir / DONE_DIR / f"{task.stage.value}.json"
+    return RunDir(task.run_dir).marker_path(task.stage.value)
 
 
 def is_done(task: StageTask) -> bool:

@@ -1,4 +1,4 @@
-"""answers.csv recovery after a crash and fsynced appends."""
+"""answers.csv recovery after a crash and fsynced appends (``vlmhb.core.rundir.AnswersFile``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.files import ANSWER_COLUMNS
-from vlmhb.inference.answers import AnswersFile
-from vlmhb.inference.client import RequestResult
+from vlmhb.core.rundir import AnswerRow, AnswersFile
 
 HEADER = ";".join(ANSWER_COLUMNS) + "\n"
 
@@ -19,7 +18,7 @@ def test_rows_are_appended_after_one_header(tmp_path: Path) -> None:
     path = tmp_path / "answers.csv"
     with AnswersFile(path) as answers:
         answers.append(
-            RequestResult(
+            AnswerRow(
                 id="1",
                 model_answer="a;b\nc",
                 ttft_ms=1.5,
@@ -30,13 +29,13 @@ def test_rows_are_appended_after_one_header(tmp_path: Path) -> None:
         )
     with AnswersFile(path) as answers:
         assert answers.recover() == ["1"]
-        answers.append(RequestResult(id="2", error="HTTP 500: boom", attempts=4))
+        answers.append(AnswerRow(id="2", error="HTTP 500: boom", attempts=4))
     lines = path.read_text(encoding="utf-8").split("\n")
     assert lines[0] == HEADER.strip()
     assert lines[1:] == [
         '1;"a;b',
-        'c";;1.500;3.250;;;2;1;0.000;;;',
-        "2;;HTTP 500: boom;;;;;;4;0.000;;;",
+        'c";;1.500;3.250;;;2;1;;;;',
+        "2;;HTTP 500: boom;;;;;;4;;;;",
         "",
     ]
     assert AnswersFile(path).recover() == ["1", "2"]
@@ -58,9 +57,9 @@ def test_partial_header_starts_afresh(tmp_path: Path) -> None:
     path.write_text("id;model_ans", encoding="utf-8")
     answers = AnswersFile(path)
     assert answers.recover() == []
-    answers.append(RequestResult(id="1", attempts=1))
+    answers.append(AnswerRow(id="1", attempts=1))
     answers.close()
-    assert path.read_text(encoding="utf-8") == HEADER + "1;;;;;;;;1;0.000;;;\n"
+    assert path.read_text(encoding="utf-8") == HEADER + "1;;;;;;;;1;;;;\n"
 
 
 def test_foreign_file_is_refused(tmp_path: Path) -> None:
@@ -77,11 +76,11 @@ def test_foreign_file_is_refused(tmp_path: Path) -> None:
 def test_a_lone_carriage_return_is_quoted_and_later_rows_survive(tmp_path: Path) -> None:
     path = tmp_path / "answers.csv"
     with AnswersFile(path) as answers:
-        answers.append(RequestResult(id="1", model_answer="a\rb", attempts=1))
-        answers.append(RequestResult(id="2", model_answer='say "hi"', attempts=1))
+        answers.append(AnswerRow(id="1", model_answer="a\rb", attempts=1))
+        answers.append(AnswerRow(id="2", model_answer='say "hi"', attempts=1))
     assert path.read_bytes().split(b"\n")[1:] == [
-        b'1;"a\rb";;;;;;;1;0.000;;;',
-        b'2;"say ""hi""";;;;;;;1;0.000;;;',
+        b'1;"a\rb";;;;;;;1;;;;',
+        b'2;"say ""hi""";;;;;;;1;;;;',
         b"",
     ]
     assert AnswersFile(path).recover() == ["1", "2"]

@@ -1,10 +1,11 @@
-"""``answers.csv``: finished samples, appended one fsynced row at a time.
+"""Writing ``answers.csv``: finished samples, appended one fsynced row at a time.
 
 A killed run can leave the last row half-written; ``AnswersFile.recover`` cuts the file
 back to its last complete row and returns the ids already answered, so a resumed run
-sends only the rest. A file written by an older version (the first
-``len(LEGACY_ANSWER_COLUMNS)`` columns only) is upgraded in place on ``recover``: the new
-columns are added empty to its rows (write-temp-then-rename), so resuming it works.
+sends only the rest. A file with fewer columns (the ``LEGACY_ANSWER_COLUMNS`` of an older
+version, or a hand-made ``id;model_answer`` file for ``only_evaluate``) is upgraded in
+place on ``recover``: the missing columns are added empty to its rows
+(write-temp-then-rename), so resuming it works.
 """
 
 from __future__ import annotations
@@ -12,18 +13,24 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR
-from vlmhb.inference.client import RequestResult
+from vlmhb.core.rundir.answers import REQUIRED_ANSWER_COLUMNS, AnswerRow
 
-# The header of answers.csv files written before queue_ms, itl_ms_*, error_type existed.
-LEGACY_ANSWER_COLUMNS = ANSWER_COLUMNS[:9]
 _NEEDS_QUOTES = re.compile(f'[{re.escape(CSV_SEPARATOR)}"\r\n]')
+
+
+def known_header(row: list[str]) -> bool:
+    """True for the current header and for one that is a part of it (older versions,
+    hand-made files) holding at least ``id`` and ``model_answer``, each column once."""
+    return len(set(row)) == len(row) and set(REQUIRED_ANSWER_COLUMNS) <= set(row) <= set(
+        ANSWER_COLUMNS
+    )
 
 
 def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
@@ -51,7 +58,7 @@ def _complete_rows(data: bytes) -> tuple[list[list[str]], int]:
                     raise _damaged(len(rows) + 1, "has a line break outside quotes")
                 break
             if not rows:
-                if row not in (ANSWER_COLUMNS, LEGACY_ANSWER_COLUMNS):
+                if not known_header(row):
                     raise VlmhbError(
                         f"answers.csv header {row} is not {ANSWER_COLUMNS}; "
                         "move the file away to start the run afresh"
@@ -93,16 +100,9 @@ def _csv_line(values: Iterable[str]) -> str:
     )
 
 
-def _format(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
 class AnswersFile:
-    """The run's ``answers.csv``: ``recover`` once, then ``append`` results."""
+    """The run's ``answers.csv`` as the inference stage writes it: ``recover`` once, then
+    ``append`` rows."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -116,56 +116,36 @@ class AnswersFile:
         if data.startswith(b"\xef\xbb\xbf"):
             raise VlmhbError(f"{self.path}: unexpected BOM; answers.csv is written without one")
         rows, good_end = _complete_rows(data)
-        if rows and rows[0] == LEGACY_ANSWER_COLUMNS:
-            self._upgrade(rows)
-            return [row[0] for row in rows[1:]]
         if rows and rows[0] != ANSWER_COLUMNS:
-            raise VlmhbError(
-                f"{self.path}: header {rows[0]} is not {ANSWER_COLUMNS}; "
-                "move the file away to start the run afresh"
-            )
-        if good_end < len(data):
+            self._upgrade(rows)
+        elif good_end < len(data):
             with self.path.open("r+b") as handle:
                 handle.truncate(good_end)
                 handle.flush()
                 os.fsync(handle.fileno())
-        return [row[0] for row in rows[1:]]
+        id_at = rows[0].index("id") if rows else 0
+        return [row[id_at] for row in rows[1:]]
 
     def _upgrade(self, rows: list[list[str]]) -> None:
-        """Rewrite a legacy file with the current header, new columns empty."""
-        pad = [""] * (len(ANSWER_COLUMNS) - len(LEGACY_ANSWER_COLUMNS))
-        atomic_write_text(
-            self.path,
-            "".join(_csv_line(row) for row in [ANSWER_COLUMNS, *(row + pad for row in rows[1:])]),
-        )
+        """Rewrite a file of fewer columns with the current header, the others empty."""
+        header = rows[0]
+        upgraded = [
+            [dict(zip(header, row, strict=True)).get(c, "") for c in ANSWER_COLUMNS]
+            for row in rows[1:]
+        ]
+        atomic_write_text(self.path, "".join(_csv_line(r) for r in [ANSWER_COLUMNS, *upgraded]))
 
-    def append(self, result: RequestResult) -> None:
+    def append(self, row: AnswerRow) -> None:
         """Write one row and fsync it (the header first when the file is empty)."""
         if self._handle is None:
             self._handle = self.path.open("a", encoding="utf-8", newline="")
             if self._handle.tell() == 0:
                 self._write(ANSWER_COLUMNS)
-        self._write(
-            [
-                result.id,
-                result.model_answer,
-                result.error,
-                result.ttft_ms,
-                result.latency_ms,
-                result.tpot_ms,
-                result.prompt_tokens,
-                result.completion_tokens,
-                result.attempts,
-                result.queue_ms,
-                result.itl_ms_mean,
-                result.itl_ms_max,
-                result.error_type,
-            ]
-        )
+        self._write(row.cells())
 
-    def _write(self, values: Sequence[object]) -> None:
+    def _write(self, cells: list[str]) -> None:
         assert self._handle is not None
-        self._handle.write(_csv_line(_format(v) for v in values))
+        self._handle.write(_csv_line(cells))
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
