@@ -13,7 +13,7 @@ import pytest
 
 from vlmhb.core.contracts import PreparedSample, TaskState
 from vlmhb.core.errors import ConfigError, UnknownNameError
-from vlmhb.core.files import METRICS_FILES
+from vlmhb.core.files import METRICS_FILES, METRICS_SCHEMA_FILE
 from vlmhb.metrics.stage import EvaluationStage, MissingAnswersError
 
 from .metrics_stage_helpers import Recorder, make_task, write_answers, write_samples
@@ -70,7 +70,7 @@ def test_snils_fixture_values(snils_run: tuple[Path, list[str], list[str]]) -> N
     result = EvaluationStage().run(task, rec.ctx)
 
     assert result.status == TaskState.COMPLETED
-    assert sorted(result.outputs) == sorted(METRICS_FILES.values())
+    assert sorted(result.outputs) == sorted([*METRICS_FILES.values(), METRICS_SCHEMA_FILE])
     by_id = _read(run_dir, "by_id")
     assert list(by_id.columns) == [
         "id",

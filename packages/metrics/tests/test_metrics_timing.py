@@ -12,12 +12,13 @@ import pytest
 from pydantic import ValidationError
 
 from vlmhb.core.contracts import LoadSpec, PreparedSample
-from vlmhb.core.errors import ConfigError
 from vlmhb.core.files import ANSWER_COLUMNS, METRICS_FILES
+from vlmhb.core.metric_info import read_metrics_schema
+from vlmhb.core.speed import SPEED_ROWS
 from vlmhb.core.stages import StageContext
 from vlmhb.metrics.runfiles import AnswerRow
 from vlmhb.metrics.stage import EvaluationStage
-from vlmhb.metrics.timing import parse_slo, timing_rows
+from vlmhb.metrics.timing import timing_rows
 
 from .metrics_stage_helpers import make_task, write_answers, write_samples
 
@@ -119,9 +120,7 @@ def test_bad_slo_is_refused_by_the_load_spec() -> None:
         "e2el": 100.0,
         "ttft": 5.0,
     }
-    assert parse_slo(LoadSpec.model_validate({"slo": {"latency": 100}}).slo) == {"e2el": 100.0}
-    with pytest.raises(ConfigError, match="unknown SLO"):
-        parse_slo("speed:3")
+    assert LoadSpec.model_validate({"slo": {"latency": 100}}).slo == {"e2el": 100.0}
 
 
 def test_missing_ttft_is_judged_by_latency() -> None:
@@ -131,3 +130,25 @@ def test_missing_ttft_is_judged_by_latency() -> None:
     ]
     records = {r["metric"]: r["macro"] for r in timing_rows(rows, slo={"ttft": 100.0})}
     assert records["goodput_fraction"] == 0.5
+
+
+def test_metrics_schema_describes_every_row_of_the_general_file(tmp_path: Path) -> None:
+    """metrics_schema.json beside the metrics files: each quality metric's own metadata
+    (CER lower-is-better, unbounded), each speed row's from vlmhb.core.speed."""
+    stats = {"active_s": 2.0, "requests": N, "peak_rss_bytes": 1.0, "sessions": [{}]}
+    run_dir = run_dir_with(tmp_path, stats)
+    task = make_task(run_dir, ["exact_match", "cer"])
+    assert task.run is not None
+    model = task.run.model.model_copy(update={"load": LoadSpec(slo={"ttft": 50})})
+    task = task.model_copy(update={"run": task.run.model_copy(update={"model": model})})
+    EvaluationStage().run(task, StageContext(task))
+    schema = read_metrics_schema(run_dir)
+    assert schema is not None
+    general = pd.read_csv(run_dir / METRICS_FILES["general"], sep=";")
+    assert list(schema.metrics) == list(general["metric"])
+    cer, exact = schema.metrics["cer"], schema.metrics["exact_match"]
+    assert (cer.kind, cer.higher_is_better, cer.range) == ("quality", False, (0.0, None))
+    assert (exact.higher_is_better, exact.range, exact.unit) == (True, (0.0, 1.0), "fraction")
+    for name in ("itl_ms_mean", "queue_ms_p50", "peak_rss_mib", "goodput_rps", "sessions"):
+        assert schema.metrics[name] == SPEED_ROWS[name]
+    assert schema.direction("itl_ms_mean") is False and schema.direction("goodput_rps")

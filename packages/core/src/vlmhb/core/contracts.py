@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vlmhb.core.fieldtypes import OPERATOR, InputPath, OutputPath, PathRole
 from vlmhb.core.secrets import seal
+from vlmhb.core.speed import parse_slo
 
 
 def stable_hash(*parts: Any, length: int = 12) -> str:
@@ -51,9 +52,6 @@ class ResourceSpec(StrictModel):
     gpus: int = Field(0, ge=0)
 
 
-SLO_NAMES = ("ttft", "tpot", "itl", "e2el", "latency")
-
-
 class LoadSpec(StrictModel):
     """How the inference stage sends a run's requests, and the latency targets it is judged
     by (speed settings, not answers: ``ModelSpec.concurrency`` is the concurrency limit).
@@ -83,30 +81,8 @@ class LoadSpec(StrictModel):
 
     @field_validator("slo", mode="before")
     @classmethod
-    def _slo(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return {}
-        if isinstance(value, str):
-            pairs = [
-                part.split(":", 1) if ":" in part else (part, "")
-                for part in value.split(",")
-                if part.strip()
-            ]
-            value = {key.strip().lower(): limit.strip() for key, limit in pairs}
-        return value
-
-    @field_validator("slo")
-    @classmethod
-    def _slo_names(cls, value: dict[str, float]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for key, limit in value.items():
-            name = key.strip().lower()
-            if name not in SLO_NAMES:
-                raise ValueError(f"unknown SLO {key!r}; use {', '.join(SLO_NAMES)}")
-            if not 0 < limit < math.inf:
-                raise ValueError(f"SLO {key!r} must be > 0 ms, got {limit}")
-            out["e2el" if name == "latency" else name] = limit
-        return out
+    def _slo(cls, value: Any) -> dict[str, float]:
+        return parse_slo(value)
 
 
 class ModelSpec(StrictModel):

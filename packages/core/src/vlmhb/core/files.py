@@ -10,6 +10,8 @@ METRICS_FILES = {
     "by_doc_type": "metrics_by_doc_type.csv",
     "general": "metrics_general.csv",
 }
+# Direction, unit, range and kind of every metric of the metrics files (vlmhb.core.metric_info).
+METRICS_SCHEMA_FILE = "metrics_schema.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 MANIFEST_FILE = "manifest.json"

@@ -2,7 +2,8 @@
 
 Sends ``--num-requests`` chat completions (a dataset's samples, cycled, or one prompt with
 an optional image) at ``--concurrency`` with an optional ``--request-rate``, prints a Rich
-table of the summary (``vlmhb.inference.summary``) and writes it as JSON (``--output``).
+table of the summary (``vlmhb.inference.summary``, statistics of ``vlmhb.core.speed``) and
+writes it as JSON (``--output``).
 Mounted by the core CLI from the ``vlmhb.cli`` entry point ``bench-serve``.
 """
 
@@ -21,11 +22,12 @@ from rich.table import Table
 from vlmhb.core.contracts import DatasetSpec, GenerationParams, PreparedSample
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.registries import get_registries
+from vlmhb.core.speed import STAT_COLUMNS, STATS, SloError, parse_slo
 from vlmhb.inference import loop
 from vlmhb.inference.bench import ARRIVALS, LoadConfig, LoadRun, read_peaks, run_load
 from vlmhb.inference.client import InferenceClient
 from vlmhb.inference.images import ImageError
-from vlmhb.inference.summary import STAT_COLUMNS, SloError, parse_slo, summarize
+from vlmhb.inference.summary import summarize
 
 app = typer.Typer(help="Benchmark an OpenAI-compatible server (vLLM bench serve style).")
 console = Console()
@@ -125,7 +127,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         if key in summary:
             table.add_row(key, _fmt(summary[key]))
     for column in STAT_COLUMNS:
-        for stat in ("mean", "median", "p90", "p99"):
+        for stat in STATS:
             table.add_row(f"{column} {stat}", _fmt(summary[f"{column}_{stat}"]))
     if summary.get("error_types"):
         table.add_row("error types", json.dumps(summary["error_types"]))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from vlmhb.core.errors import UnknownNameError
+from vlmhb.core.metric_info import MetricInfo
 from vlmhb.metrics.normalize import Normalization
 
 TASK_KINDS = frozenset({"vqa", "extraction", "classification", "ordering"})
@@ -38,17 +39,32 @@ class Metric(ABC):
     value is ``sum(num) / sum(den)``, or override ``corpus`` directly (BLEU, F1).
     ``per_sample = False`` marks a corpus-only metric (e.g. macro F1).
     ``document_level`` marks extraction metrics scored on the whole document rather than
-    on each field.
+    on each field. ``higher_is_better``, ``value_range`` (None: unbounded) and
+    ``value_unit`` are the metric's metadata, written to ``metrics_schema.json`` by
+    ``info``.
     """
 
     name: str
     kinds: frozenset[str]
     higher_is_better: bool = True
+    value_range: tuple[float | None, float | None] = (0.0, 1.0)
+    value_unit: str = "fraction"
     normalization: Normalization = field(default_factory=Normalization)
     description: str = ""
 
     per_sample: ClassVar[bool] = True
     document_level: ClassVar[bool] = False
+
+    def info(self) -> MetricInfo:
+        """The metric's metadata (kind ``quality``) as written to ``metrics_schema.json``."""
+        return MetricInfo(
+            name=self.name,
+            kind="quality",
+            higher_is_better=self.higher_is_better,
+            unit=self.value_unit,
+            range=self.value_range,
+            description=self.description,
+        )
 
     def normalize(self, text: str) -> str:
         """The text after this metric's normalisation and trimming of outer whitespace."""

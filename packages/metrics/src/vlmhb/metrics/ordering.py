@@ -41,6 +41,8 @@ class KendallTau(Metric):
     an answer giving no usable order (all tied) scores 0.0."""
 
     kinds: frozenset[str] = frozenset({"ordering"})
+    value_range: tuple[float | None, float | None] = (-1.0, 1.0)
+    value_unit: str = ""
 
     def score(self, prediction: str, reference: Reference) -> float:
         ref = parse_order(as_texts(reference)[0])

@@ -1,15 +1,20 @@
 """The evaluation stage: scores ``answers.csv`` against ``samples.jsonl`` and writes the
-four metrics files of the run directory."""
+metrics files of the run directory and ``metrics_schema.json`` (their metadata)."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
 
 from vlmhb.core.contracts import StageResult, StageTask, TaskState
 from vlmhb.core.errors import ConfigError, VlmhbError
-from vlmhb.core.files import ANSWERS_FILE, METRICS_FILES, SAMPLES_FILE
+from vlmhb.core.files import ANSWERS_FILE, METRICS_FILES, METRICS_SCHEMA_FILE, SAMPLES_FILE
+from vlmhb.core.metric_info import MetricsSchema, write_metrics_schema
 from vlmhb.core.registry import Registry
+from vlmhb.core.speed import SPEED_ROWS
 from vlmhb.core.stages import StageContext
 from vlmhb.core.tasks import fill_task_defaults
 from vlmhb.metrics.aggregate import level_tables
@@ -17,11 +22,21 @@ from vlmhb.metrics.base import Metric
 from vlmhb.metrics.runfiles import read_answers, read_samples, write_csv_atomic
 from vlmhb.metrics.scoring import score_table
 from vlmhb.metrics.selection import resolve_levels, resolve_metrics
-from vlmhb.metrics.timing import parse_slo, read_run_stats
+from vlmhb.metrics.timing import read_run_stats
 
 
 class MissingAnswersError(VlmhbError):
     """Some samples have no row in answers.csv: inference has not finished."""
+
+
+def metrics_schema(metrics: Sequence[Metric], tables: Mapping[str, pd.DataFrame]) -> MetricsSchema:
+    """The metadata of every metric the tables hold: each quality metric's own
+    (``Metric.info``), each speed row's from ``vlmhb.core.speed.SPEED_ROWS``."""
+    quality = [metric.info() for metric in metrics]
+    names = {info.name for info in quality}
+    general = tables.get("general")
+    rows = [] if general is None else [str(m) for m in general["metric"] if m not in names]
+    return MetricsSchema.of([*quality, *(SPEED_ROWS[name] for name in rows)])
 
 
 class EvaluationStage:
@@ -40,7 +55,7 @@ class EvaluationStage:
         registry = self.registry or ctx.registries.metrics
         metrics = resolve_metrics(spec.metrics or [], spec.kind, registry, f"task {spec.name!r}")
         levels = resolve_levels(spec.aggregations or [])
-        slo = parse_slo(task.run.model.load.slo, f"run {task.run.label}: load.slo")
+        slo = task.run.model.load.slo  # parsed by LoadSpec (vlmhb.core.speed.parse_slo)
         for metric in metrics:
             options = ", ".join(metric.normalization.enabled()) or "none"
             ctx.log(
@@ -78,6 +93,7 @@ class EvaluationStage:
         )
         for level, frame in tables.items():
             write_csv_atomic(frame, task.run_dir / METRICS_FILES[level])
+        write_metrics_schema(task.run_dir, metrics_schema(metrics, tables))
 
         summary: dict[str, float | None] = {}
         if "general" in tables:
@@ -91,7 +107,7 @@ class EvaluationStage:
             task_id=task.id,
             stage=task.stage,
             status=TaskState.COMPLETED,
-            outputs=[METRICS_FILES[level] for level in tables],
+            outputs=[*(METRICS_FILES[level] for level in tables), METRICS_SCHEMA_FILE],
             message=f"{len(samples)} samples scored; {len(problems)} problem rows reported",
             summary=summary,
             duration_s=time.monotonic() - started,
