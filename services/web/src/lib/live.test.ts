@@ -44,6 +44,16 @@ describe('applyEvent', () => {
     expect(done.refresh).toBe(true);
   });
 
+  it("uses the backend's stage sets: a skipped stage is finished and brings artifacts", () => {
+    const skipped = applyEvent(base, msg({ type: 'state', task_id: 't2', state: 'SKIPPED' }));
+    expect(skipped.detail.runs[0].stages[1].state).toBe('SKIPPED');
+    expect(skipped.detail.stages_done).toBe(1);
+    expect(skipped.refresh).toBe(true);
+    const interrupted = applyEvent(base, msg({ type: 'state', task_id: 't1', state: 'INTERRUPTED' }));
+    expect(interrupted.refresh).toBe(true);
+    expect(interrupted.detail.stages_done).toBe(0); // finished, but not done
+  });
+
   it('updates the experiment status and asks for a re-read on unknown tasks', () => {
     const finished = applyEvent(base, msg({ type: 'state', task_id: null, state: 'COMPLETED' }, { experiment_status: 'COMPLETED', progress: 1 }));
     expect(finished.detail.status).toBe('COMPLETED');

@@ -3,7 +3,11 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { apiFetch, auth, wsUrl } from './api';
 import type { ExperimentDetail, LiveMessage, Stage } from './types';
-import { TERMINAL_STATUSES } from './types';
+import { SUCCESSFUL_STAGE_STATES, TERMINAL_STAGE_STATES, TERMINAL_STATUSES } from './types';
+
+/** Whether ``state`` is one of ``states`` (the backend's sets, from the OpenAPI schema). */
+const isIn = (states: readonly string[], state: string | null | undefined): boolean =>
+  state != null && states.includes(state);
 
 type EventMessage = Extract<LiveMessage, { type: 'event' }>;
 
@@ -22,7 +26,7 @@ export function applyEvent(
   let refresh = false;
   if (event.type === 'status' || (event.type === 'state' && !event.task_id)) {
     next.message = event.message ?? '';
-    if (event.state && TERMINAL_STATUSES.includes(event.state)) refresh = true;
+    if (isIn(TERMINAL_STATUSES, event.state)) refresh = true;
     if (event.type === 'status') refresh = true;
     return { detail: next, refresh };
   }
@@ -58,7 +62,7 @@ export function applyEvent(
     );
   }
   if (!found) refresh = true;
-  if (event.type === 'state' && event.state && TERMINAL_STATUSES.includes(event.state)) {
+  if (event.type === 'state' && isIn(TERMINAL_STAGE_STATES, event.state)) {
     refresh = true; // finished stages bring artifacts (reports, answers)
   }
   next.stages_done = countDone(next);
@@ -67,12 +71,10 @@ export function applyEvent(
   return { detail: next, refresh };
 }
 
-const FINISHED = ['COMPLETED', 'SKIPPED'];
-
 function countDone(detail: ExperimentDetail): number {
   const stages = [...detail.runs.flatMap((r) => r.stages), ...detail.experiment_stages];
   if (stages.length === 0) return detail.stages_done;
-  return Math.max(detail.stages_done, stages.filter((s) => FINISHED.includes(s.state)).length);
+  return Math.max(detail.stages_done, stages.filter((s) => isIn(SUCCESSFUL_STAGE_STATES, s.state)).length);
 }
 
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'not-found';

@@ -1,159 +1,62 @@
-// Shapes of the management API (services/backend/src/vlmhb/backend/schemas.py).
+// Shapes of the management API: names for the types generated from the backend's OpenAPI
+// schema (api-types.ts; regenerate with `npm run gen:api`, docs/development.md).
 
-export type ExperimentStatus =
-  | 'ACCEPTED'
-  | 'RUNNING'
-  | 'COMPLETED'
-  | 'FAILED'
-  | 'CANCELLED'
-  | 'INTERRUPTED';
+import type { components } from './api-types';
+import {
+  activeExperimentStatusValues,
+  successfulStageStateValues,
+  terminalExperimentStatusValues,
+  terminalStageStateValues,
+} from './api-types';
 
-export const ACTIVE_STATUSES: string[] = ['ACCEPTED', 'RUNNING'];
-export const TERMINAL_STATUSES: string[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED'];
+type Schemas = components['schemas'];
 
-export interface ExperimentSummary {
-  id: string;
-  name: string;
-  status: ExperimentStatus;
-  message: string;
-  models: string[];
-  config_format: string;
-  progress: number;
-  stages_total: number;
-  stages_done: number;
-  attempts: number;
-  created_at: string;
-  updated_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-}
+export type ExperimentStatus = Schemas['ExperimentStatus'];
+// the backend's status and state sets (vlmhb/backend/states.py, through the schema)
+export const ACTIVE_STATUSES: readonly ExperimentStatus[] = activeExperimentStatusValues;
+export const TERMINAL_STATUSES: readonly ExperimentStatus[] = terminalExperimentStatusValues;
+/** Stage states after which a stage does not change (it may have written artifacts). */
+export const TERMINAL_STAGE_STATES: readonly string[] = terminalStageStateValues;
+/** Stage states that count as done for the progress. */
+export const SUCCESSFUL_STAGE_STATES: readonly string[] = successfulStageStateValues;
 
-export interface ExperimentPage {
-  items: ExperimentSummary[];
-  total: number;
-  offset: number;
-  limit: number;
-}
+export type ExperimentSummary = Schemas['ExperimentSummary'];
 
-export interface Stage {
-  task_id: string;
-  stage: string;
-  run_name: string | null;
-  state: string;
-  message: string;
-  done: number | null;
-  total: number | null;
-  started_at: string | null;
-  finished_at: string | null;
-}
+export type ExperimentPage = Schemas['ExperimentPage'];
 
-export interface Run {
-  id: number;
-  name: string;
-  model: string;
-  task: string;
-  prompt: string;
-  state: string;
-  done: number | null;
-  total: number | null;
-  stages: Stage[];
-}
+export type Stage = Schemas['StageOut'];
 
-export interface Artifact {
-  path: string;
-  run_name: string | null;
-  kind: string;
-  size: number;
-  url: string;
-}
+export type Run = Schemas['RunOut'];
 
-export interface ExperimentDetail extends ExperimentSummary {
-  runs: Run[];
-  experiment_stages: Stage[];
-  artifacts: Artifact[];
-  samples_done: number;
-  samples_total: number;
-  last_seq: number;
-}
+export type Artifact = Schemas['ArtifactOut'];
 
-export interface Accepted {
-  id: string;
-  status: 'accepted';
-  name: string;
-  links: Record<string, string>;
-}
+export type ExperimentDetail = Schemas['ExperimentDetail'];
 
-export interface ActionResult {
-  id: string;
-  status: string;
-  detail: string;
-}
+export type Accepted = Schemas['Accepted'];
 
-export interface SampleRow {
-  id: string;
-  image_url: string | null;
-  question: string;
-  ground_truth: string;
-  answer: string | null;
-  error: string;
-  doc_class: string;
-  question_type: string;
-  metrics: Record<string, number | null>;
-  timings: Record<string, number | null>;
-}
+export type ActionResult = Schemas['ActionResult'];
 
-export interface SamplePage {
-  run: string;
-  items: SampleRow[];
-  total: number;
-  offset: number;
-  limit: number;
-}
+export type SampleRow = Schemas['SampleRow'];
 
-export interface CompareRow {
-  id: string;
-  question: string;
-  ground_truth: string;
-  doc_class: string;
-  question_type: string;
-  answers: Record<string, string | null>;
-  metrics: Record<string, Record<string, number | null>>;
-  deltas: Record<string, Record<string, number | null>>;
-}
+export type SamplePage = Schemas['SamplePage'];
 
-export interface ComparePage {
-  runs: string[];
-  metrics: string[];
-  items: CompareRow[];
-  total: number;
-  offset: number;
-  limit: number;
-}
+export type CompareRow = Schemas['CompareRow'];
+
+export type ComparePage = Schemas['ComparePage'];
 
 export interface PlotlyFigure {
   data: unknown[];
   layout: Record<string, unknown>;
 }
 
-export interface Analytics {
-  experiment_id: string;
-  quality_metrics: string[];
+/** ``figures`` are Plotly figures (free-form objects in the schema). */
+export type Analytics = Omit<Schemas['Analytics'], 'figures'> & {
   figures: Record<string, PlotlyFigure>;
-}
+};
 
-export interface RegistryEntry {
-  name: string;
-  source: string;
-  description: string;
-}
+export type RegistryEntry = Schemas['RegistryEntryOut'];
 
-export interface Health {
-  status: string;
-  database: string;
-  bus: string;
-  mode: string;
-  version: string;
-}
+export type Health = Schemas['Health'];
 
 /** A live message of WS /api/v1/ws/{id} (docs/backend.md, "Events"). */
 export interface LiveEvent {

@@ -22,6 +22,7 @@ from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
 from vlmhb.backend.events.redis_bus import RedisEventBus
 from vlmhb.backend.guards import BrowserGuard, install_log_filter
+from vlmhb.backend.openapi import install_state_schemas
 from vlmhb.backend.runner.base import EmbeddedRunner, Runner
 from vlmhb.backend.runner.local import LocalRunner
 from vlmhb.backend.runner.remote import RemoteRunner
@@ -83,6 +84,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         BrowserGuard, allowed_hosts=settings.allowed_hosts, trusted_origins=settings.cors_origins
     )  # outermost: checked first
     mount_web(app)
+    install_state_schemas(app)
     return app
 
 

@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from vlmhb.backend.states import ExperimentStatus
 
 
-class ExperimentSummary(BaseModel):
+class ApiModel(BaseModel):
+    """A body the API answers with: every field is always sent (defaults too), so the
+    schema lists them all as required (the UI's generated types rely on it)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class ExperimentSummary(ApiModel):
     """One experiment in the list: status and progress, no config."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -32,14 +39,14 @@ class ExperimentSummary(BaseModel):
     finished_at: datetime | None = None
 
 
-class ExperimentPage(BaseModel):
+class ExperimentPage(ApiModel):
     items: list[ExperimentSummary]
     total: int
     offset: int
     limit: int
 
 
-class StageOut(BaseModel):
+class StageOut(ApiModel):
     model_config = ConfigDict(from_attributes=True)
 
     task_id: str
@@ -53,7 +60,7 @@ class StageOut(BaseModel):
     finished_at: datetime | None = None
 
 
-class RunOut(BaseModel):
+class RunOut(ApiModel):
     id: int
     name: str
     model: str
@@ -65,7 +72,7 @@ class RunOut(BaseModel):
     stages: list[StageOut] = Field(default_factory=list)
 
 
-class ArtifactOut(BaseModel):
+class ArtifactOut(ApiModel):
     path: str = Field(description="relative to the runs root")
     run_name: str | None = None
     kind: str
@@ -84,20 +91,20 @@ class ExperimentDetail(ExperimentSummary):
     last_seq: int = 0
 
 
-class Accepted(BaseModel):
+class Accepted(ApiModel):
     id: str
     status: Literal["accepted"] = "accepted"
     name: str
     links: dict[str, str] = Field(default_factory=dict)
 
 
-class ActionResult(BaseModel):
+class ActionResult(ApiModel):
     id: str
     status: str
     detail: str = ""
 
 
-class DeleteResult(BaseModel):
+class DeleteResult(ApiModel):
     id: str
     deleted: bool
     artifacts_deleted: bool
@@ -115,7 +122,7 @@ class SortField(StrEnum):
     status_desc = "-status"
 
 
-class SampleRow(BaseModel):
+class SampleRow(ApiModel):
     """One sample of a run: input, ground truth, answer, metrics and timings."""
 
     id: str
@@ -130,7 +137,7 @@ class SampleRow(BaseModel):
     timings: dict[str, float | None] = Field(default_factory=dict)
 
 
-class SamplePage(BaseModel):
+class SamplePage(ApiModel):
     run: str
     items: list[SampleRow]
     total: int
@@ -138,7 +145,7 @@ class SamplePage(BaseModel):
     limit: int
 
 
-class CompareRow(BaseModel):
+class CompareRow(ApiModel):
     """One sample across runs; ``deltas[m][run] = value(run) - value(first run)``."""
 
     id: str
@@ -151,7 +158,7 @@ class CompareRow(BaseModel):
     deltas: dict[str, dict[str, float | None]] = Field(default_factory=dict)
 
 
-class ComparePage(BaseModel):
+class ComparePage(ApiModel):
     runs: list[str]
     metrics: list[str]
     items: list[CompareRow]
@@ -160,13 +167,13 @@ class ComparePage(BaseModel):
     limit: int
 
 
-class RegistryEntryOut(BaseModel):
+class RegistryEntryOut(ApiModel):
     name: str
     source: str
     description: str = ""
 
 
-class Health(BaseModel):
+class Health(ApiModel):
     status: str
     database: str
     bus: str
@@ -174,7 +181,7 @@ class Health(BaseModel):
     version: str
 
 
-class Analytics(BaseModel):
+class Analytics(ApiModel):
     """Plotly figures (``figure.to_plotly_json()``), by name."""
 
     experiment_id: str
@@ -182,13 +189,13 @@ class Analytics(BaseModel):
     figures: dict[str, dict[str, Any]]
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(ApiModel):
     """An error answer: ``detail`` says what went wrong."""
 
     detail: str
 
 
-class ValidationErrorOut(BaseModel):
+class ValidationErrorOut(ApiModel):
     """A 422 answer: a message (an invalid config names file:line and field), or the list
     of invalid request parts (``loc``, ``msg``, ``type``) when a parameter is malformed."""
 
