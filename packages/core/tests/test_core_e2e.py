@@ -253,12 +253,17 @@ def _wait_for(probe, proc: subprocess.Popen[bytes], timeout: float = 60.0):  # t
 
 def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None:
     """examples/quickstart/legacy is the quickstart written as user_config.csv +
-    vlm_base.csv: the same runs and stage ids (only names may differ)."""
+    vlm_base.csv: the same runs and stage ids (only names may differ) once the models'
+    concurrency, which v0.1 rows cannot set and which is in the run id, is the same."""
     from vlmhb.core.config import load_experiment
     from vlmhb.core.orchestration.graph import plan_experiment
 
-    modern = plan_experiment(load_experiment(quickstart / "qs" / "experiment.yaml"))
-    legacy = plan_experiment(load_experiment(quickstart / "qs" / "legacy"))
+    modern_spec = load_experiment(quickstart / "qs" / "experiment.yaml")
+    legacy_spec = load_experiment(quickstart / "qs" / "legacy")
+    for model, twin in zip(legacy_spec.models, modern_spec.models, strict=True):
+        model.concurrency = twin.concurrency
+    modern = plan_experiment(modern_spec)
+    legacy = plan_experiment(legacy_spec)
     assert [t.id for t in legacy] == [t.id for t in modern]
     assert [r.run_id for r in legacy.runs] == [r.run_id for r in modern.runs]
     assert legacy.runs[0].dataset.format == "vqa_csv"  # the folder also has jsons/

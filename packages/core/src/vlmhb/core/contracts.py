@@ -85,6 +85,14 @@ class LoadSpec(StrictModel):
         return parse_slo(value)
 
 
+# ModelSpec fields that change what inference measures (speed, errors, the software and
+# hardware under test) but not the prompts: part of the run id, recorded in the manifest.
+MEASURED_MODEL_FIELDS = {"concurrency", "resources", "env", "load"}
+# GenerationParams fields in every run id; the others (stream, timeout_s, retries) join
+# only where they differ from their defaults.
+ANSWER_GENERATION_FIELDS = {"max_tokens", "temperature"}
+
+
 class ModelSpec(StrictModel):
     """One model under test. ``backend`` is a name in the model registry.
 
@@ -109,12 +117,12 @@ class ModelSpec(StrictModel):
 
     def answer_fingerprint(self) -> dict[str, Any]:
         """The parts that change the model's answers or what inference measures (ids are
-        hashed from these; ``load`` only when set, so default runs keep their ids)."""
+        hashed from these). The ``MEASURED_MODEL_FIELDS`` join only where they differ from
+        their defaults, so runs that leave them alone keep the ids they had."""
         parts = self.model_dump(
             include={"name", "backend", "model_path", "model", "base_url", "params"}
         )
-        if load := self.load.model_dump(exclude_defaults=True):
-            parts["load"] = load
+        parts.update(self.model_dump(include=MEASURED_MODEL_FIELDS, exclude_defaults=True))
         return parts
 
     @field_validator("params")
@@ -233,9 +241,19 @@ class RunSpec(StrictModel):
             ),
             self.dataset.model_dump(mode="json"),
             self.prompt.sha256 if self.prompt else None,
-            self.generation.model_dump(include={"max_tokens", "temperature"}),
+            self.generation.model_dump(include=ANSWER_GENERATION_FIELDS)
+            | self.generation.model_dump(exclude=ANSWER_GENERATION_FIELDS, exclude_defaults=True),
             self.dataset_fingerprint,
         )
+
+    def measurement(self) -> dict[str, Any]:
+        """What the inference stage measures under: the model's ``MEASURED_MODEL_FIELDS``
+        and the generation params. All are in ``run_id``, so the answers and timings of a
+        run folder were measured under exactly these."""
+        return {
+            **self.model.model_dump(mode="json", include=MEASURED_MODEL_FIELDS),
+            "generation": self.generation.model_dump(mode="json"),
+        }
 
     @property
     def label(self) -> str:

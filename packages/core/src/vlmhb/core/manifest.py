@@ -1,7 +1,9 @@
 """``manifest.json``: what a run was and how to run it again.
 
-Holds the run spec, dataset and prompt hashes, package versions, the git commit of the
-working directory, hardware, stage timings and the command to re-run. Secrets are never
+Holds the run spec, what inference measured under (``RunSpec.measurement``: concurrency,
+load, generation, resources, env; all in the run id, so they are what ran), dataset and
+prompt hashes, package versions, the git commit of the working directory, hardware, stage
+timings and the command to re-run. Secrets are never
 written: they are ``SecretStr`` in the spec (``vlmhb.core.secrets``), dumped masked.
 """
 
@@ -87,6 +89,7 @@ def build_manifest(
         "run_id": run.run_id,
         "run_dir": str(run_dir),
         "spec": spec,
+        "inference": run.measurement(),
         "dataset": {
             "name": run.dataset.name,
             "path": str(run.dataset.path),
