@@ -79,6 +79,8 @@ def test_comparison_csv_one_row_per_run_sorted_by_first_metric(
         "model",
         "task",
         "prompt",
+        "concurrency",
+        "request_rate",
         "cer",
         "anls",
         "latency_ms_p50",
@@ -90,6 +92,9 @@ def test_comparison_csv_one_row_per_run_sorted_by_first_metric(
     assert list(frame["model"]) == ["qwen2.5-vl-7b", "qwen2.5-vl-3b", "tesseract-rus"]
     assert list(frame["task"]) == ["passport_vqa"] * 3
     assert list(frame["prompt"]) == ["passport"] * 3
+    # run.json's (these runs have no manifest record of what inference measured under)
+    assert list(frame["concurrency"]) == [4] * 3
+    assert list(frame["request_rate"]) == ["unlimited"] * 3
     by_model = frame.set_index("model")
     for key, model in (("qwen7b", "qwen2.5-vl-7b"), ("tesseract", "tesseract-rus")):
         run = three_runs[key]
@@ -108,7 +113,16 @@ def test_markdown_marks_best_values_and_links_run_reports(
     assert "3 run(s) compared, 1 failed." in md
     assert "Sorted by cer (lower is better)" in md
     header, *rows = _table_rows(md, "Comparison")
-    assert header[:6] == ["run", "model", "task", "prompt", "cer", "anls"]
+    assert header[:8] == [
+        "run",
+        "model",
+        "task",
+        "prompt",
+        "concurrency",
+        "request_rate",
+        "cer",
+        "anls",
+    ]
     column = {name: i for i, name in enumerate(header)}
     best, mid, fast = rows
     q7b, tess = three_runs["qwen7b"], three_runs["tesseract"]

@@ -31,7 +31,7 @@ COMPARISON = pd.DataFrame(
 
 
 def test_metric_bars_has_quality_metrics_with_asymmetric_ci() -> None:
-    figure = figures.metric_bars(GENERAL)
+    figure = figures.metric_bars(GENERAL, ["cer", "anls"])
     macro, micro = figure.data
     assert macro.name == "macro" and list(macro.x) == ["cer", "anls"]
     assert list(macro.y) == [0.2, 0.8]
@@ -49,15 +49,13 @@ def test_metric_heatmap_pivots_doc_class_by_question_type() -> None:
             "cer": [0.375, 0.1, 0.3],
         }
     )
-    heatmap = figures.metric_heatmap(table, "cer").data[0]
+    heatmap = figures.metric_heatmap(table, "cer", higher_is_better=False).data[0]
     assert list(heatmap.y) == ["invoice", "passport"]
     assert list(heatmap.x) == ["birth_date", "surname", "total"]
     assert [list(row) for row in heatmap.z] == [[None, None, 0.375], [0.1, 0.3, None]]
     assert heatmap.reversescale is True  # CER: lower is better
-    assert (
-        figures.metric_heatmap(table.rename(columns={"cer": "anls"}), "anls").data[0].reversescale
-        is False
-    )
+    anls = table.rename(columns={"cer": "anls"})
+    assert figures.metric_heatmap(anls, "anls", higher_is_better=True).data[0].reversescale is False
 
 
 def test_latency_histogram_skips_missing_columns_and_values() -> None:
@@ -75,7 +73,7 @@ def test_leaderboard_one_trace_per_run_grouped_by_metric() -> None:
 
 
 def test_quality_latency_scatter_marks_the_pareto_front() -> None:
-    figure = figures.quality_latency_scatter(COMPARISON, "cer")
+    figure = figures.quality_latency_scatter(COMPARISON, "cer", higher_is_better=False)
     points, front = figure.data
     assert list(points.text) == ["tess", "q3b", "q7b"]
     assert list(points.x) == [121.0, 1810.0, 1480.0]
@@ -86,12 +84,12 @@ def test_quality_latency_scatter_marks_the_pareto_front() -> None:
 
 def test_quality_latency_scatter_uses_the_given_direction() -> None:
     # Read CER as if higher were better: the fast run has the highest value and wins alone.
-    figure = figures.quality_latency_scatter(COMPARISON, "cer", higher_is_better={"cer": True})
+    figure = figures.quality_latency_scatter(COMPARISON, "cer", higher_is_better=True)
     assert list(figure.data[1].customdata) == ["r-fast"]
-    anls = figures.quality_latency_scatter(COMPARISON, "anls")
+    anls = figures.quality_latency_scatter(COMPARISON, "anls", higher_is_better=True)
     assert list(anls.data[1].customdata) == ["r-fast", "r-best"]
 
 
 def test_figures_serialise_to_plotly_json() -> None:
-    payload = figures.quality_latency_scatter(COMPARISON, "anls").to_plotly_json()
+    payload = figures.quality_latency_scatter(COMPARISON, "anls", True).to_plotly_json()
     assert [t["name"] for t in payload["data"]] == ["runs", "Pareto front"]

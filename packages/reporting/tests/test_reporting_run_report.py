@@ -122,7 +122,7 @@ def test_only_metrics_general_is_enough(tmp_path: Path, stage_task: StageTaskFac
     md = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "| anls | 0.7500 | 0.7000 | 0.6000 | 0.9000 | 4 |" in md
     assert "| model | lonely |" in md
-    assert "Not available (metrics_by_id.csv missing or empty)." in md
+    assert "Not available (metrics_by_id.csv missing or empty" in md
     assert "No timing rows in metrics_general.csv." in md
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert html.count('class="plotly-graph-div"') == 1

@@ -8,7 +8,7 @@ import pandas as pd
 
 from vlmhb.reporting.experiment import load_experiment
 from vlmhb.reporting.loading import load_run
-from vlmhb.reporting.metric_names import default_higher_is_better, is_timing_metric
+from vlmhb.core.speed import SPEED_ROWS
 from vlmhb.reporting.run_report import build_run_report
 from vlmhb.reporting.tables import render_markdown
 
@@ -38,13 +38,13 @@ def write_general(run_dir: Path, cer: float, scale: float) -> None:
     pd.DataFrame(rows).to_csv(run_dir / "metrics_general.csv", sep=";", index=False)
 
 
-def test_new_rows_are_timing_with_the_right_direction() -> None:
+def test_new_rows_are_speed_rows_with_the_right_direction() -> None:
     for name in TIMING:
-        assert is_timing_metric(name), name
-    assert not default_higher_is_better("itl_ms_p50")
-    assert not default_higher_is_better("peak_rss_mib")
-    assert default_higher_is_better("goodput_fraction")
-    assert default_higher_is_better("throughput_output_tok_s")
+        assert SPEED_ROWS[name].kind != "quality", name
+    assert SPEED_ROWS["itl_ms_p50"].higher_is_better is False
+    assert SPEED_ROWS["peak_rss_mib"].higher_is_better is False
+    assert SPEED_ROWS["goodput_fraction"].higher_is_better is True
+    assert SPEED_ROWS["throughput_output_tok_s"].higher_is_better is True
 
 
 def test_speed_table_and_comparison_columns(tmp_path: Path) -> None:
@@ -52,8 +52,9 @@ def test_speed_table_and_comparison_columns(tmp_path: Path) -> None:
     write_general(tmp_path / "exp" / "b__t__p", cer=0.2, scale=2.0)
     report = build_run_report(load_run(tmp_path / "exp" / "a__t__p"))
     speed = render_markdown(report.speed)
-    assert "| goodput_fraction | 0.9000 |" in speed and "| queue_ms_p99 | 900.0 |" in speed
-    assert "| peak_rss_mib | 812.0 |" in speed
+    assert "| goodput_fraction | 0.9000 | fraction | higher |" in speed
+    assert "| queue_ms_p99 | 900.0 | ms | lower |" in speed
+    assert "| peak_rss_mib | 812.0 | MiB | lower |" in speed
     assert "goodput" not in render_markdown(report.general)
     data = load_experiment(
         tmp_path / "exp", [tmp_path / "exp" / "a__t__p", tmp_path / "exp" / "b__t__p"]
@@ -63,6 +64,8 @@ def test_speed_table_and_comparison_columns(tmp_path: Path) -> None:
         "model",
         "task",
         "prompt",
+        "concurrency",
+        "request_rate",
         "cer",
         "latency_ms_p50",
         "latency_ms_p99",

@@ -1,4 +1,4 @@
-"""Formatting and Markdown tables, metric directions."""
+"""Formatting and Markdown tables, best cells by direction."""
 
 from __future__ import annotations
 
@@ -7,12 +7,6 @@ import math
 import pandas as pd
 
 from vlmhb.reporting import markdown_table
-from vlmhb.reporting.metric_names import (
-    default_higher_is_better,
-    directions,
-    has_direction,
-    is_timing_metric,
-)
 from vlmhb.reporting.tables import Table, best_cells, format_value, render_markdown
 
 
@@ -51,18 +45,3 @@ def test_best_cells_respects_direction_and_ties() -> None:
         {"run": ["a", "b", "c"], "cer": [0.2, 0.1, 0.1], "anls": [0.9, 0.8, math.nan]}
     )
     assert best_cells(frame, {"cer": False, "anls": True}) == {(1, 1), (2, 1), (0, 2)}
-
-
-def test_metric_names() -> None:
-    assert not default_higher_is_better("cer")
-    assert not default_higher_is_better("wer_casefold")
-    assert not default_higher_is_better("latency_ms_p50")
-    assert not default_higher_is_better("error_rate")
-    assert default_higher_is_better("anls")
-    assert default_higher_is_better("exact_match")
-    assert default_higher_is_better("f1_fields")
-    assert default_higher_is_better("throughput_rps")
-    assert directions(["cer", "anls"], {"anls": False}) == {"cer": False, "anls": False}
-    assert is_timing_metric("ttft_ms_p90") and is_timing_metric("error_rate")
-    assert not is_timing_metric("cer") and not is_timing_metric("exact_match")
-    assert not has_direction("prompt_tokens_mean") and has_direction("latency_ms_p50")

@@ -6,12 +6,11 @@ Used by the HTML reports and by the backend's ``/analytics`` JSON
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from vlmhb.reporting.metric_names import default_higher_is_better, is_timing_metric
 from vlmhb.reporting.pareto import pareto_front
 
 LATENCY_COLUMNS = ("latency_ms", "ttft_ms")
@@ -23,9 +22,10 @@ def _numbers(series: pd.Series) -> list[float | None]:
     return [None if pd.isna(v) else float(v) for v in values]
 
 
-def metric_bars(general: pd.DataFrame) -> go.Figure:
-    """Quality metrics of one run: macro bars with 95% CI error bars, micro bars beside."""
-    quality = general[[not is_timing_metric(m) for m in general["metric"]]]
+def metric_bars(general: pd.DataFrame, quality_metrics: Sequence[str]) -> go.Figure:
+    """The ``quality_metrics`` rows of one run's general table: macro bars with 95% CI
+    error bars, micro bars beside."""
+    quality = general[general["metric"].isin(list(quality_metrics))]
     macro = pd.to_numeric(quality["macro"], errors="coerce")
     figure = go.Figure()
     error_y: dict[str, object] = {"visible": False}
@@ -55,17 +55,13 @@ def metric_bars(general: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def metric_heatmap(
-    by_doc_question: pd.DataFrame, metric: str, higher_is_better: bool | None = None
-) -> go.Figure:
+def metric_heatmap(by_doc_question: pd.DataFrame, metric: str, higher_is_better: bool) -> go.Figure:
     """``metric`` per document class (rows) and question type (columns).
 
     The colour scale is flipped for lower-is-better metrics so better is always the same
     colour.
     """
-    better_high = (
-        default_higher_is_better(metric) if higher_is_better is None else (higher_is_better)
-    )
+    better_high = higher_is_better
     table = by_doc_question.assign(
         **{metric: pd.to_numeric(by_doc_question[metric], errors="coerce")}
     ).pivot_table(
@@ -133,17 +129,15 @@ def leaderboard_bars(
 def quality_latency_scatter(
     comparison: pd.DataFrame,
     quality_metric: str,
+    higher_is_better: bool,
     latency_column: str = "latency_ms_p50",
-    higher_is_better: Mapping[str, bool] | None = None,
     label_column: str = "model",
     run_column: str = "run",
 ) -> go.Figure:
     """One point per run (x = latency, y = ``quality_metric``) and the Pareto front as a
-    step line: lower latency and better quality (direction from ``higher_is_better``, else
-    by the metric's name) win."""
-    better_high = (higher_is_better or {}).get(
-        quality_metric, default_higher_is_better(quality_metric)
-    )
+    step line: lower latency and better quality (``higher_is_better``: the metric's
+    direction) win."""
+    better_high = higher_is_better
     latency = _numbers(comparison[latency_column])
     quality = _numbers(comparison[quality_metric])
     nan = float("nan")

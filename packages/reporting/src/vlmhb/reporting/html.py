@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
@@ -15,7 +14,6 @@ from vlmhb.core.files import REPORT_HTML
 from vlmhb.reporting import figures
 from vlmhb.reporting.experiment import ExperimentData, experiment_context
 from vlmhb.reporting.loading import RunData
-from vlmhb.reporting.metric_names import directions
 from vlmhb.reporting.run_report import build_run_report
 from vlmhb.reporting.templating import environment
 
@@ -42,49 +40,52 @@ class ChartEmbedder:
         )
 
 
-def render_run_html(data: RunData, higher_is_better: Mapping[str, bool] | None = None) -> str:
+def render_run_html(data: RunData) -> str:
     """The HTML run report of ``data``: the Markdown content plus charts."""
-    report = build_run_report(data, higher_is_better)
-    charts = run_charts(data, ChartEmbedder(), higher_is_better)
+    report = build_run_report(data)
+    charts = run_charts(data, ChartEmbedder())
     return environment(html=True).get_template("run.html.j2").render(report=report, charts=charts)
 
 
-def run_charts(
-    data: RunData, embed: ChartEmbedder, higher_is_better: Mapping[str, bool] | None = None
-) -> dict[str, Markup]:
-    """The run's charts that have data: ``metrics``, ``latency``, ``heatmap``."""
+def run_charts(data: RunData, embed: ChartEmbedder) -> dict[str, Markup]:
+    """The run's charts that have data: ``metrics``, ``latency``, ``heatmap`` (of the
+    first quality metric with a direction)."""
     charts: dict[str, Markup] = {}
     if data.quality_metrics:
-        charts["metrics"] = embed(figures.metric_bars(data.general))
+        charts["metrics"] = embed(figures.metric_bars(data.general, data.quality_metrics))
     if data.answers is not None:
         latency = figures.latency_histogram(data.answers)
         if latency.data:
             charts["latency"] = embed(latency)
     table = data.by_doc_question
     if table is not None and len(table) and {"doc_class", "question_type"} <= set(table.columns):
-        metric = next((m for m in data.quality_metrics if m in table.columns), None)
+        ranked = [m for m in data.quality_metrics if data.schema.direction(m) is not None]
+        metric = next((m for m in ranked if m in table.columns), None)
         if metric is not None:
-            better_high = directions([metric], higher_is_better)[metric]
+            better_high = bool(data.schema.direction(metric))
             charts["heatmap"] = embed(figures.metric_heatmap(table, metric, better_high))
     return charts
 
 
 def render_experiment_html(data: ExperimentData) -> str:
     """The HTML experiment report: comparison table, leaderboard and quality-vs-latency
-    charts with the Pareto front; runs link to their ``report.html``."""
+    charts with the Pareto front (metrics with a direction); runs link to their
+    ``report.html``."""
     embed = ChartEmbedder()
     charts: dict[str, Any] = {}
     comparison = data.comparison
     if len(comparison) and data.quality_metrics:
         charts["leaderboard"] = embed(figures.leaderboard_bars(comparison, data.quality_metrics))
         if LATENCY_COLUMN in comparison.columns and comparison[LATENCY_COLUMN].notna().any():
+            ranked = data.higher_is_better
             charts["scatter"] = [
                 embed(
                     figures.quality_latency_scatter(
-                        comparison, metric, LATENCY_COLUMN, data.higher_is_better
+                        comparison, metric, ranked[metric], LATENCY_COLUMN
                     )
                 )
                 for metric in data.quality_metrics
+                if metric in ranked
             ]
     context = experiment_context(data, REPORT_HTML)
     return (

@@ -20,7 +20,9 @@ from vlmhb.core.files import (
     PROBLEMS_FILE,
     RUN_SPEC_FILE,
 )
-from vlmhb.reporting.metric_names import is_timing_metric
+from vlmhb.core.metric_info import MetricsSchema
+from vlmhb.core.registry import Registry
+from vlmhb.reporting.schema import run_schema
 
 # Columns that hold text: read as strings, an empty cell is "" (never NaN, never "None"→NaN).
 TEXT_COLUMNS = (
@@ -54,7 +56,8 @@ class ReportInputError(VlmhbError):
 @dataclass
 class RunData:
     """Everything a run report shows. Optional files that are absent are ``None``;
-    ``notes`` says which optional files could not be read and why."""
+    ``notes`` says which optional files could not be read and why. ``schema`` describes
+    each metric (``vlmhb.reporting.schema``)."""
 
     run_dir: Path
     general: pd.DataFrame
@@ -66,6 +69,7 @@ class RunData:
     spec: RunSpec | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    schema: MetricsSchema = field(default_factory=MetricsSchema)
 
     @property
     def name(self) -> str:
@@ -86,11 +90,11 @@ class RunData:
 
     @property
     def quality_metrics(self) -> list[str]:
-        return [m for m in self.general["metric"] if not is_timing_metric(m)]
+        return [m for m in self.general["metric"] if self.schema.kind(m) == "quality"]
 
     @property
     def timing_metrics(self) -> list[str]:
-        return [m for m in self.general["metric"] if is_timing_metric(m)]
+        return [m for m in self.general["metric"] if self.schema.kind(m) != "quality"]
 
     def macro(self) -> dict[str, float]:
         """``{metric: macro value}`` for every row of ``metrics_general.csv``."""
@@ -137,9 +141,13 @@ def load_general(run_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def load_run(run_dir: Path) -> RunData:
-    """Read all report inputs of ``run_dir``; only ``metrics_general.csv`` is required."""
-    data = RunData(run_dir=run_dir, general=load_general(run_dir))
+def load_run(run_dir: Path, metrics: Registry[Any] | None = None) -> RunData:
+    """Read all report inputs of ``run_dir``; only ``metrics_general.csv`` is required.
+    ``metrics`` (the run's metric registry) describes metrics of runs without
+    ``metrics_schema.json``."""
+    general = load_general(run_dir)
+    schema = run_schema(run_dir, [str(m) for m in general["metric"]], metrics)
+    data = RunData(run_dir=run_dir, general=general, schema=schema)
     data.by_doc_type = _optional_csv(data, METRICS_FILES["by_doc_type"])
     data.by_doc_question = _optional_csv(data, METRICS_FILES["by_doc_question"])
     data.by_id = _optional_csv(data, METRICS_FILES["by_id"])

@@ -6,8 +6,6 @@ report plugin is a callable ``(RunData) -> str``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from vlmhb.core.files import REPORT_MD
 from vlmhb.reporting.experiment import ExperimentData, experiment_context
 from vlmhb.reporting.loading import RunData
@@ -15,9 +13,9 @@ from vlmhb.reporting.run_report import build_run_report
 from vlmhb.reporting.templating import environment
 
 
-def render_run_markdown(data: RunData, higher_is_better: Mapping[str, bool] | None = None) -> str:
+def render_run_markdown(data: RunData) -> str:
     """The Markdown run report of ``data``."""
-    report = build_run_report(data, higher_is_better)
+    report = build_run_report(data)
     return environment(html=False).get_template("run.md.j2").render(report=report)
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from vlmhb.core.files import MANIFEST_FILE
+from vlmhb.core.metric_info import MetricsSchema
 from vlmhb.reporting.loading import RunData
-from vlmhb.reporting.metric_names import directions
+from vlmhb.reporting.measured import UNLIMITED, measured_load
 from vlmhb.reporting.tables import Table, key_value_table, table_from_frame
 
 BY_ID_FIXED = ("id", "doc_class", "question_type", "answer", "model_answer", "error")
@@ -42,22 +44,24 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
 
 
-def build_run_report(
-    data: RunData,
-    higher_is_better: Mapping[str, bool] | None = None,
-    worst_n: int = 10,
-    problems_n: int = 10,
-) -> RunReport:
-    """Assemble the report sections from ``data``."""
+def build_run_report(data: RunData, worst_n: int = 10, problems_n: int = 10) -> RunReport:
+    """Assemble the report sections from ``data`` (directions and units from
+    ``data.schema``)."""
     general = data.general
     is_quality = general["metric"].isin(data.quality_metrics)
     general_columns = [c for c in GENERAL_HEADERS if c in general.columns]
     quality = general.loc[is_quality, general_columns]
     if "n" in quality.columns:  # integer counts, though timing rows leave the column empty
         quality = quality.assign(n=pd.to_numeric(quality["n"], errors="coerce").astype("Int64"))
-    quality = quality.rename(columns=GENERAL_HEADERS)
+    quality = quality.rename(columns=GENERAL_HEADERS).assign(
+        better=[better_word(data.schema, m) for m in quality["metric"]]
+    )
     speed = general.loc[~is_quality, ["metric", "macro"]].rename(columns={"macro": "value"})
-    worst_metric, worst = _worst_samples(data, higher_is_better, worst_n)
+    speed = speed.assign(
+        unit=[_unit(data.schema, m) for m in speed["metric"]],
+        better=[better_word(data.schema, m) for m in speed["metric"]],
+    )
+    worst_metric, worst = _worst_samples(data, worst_n)
     problems = data.problems if data.problems is not None else pd.DataFrame()
     return RunReport(
         title=data.label,
@@ -77,12 +81,36 @@ def build_run_report(
     )
 
 
+def better_word(schema: MetricsSchema, metric: str) -> str:
+    """``higher`` / ``lower`` (is better), empty for a metric without a direction."""
+    direction = schema.direction(metric)
+    return "" if direction is None else "higher" if direction else "lower"
+
+
+def _unit(schema: MetricsSchema, metric: str) -> str:
+    info = schema.metrics.get(metric)
+    return info.unit if info else ""
+
+
+def load_summary(data: RunData) -> list[tuple[str, Any]]:
+    """The concurrency and request rate the run was measured under (``measured_load``);
+    values only configured in ``run.json`` say so."""
+    load = measured_load(data)
+    if load is None:
+        return []
+    note = "" if load.source == MANIFEST_FILE else f" (configured, {load.source})"
+    rate = load.rate_text if load.rate_text == UNLIMITED else f"{load.rate_text} req/s"
+    return [("concurrency", f"{load.concurrency}{note}"), ("request rate", f"{rate}{note}")]
+
+
 def spec_summary(data: RunData) -> list[tuple[str, Any]]:
-    """``(field, value)`` pairs describing the run (from ``run.json`` when present)."""
+    """``(field, value)`` pairs describing the run (from ``run.json`` when present) and
+    the load it was measured under."""
     spec = data.spec
     if spec is None:
         names = data.identity
-        return [("run", data.name), ("model", names[0]), ("task", names[1]), ("prompt", names[2])]
+        named = [("run", data.name), ("model", names[0]), ("task", names[1])]
+        return [*named, ("prompt", names[2]), *load_summary(data)]
     model = spec.model
     pairs: list[tuple[str, Any]] = [
         ("experiment", spec.experiment),
@@ -117,6 +145,7 @@ def spec_summary(data: RunData) -> list[tuple[str, Any]]:
             "generation",
             f"max_tokens={spec.generation.max_tokens}, temperature={spec.generation.temperature}",
         ),
+        *load_summary(data),
     ]
     return pairs
 
@@ -135,23 +164,22 @@ def _optional_table(frame: pd.DataFrame | None) -> Table | None:
 
 
 def first_metric(data: RunData) -> str | None:
-    """The first quality metric of ``metrics_general.csv`` that ``metrics_by_id.csv`` has."""
+    """The first quality metric of ``metrics_general.csv`` with a direction that
+    ``metrics_by_id.csv`` has."""
     if data.by_id is None:
         return None
     for metric in data.quality_metrics:
-        if metric in data.by_id.columns:
+        if metric in data.by_id.columns and data.schema.direction(metric) is not None:
             return metric
-    extra = [c for c in data.by_id.columns if c not in BY_ID_FIXED]
-    return extra[0] if extra else None
+    return None
 
 
-def _worst_samples(
-    data: RunData, higher_is_better: Mapping[str, bool] | None, limit: int
-) -> tuple[str | None, Table | None]:
+def _worst_samples(data: RunData, limit: int) -> tuple[str | None, Table | None]:
+    """The ``limit`` worst samples by the first metric that has a direction."""
     metric = first_metric(data)
-    if metric is None or data.by_id is None or not len(data.by_id):
+    better_high = None if metric is None else data.schema.direction(metric)
+    if metric is None or better_high is None or data.by_id is None or not len(data.by_id):
         return metric, None
-    better_high = directions([metric], higher_is_better)[metric]
     frame = data.by_id.assign(**{metric: pd.to_numeric(data.by_id[metric], errors="coerce")})
     worst = frame.sort_values(metric, ascending=better_high, kind="stable", na_position="last")
     columns = [c for c in BY_ID_FIXED if c in worst.columns] + [metric]

@@ -30,7 +30,7 @@ class RunReportStage:
     def run(self, task: StageTask, ctx: StageContext) -> StageResult:
         started = time.perf_counter()
         try:
-            data = load_run(task.run_dir)
+            data = load_run(task.run_dir, ctx.registries.metrics)
         except ReportInputError as exc:
             ctx.log(str(exc))
             return StageResult(
@@ -72,7 +72,7 @@ class ExperimentReportStage:
 
     def run(self, task: StageTask, ctx: StageContext) -> StageResult:
         started = time.perf_counter()
-        data = load_experiment(task.run_dir, task.run_dirs)
+        data = load_experiment(task.run_dir, task.run_dirs, ctx.registries.metrics)
         comparison_csv = data.comparison.to_csv(sep=CSV_SEPARATOR, index=False, lineterminator="\n")
         outputs = _write(
             task.run_dir,

@@ -10,7 +10,6 @@ import plotly.graph_objects as go
 
 from vlmhb.reporting import figures
 from vlmhb.reporting.experiment import load_experiment
-from vlmhb.reporting.metric_names import directions
 
 LATENCY_COLUMN = "latency_ms_p50"
 
@@ -27,11 +26,13 @@ def experiment_figures(
     comparison = data.comparison
     if not quality or not len(comparison):
         return quality, out
-    chosen = metric if metric in quality else quality[0]
+    ranked = data.higher_is_better  # from the runs' metrics_schema.json
+    chosen = metric if metric in quality else (data.sort_metric or quality[0])
     out["leaderboard"] = figures.leaderboard_bars(comparison, quality)
-    if LATENCY_COLUMN in comparison.columns and comparison[LATENCY_COLUMN].notna().any():
+    latency = comparison.get(LATENCY_COLUMN)
+    if chosen in ranked and latency is not None and latency.notna().any():
         out["quality_latency"] = figures.quality_latency_scatter(
-            comparison, chosen, LATENCY_COLUMN, data.higher_is_better
+            comparison, chosen, ranked[chosen], LATENCY_COLUMN
         )
     per_type = [
         frame.assign(question_type=run.name)[["doc_class", "question_type", chosen]]
@@ -41,7 +42,7 @@ def experiment_figures(
         and "doc_class" in frame.columns
     ]
     if per_type:
-        better = directions([chosen], data.higher_is_better)[chosen]
+        better = ranked.get(chosen, True)  # no direction: the plain colour scale
         heatmap = figures.metric_heatmap(pd.concat(per_type, ignore_index=True), chosen, better)
         heatmap.update_layout(title=f"{chosen} by document class and run", xaxis_title="run")
         out["heatmap"] = heatmap

@@ -1,0 +1,51 @@
+"""The metric metadata a report uses: direction, unit, range and kind of each metric.
+
+A run evaluated now carries ``metrics_schema.json`` (written by the evaluation stage) and
+that is used as it is. A run evaluated before the file existed gets the same metadata
+from where the evaluation stage takes it: the metric registry (``Metric.info()`` of the
+metric, including registry-folder variants) for quality metrics and
+``vlmhb.core.speed.SPEED_ROWS`` for speed rows. A name found in neither is described
+as a quality metric with no direction: it is shown but never ranked (no bold best
+value, not a sort key). Nothing is guessed from a metric's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vlmhb.core.errors import VlmhbError
+from vlmhb.core.metric_info import MetricInfo, MetricsSchema, read_metrics_schema
+from vlmhb.core.registries import get_registries
+from vlmhb.core.registry import Registry
+from vlmhb.core.speed import SPEED_ROWS
+
+UNDESCRIBED = "not described: evaluated before metrics_schema.json, not a registered metric"
+
+
+def run_schema(
+    run_dir: Path, names: Sequence[str], metrics: Registry[Any] | None = None
+) -> MetricsSchema:
+    """``run_dir``'s ``metrics_schema.json``, else the fallback schema of ``names``
+    (``metrics``: the run's metric registry, default the process's)."""
+    return read_metrics_schema(run_dir) or fallback_schema(names, metrics)
+
+
+def fallback_schema(names: Sequence[str], metrics: Registry[Any] | None = None) -> MetricsSchema:
+    """The metadata of ``names`` from the speed rows and the metric registry (module
+    docstring)."""
+    registry = metrics if metrics is not None else get_registries().metrics
+    return MetricsSchema.of(_describe(str(name), registry) for name in names)
+
+
+def _describe(name: str, registry: Registry[Any]) -> MetricInfo:
+    if name in SPEED_ROWS:
+        return SPEED_ROWS[name]
+    if name in registry:
+        try:
+            info: MetricInfo = registry.get(name).info()
+            return info
+        except VlmhbError:  # a variant whose options no longer load: not described
+            pass
+    return MetricInfo(name=name, kind="quality", higher_is_better=None, description=UNDESCRIBED)
