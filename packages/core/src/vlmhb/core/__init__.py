@@ -1,3 +1,5 @@
 """VLMHyperBench core: contracts, configuration, registries, orchestration and CLI."""
 
-__version__ = "0.2.0"
+import importlib.metadata
+
+__version__ = importlib.metadata.version("vlmhb-core")  # from VERSION (metadata)

@@ -1,3 +1,5 @@
 """VLMHyperBench management backend: FastAPI API, database, event fan-out, ``vlmhb serve``."""
 
-__version__ = "0.2.0"
+import importlib.metadata
+
+__version__ = importlib.metadata.version("vlmhb-backend")  # from VERSION (metadata)
