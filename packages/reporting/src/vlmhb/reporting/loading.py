@@ -1,8 +1,10 @@
-"""Reading a run directory's files into one ``RunData`` (no rendering here)."""
+"""Reading a run directory's files into one ``RunData`` (no rendering here): the typed
+files through ``vlmhb.core.rundir.RunDir``, the metrics tables as DataFrames."""
 
 from __future__ import annotations
 
-import json
+import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,15 +15,15 @@ from pydantic import ValidationError
 from vlmhb.core.contracts import RunSpec
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.files import (
-    ANSWERS_FILE,
+    ANSWER_COLUMNS,
     CSV_SEPARATOR,
-    MANIFEST_FILE,
     METRICS_FILES,
-    PROBLEMS_FILE,
     RUN_SPEC_FILE,
 )
 from vlmhb.core.metric_info import MetricsSchema
 from vlmhb.core.registry import Registry
+from vlmhb.core.rundir import RunDir
+from vlmhb.core.rundir.inputs import PROBLEM_COLUMNS
 from vlmhb.reporting.schema import run_schema
 
 # Columns that hold text: read as strings, an empty cell is "" (never NaN, never "None"→NaN).
@@ -126,7 +128,7 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def load_general(run_dir: Path) -> pd.DataFrame:
     """``metrics_general.csv``, required: a ``ReportInputError`` naming it when absent/bad."""
-    path = run_dir / METRICS_FILES["general"]
+    path = RunDir(run_dir).metrics_path("general")
     if not path.is_file():
         raise ReportInputError(
             path, f"required file {path.name} is missing (has the evaluation stage finished?)"
@@ -151,9 +153,10 @@ def load_run(run_dir: Path, metrics: Registry[Any] | None = None) -> RunData:
     data.by_doc_type = _optional_csv(data, METRICS_FILES["by_doc_type"])
     data.by_doc_question = _optional_csv(data, METRICS_FILES["by_doc_question"])
     data.by_id = _optional_csv(data, METRICS_FILES["by_id"])
-    data.answers = _optional_csv(data, ANSWERS_FILE)
-    data.problems = _optional_csv(data, PROBLEMS_FILE)
-    spec_json = _optional_json(data, RUN_SPEC_FILE)
+    folder = RunDir(run_dir)
+    data.answers = _optional(data, folder.answers_path, lambda: _answers_frame(folder))
+    data.problems = _optional(data, folder.problems_path, lambda: _problems_frame(folder))
+    spec_json = _optional(data, folder.run_spec_path, folder.read_run_json)
     if spec_json is not None:
         try:
             data.spec = RunSpec.model_validate(spec_json)
@@ -161,7 +164,7 @@ def load_run(run_dir: Path, metrics: Registry[Any] | None = None) -> RunData:
             data.notes.append(
                 f"{RUN_SPEC_FILE}: not a valid run spec ({exc.error_count()} error(s))"
             )
-    manifest = _optional_json(data, MANIFEST_FILE)
+    manifest = _optional(data, folder.manifest_path, folder.read_manifest)
     if isinstance(manifest, dict):
         data.manifest = manifest
     return data
@@ -178,12 +181,28 @@ def _optional_csv(data: RunData, name: str) -> pd.DataFrame | None:
         return None
 
 
-def _optional_json(data: RunData, name: str) -> Any:
-    path = data.run_dir / name
+def _optional(data: RunData, path: Path, read: Callable[[], Any]) -> Any:
+    """``read()`` of an optional file: None when the file is absent; a note and None
+    when it cannot be read."""
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        data.notes.append(f"{name}: unreadable, left out ({exc})")
+        return read()
+    except (VlmhbError, ValueError, csv.Error) as exc:  # UnicodeDecodeError is a ValueError
+        data.notes.append(f"{path.name}: unreadable, left out ({exc})")
         return None
+
+
+def _answers_frame(folder: RunDir) -> pd.DataFrame:
+    """``answers.csv`` as ``RunDir.read_answers`` gives it (a repeated id: its first row,
+    as the metrics count it), one column per ``ANSWER_COLUMNS``."""
+    rows, _ = folder.read_answers()
+    return pd.DataFrame([row.model_dump() for row in rows.values()], columns=ANSWER_COLUMNS)
+
+
+def _problems_frame(folder: RunDir) -> pd.DataFrame:
+    problems = folder.read_problems()
+    return pd.DataFrame(
+        [[p.source, p.field, p.sample_id or "", p.message] for p in problems],
+        columns=PROBLEM_COLUMNS,
+    )

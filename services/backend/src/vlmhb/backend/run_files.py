@@ -1,5 +1,7 @@
 """Per-sample rows of a run, joined from its files: ``samples.jsonl`` (input and ground
-truth), ``answers.csv`` (answer, error, timings) and ``metrics_by_id.csv`` (metrics).
+truth), ``answers.csv`` (answer, error, timings) and ``metrics_by_id.csv`` (metrics), all
+read through ``vlmhb.core.rundir.RunDir`` (the same rows the evaluation stage scores: a
+repeated id shows its first row, a line that is not a valid sample is left out).
 
 Parsed tables are cached by (path, size, mtime), so paging through a run reads it once.
 """
@@ -15,27 +17,20 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from vlmhb.core.files import ANSWERS_FILE, CSV_SEPARATOR, METRICS_FILES, RUN_SPEC_FILE, SAMPLES_FILE
+from vlmhb.core.errors import ConfigError
+from vlmhb.core.rundir import TIMING_COLUMNS, RunDir
 
-TIMING_COLUMNS = (
-    "ttft_ms",
-    "latency_ms",
-    "tpot_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "attempts",
-)
 NON_METRIC_COLUMNS = {"id", "doc_class", "question_type", "answer", "model_answer", "error"}
-csv.field_size_limit(16 * 1024 * 1024)
 
 
 @dataclass
 class SampleData:
-    """Rows of one run keyed by sample id, in dataset order."""
+    """Rows of one run keyed by sample id, in dataset order. ``answers`` holds each
+    ``AnswerRow`` as a dict (``model_answer``, ``error``, the ``TIMING_COLUMNS``...)."""
 
     order: list[str] = field(default_factory=list)
     samples: dict[str, dict[str, Any]] = field(default_factory=dict)
-    answers: dict[str, dict[str, str]] = field(default_factory=dict)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[str, dict[str, str]] = field(default_factory=dict)
     metric_names: list[str] = field(default_factory=list)
     dataset_path: Path | None = None
@@ -58,7 +53,8 @@ class SampleData:
         }
 
 
-def to_float(value: str | None) -> float | None:
+def to_float(value: str | float | None) -> float | None:
+    """A cell or a number as a finite float; None when empty, text, NaN or infinite."""
     if value is None or value == "":
         return None
     try:
@@ -74,32 +70,25 @@ def _ground_truth(sample: dict[str, Any], scored: dict[str, str]) -> str:
     return str(sample.get("answer") or scored.get("answer", ""))
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter=CSV_SEPARATOR))
+_UNREADABLE = (ConfigError, OSError, csv.Error, UnicodeDecodeError)
 
 
 def _load(run_dir: Path) -> SampleData:
+    folder = RunDir(run_dir)
     data = SampleData()
-    samples_file = run_dir / SAMPLES_FILE
-    if samples_file.is_file():
-        with samples_file.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    sample = json.loads(line)
-                except ValueError:
-                    continue
-                sample_id = str(sample.get("id", ""))
-                if sample_id not in data.samples:
-                    data.order.append(sample_id)
-                data.samples[sample_id] = sample
-    for row in _read_csv(run_dir / ANSWERS_FILE):
-        data.answers[row.get("id", "")] = row
-    metric_rows = _read_csv(run_dir / METRICS_FILES["by_id"])
+    try:
+        samples, _ = folder.read_samples()
+    except _UNREADABLE:
+        samples = []
+    for sample in samples:
+        data.order.append(sample.id)
+        data.samples[sample.id] = sample.model_dump(mode="json")
+    try:
+        answers, _ = folder.read_answers()
+    except _UNREADABLE:
+        answers = {}
+    data.answers = {row_id: row.model_dump() for row_id, row in answers.items()}
+    metric_rows = folder.read_metric_rows("by_id")
     for row in metric_rows:
         data.metrics[row.get("id", "")] = row
     if metric_rows:
@@ -110,8 +99,7 @@ def _load(run_dir: Path) -> SampleData:
             data.order.append(sample_id)
             known.add(sample_id)
     try:
-        spec = json.loads((run_dir / RUN_SPEC_FILE).read_text(encoding="utf-8"))
-        data.dataset_path = Path(spec["dataset"]["path"])
+        data.dataset_path = Path(folder.read_run_json()["dataset"]["path"])
     except (OSError, ValueError, KeyError, TypeError):
         data.dataset_path = None
     return data
@@ -119,12 +107,7 @@ def _load(run_dir: Path) -> SampleData:
 
 def count_answers(run_dir: Path) -> int | None:
     """Distinct sample ids with a row in ``answers.csv``; None when there is no file."""
-    if not (run_dir / ANSWERS_FILE).is_file():
-        return None
-    try:
-        return len({row.get("id", "") for row in _read_csv(run_dir / ANSWERS_FILE)} - {""})
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return None
+    return RunDir(run_dir).count_answers()
 
 
 class RunFileCache:
@@ -151,10 +134,16 @@ class RunFileCache:
 
 
 def _stamp(run_dir: Path) -> tuple[Any, ...]:
+    folder = RunDir(run_dir)
     parts: list[Any] = []
-    for name in (SAMPLES_FILE, ANSWERS_FILE, METRICS_FILES["by_id"], RUN_SPEC_FILE):
+    for path in (
+        folder.samples_path,
+        folder.answers_path,
+        folder.metrics_path("by_id"),
+        folder.run_spec_path,
+    ):
         try:
-            stat = (run_dir / name).stat()
+            stat = path.stat()
             parts.append((stat.st_size, stat.st_mtime_ns))
         except OSError:
             parts.append(None)

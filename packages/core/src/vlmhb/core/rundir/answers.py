@@ -20,8 +20,9 @@ from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR, TIMING_COLUMNS
 
 REQUIRED_ANSWER_COLUMNS = ("id", "model_answer")
 _WHOLE_COLUMNS = ("prompt_tokens", "completion_tokens", "attempts")
-# An answer can be long (a model that never stops); the csv module's default is 128 KiB.
-csv.field_size_limit(16 * 1024 * 1024)
+# An answer can be long (a model that never stops): the csv module's default limit of a
+# field (128 KiB) made recovery cut such a row off as if half-written.
+csv.field_size_limit(2**31 - 1)
 
 
 class AnswerRow(BaseModel):
