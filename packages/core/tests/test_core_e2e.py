@@ -271,7 +271,30 @@ def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None
     assert "oracle__quickstart_vqa__fields" in proc.stdout.replace("\n", "")
 
 
-def test_ctrl_c_cancels_the_stage_and_says_how_to_resume(quickstart: Path, tmp_path: Path) -> None:
+def _stage_pid(root: int) -> int:
+    """The stage process under ``vlmhb run`` (``root``)."""
+    for pid in _family(root):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"stage" in argv and b"run" in argv:
+            return pid
+    raise AssertionError("no stage process under vlmhb run")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_cancels_the_stage_and_the_rerun_resumes(
+    quickstart: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """SIGINT (Ctrl-C) or SIGTERM of ``vlmhb run``: the stage process is stopped (it is
+    gone when ``vlmhb run`` exits), the manifest marks the inference stage CANCELLED,
+    finished rows stay, and the re-run asks only for the samples left."""
     config, proc, answers_path = _start_slow_run(
         quickstart,
         tmp_path,
@@ -281,11 +304,22 @@ def test_ctrl_c_cancels_the_stage_and_says_how_to_resume(quickstart: Path, tmp_p
         text=True,
     )
     _wait_for(lambda: len(read_answers(answers_path)) >= 4 or None, proc)
-    proc.send_signal(signal.SIGINT)
+    run_dir = answers_path.parent
+    stage = _stage_pid(proc.pid)
+    server = [pid for pid in _family(stage) if pid != stage]
+    assert _alive(stage) and server
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, out + err
     assert "cancelled inference" in out and "run the same command again to resume" in err
-    kept = len(read_answers(answers_path))
-    assert 4 <= kept < 26
+    assert not _alive(stage) and not any(_alive(pid) for pid in server)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    inference = manifest["timings"]["inference"]
+    assert inference["status"] == "CANCELLED"
+    assert inference["summary"]["left"] > 0
+    kept = {row["id"] for row in read_answers(answers_path)}
+    assert 4 <= len(kept) < 26
     vlmhb("run", str(config), cwd=tmp_path)
     assert len({row["id"] for row in read_answers(answers_path)}) == 26
+    requests = Counter((tmp_path / "requests.log").read_text(encoding="utf-8").split())
+    assert all(requests[i] == 1 for i in kept), "a finished sample was requested again"

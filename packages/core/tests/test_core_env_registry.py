@@ -1,6 +1,7 @@
 """Env kinds are names in the env registry (entry-point group ``vlmhb.envs``, built-in
 ``process``): validate refuses a kind that is not installed, with did-you-mean; an
-installed plugin env is accepted and the orchestrator starts the stages through it."""
+installed plugin env is accepted, the orchestrator starts the stages through it and calls
+its ``cleanup`` when the experiment ends."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ class RecordingEnvManager(ProcessEnvManager):
         with Path(os.environ["RECORD_FILE"]).open("a", encoding="utf-8") as handle:
             handle.write(f"{task.stage.value} {task.env.kind}\\n")
         return await super().execute(task, emit)
+
+    def cleanup(self):
+        with Path(os.environ["RECORD_FILE"]).open("a", encoding="utf-8") as handle:
+            handle.write("cleanup\\n")
+        super().cleanup()
 '''
 
 
@@ -105,7 +111,8 @@ def test_an_installed_plugin_env_is_accepted_and_runs_the_stages(
     proc = vlmhb("run", str(config), cwd=tmp_path, plugin=plugin)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = (tmp_path / "record.txt").read_text(encoding="utf-8").splitlines()
-    assert record == ["inference docker"]  # the other stages run in the default env
+    # the other stages run in the default env; the manager is cleaned up at the end
+    assert record == ["inference docker", "cleanup"]
     run = next(p for p in (tmp_path / "runs" / "envs").iterdir() if (p / "run.json").is_file())
     assert (
         json.loads((run / "run.json").read_text(encoding="utf-8"))["model"]["env"]["kind"]

@@ -17,6 +17,7 @@ import httpx
 import psutil
 import pytest
 
+from vlmhb.core.childproc import ChildStartError
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.inference.backends.base import Backend, GenerationRequest
 from vlmhb.inference.backends.engine import (
@@ -112,11 +113,12 @@ def test_engine_runs_proxies_and_leaves_no_process_behind(serve: ServeFn, tmp_pa
     assert gone(engine_pid) and gone(child_pid)
 
 
-async def test_engine_ignoring_sigterm_is_killed_with_its_group(tmp_path: Path) -> None:
+async def test_engine_ignoring_sigterm_is_killed_with_its_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLMHB_STOP_GRACE_S", "0.3")  # the one grace of every child process
     child_file = tmp_path / "child.pid"
-    backend = engine(
-        SglangBackend, "--ignore-sigterm", "--spawn-child", str(child_file), stop_grace_s=0.3
-    )
+    backend = engine(SglangBackend, "--ignore-sigterm", "--spawn-child", str(child_file))
     await backend.load()
     assert backend.process is not None
     engine_pid, child_pid = backend.process.pid, int(child_file.read_text())
@@ -135,7 +137,7 @@ def test_engine_that_exits_at_startup_is_reported_by_health(serve: ServeFn) -> N
         health = wait_health(http)
     assert health.status_code == 500
     error = health.json()["error"]
-    assert "vllm engine exited with code 3 during startup" in error
+    assert re.search(r"the vllm engine \(pid \d+\) exited with code 3 during startup", error)
     assert "simulated startup failure" in error
 
 
@@ -152,11 +154,12 @@ async def test_engine_that_never_gets_healthy_is_stopped() -> None:
                     "import os, time; print('pid', os.getpid(), flush=True); time.sleep(60)",
                 ],
                 "startup_timeout_s": 0.5,
-                "stop_grace_s": 5,
             },
         )
     )
-    with pytest.raises(Exception, match=r"not healthy .* after 0\.5 s") as caught:
+    with pytest.raises(
+        ChildStartError, match=r"vllm engine \(pid \d+\) was not healthy after 0\.5 s"
+    ) as caught:
         await backend.load()
     match = re.search(r"pid (\d+)", str(caught.value))
     assert match is not None and gone(int(match.group(1)))

@@ -72,3 +72,32 @@ def test_base_url_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with model_endpoint(remote, tmp_path) as endpoint:
         assert endpoint == Endpoint("http://h:8000/v1", "qwen", "secret")
     assert not (tmp_path / "server.log").exists()
+
+
+def test_direct_use_reads_the_typed_params(tmp_path: Path) -> None:
+    """An unset rate limit (``requests_per_s: null``) is no limit: the remote is queried
+    directly with the ``api_key`` param; a model of another backend that has a
+    ``base_url`` is still started behind the wrapper (its backend serves it)."""
+    remote = ModelSpec(
+        name="r",
+        backend="openai",
+        base_url="http://h:8000/v1",
+        params={"requests_per_s": None, "api_key": "sk-typed"},
+    )
+    with model_endpoint(remote, tmp_path) as endpoint:
+        assert endpoint == Endpoint("http://h:8000/v1", "r", "sk-typed")
+    scripted = ModelSpec(
+        name="s",
+        backend="scripted",
+        base_url="http://127.0.0.1:9/v1",
+        params={"rule": "constant:served"},
+        startup_timeout_s=60,
+    )
+    with model_endpoint(scripted, tmp_path) as endpoint:
+        assert endpoint.base_url != "http://127.0.0.1:9/v1"
+        reply = httpx.post(
+            endpoint.base_url + "/chat/completions",
+            json={"messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert reply.json()["choices"][0]["message"]["content"] == "served"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -17,13 +18,17 @@ PR_SET_PDEATHSIG = 1
 def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
     """A ``preexec_fn`` that asks Linux to send ``signum`` to the child when its parent
     dies (even by SIGKILL), so no stage or model server outlives a killed orchestrator.
-    ``None`` on other systems."""
+    A parent that died before the request took effect is caught too. ``None`` on other
+    systems. Child processes are started with it by ``vlmhb.core.childproc``."""
     if not sys.platform.startswith("linux"):
         return None
+    parent = os.getpid()
 
     def preexec() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os.kill(os.getpid(), signum)
 
     return preexec
 

@@ -1,12 +1,14 @@
 """Starting and stopping the API wrapper for one run.
 
 ``model_endpoint(spec, run_dir)`` yields where to send requests: ``spec.base_url`` when
-the model is an already running server without client-side rate limits (API key from
-the env var ``spec.api_key_env``),
-otherwise a fresh ``vlmhb-api serve`` subprocess on a free loopback port, logging to
-``run_dir/server.log``, stopped (SIGTERM, then SIGKILL) when the block ends. The server
-also exits by itself if this process dies (``--parent-pid``). The model spec (secrets
-included) reaches it in a private 0600 file, never on its command line.
+the model is an ``openai`` backend without client-side rate limits (its typed params:
+``requests_per_s``, ``tokens_per_min``; API key from the env var ``spec.api_key_env``, or
+the ``api_key`` param), otherwise a fresh ``vlmhb-api serve`` subprocess on a free
+loopback port, logging to ``run_dir/server.log``, stopped when the block ends
+(``vlmhb.core.childproc``: SIGTERM, SIGKILL after ``VLMHB_STOP_GRACE_S``). The server
+also exits by itself if this process dies (parent-death signal, ``--parent-pid``). The
+model spec (secrets included) reaches it in a private 0600 file, never on its command
+line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,19 +26,18 @@ from pathlib import Path
 
 import httpx
 
+from vlmhb.core.childproc import ChildProcess, ChildStartError
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.secrets import reveal, revealed_json, write_private
+from vlmhb.inference.backends.openai_remote import OpenAIBackend, OpenAIParams
 
 SERVER_LOG = "server.log"
 HOST = "127.0.0.1"
 
 
-class ServerStartError(VlmhbError):
+class ServerStartError(ChildStartError):
     """The API wrapper did not become healthy; the message ends with its log tail."""
-
-
-RATE_LIMIT_PARAMS = {"requests_per_s", "tokens_per_min"}
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,6 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-def log_tail(path: Path, start: int = 0, lines: int = 20) -> str:
-    """The last ``lines`` lines of ``path`` written after byte ``start``."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return "(no server log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(server log is empty)"
-
-
 class ServerProcess:
     """A ``vlmhb-api serve`` subprocess for ``spec``; use as a context manager."""
 
@@ -75,8 +64,7 @@ class ServerProcess:
         self.log_path = run_dir / SERVER_LOG
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log_start = 0
+        self.process: ChildProcess | None = None
         self._private: Path | None = None
 
     def command(self, spec_file: Path) -> list[str]:
@@ -110,68 +98,45 @@ class ServerProcess:
         """Start the server and wait until ``/health`` is 200 (``ServerStartError`` if not)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self._log_start = log.tell()
             log.write(
                 f"--- vlmhb-api start {time.strftime('%Y-%m-%d %H:%M:%S')} "
                 f"backend={self.spec.backend} port={self.port}\n".encode()
             )
-            log.flush()
-            self.process = subprocess.Popen(
-                self.command(self._write_spec()),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        self.process = ChildProcess.start(
+            f"model server for {self.spec.name!r} (backend {self.spec.backend})",
+            self.command(self._write_spec()),
+            stdout=self.log_path,
+        )
         try:
-            self._wait_healthy()
+            with httpx.Client(timeout=2.0) as http:
+                self.process.wait_healthy(lambda: self._healthy(http), self.spec.startup_timeout_s)
+        except ChildStartError as exc:
+            self.stop()
+            raise ServerStartError(str(exc)) from None
         except BaseException:
             self.stop()
             raise
         finally:
             self._remove_spec()
 
-    def _fail(self, reason: str) -> ServerStartError:
-        tail = log_tail(self.log_path, self._log_start)
-        return ServerStartError(
-            f"model server for {self.spec.name!r} "
-            f"(backend {self.spec.backend}) {reason}; "
-            f"last lines of {self.log_path}:\n{tail}"
-        )
-
-    def _wait_healthy(self) -> None:
+    def _healthy(self, http: httpx.Client) -> bool:
+        """``/health`` is 200; a 500 (the model failed to load) ends the wait."""
         assert self.process is not None
-        deadline = time.monotonic() + self.spec.startup_timeout_s
-        with httpx.Client(timeout=2.0) as http:
-            while True:
-                code = self.process.poll()
-                if code is not None:
-                    raise self._fail(f"exited with code {code} during startup")
-                with contextlib.suppress(httpx.TransportError):
-                    response = http.get(self.url + "/health")
-                    if response.status_code == 200:
-                        return
-                    if response.status_code == 500:
-                        detail = response.json().get("error", response.text)
-                        raise self._fail(f"failed to load the model: {detail}")
-                if time.monotonic() > deadline:
-                    raise self._fail(
-                        f"was not healthy after {self.spec.startup_timeout_s:g} s "
-                        "(startup_timeout_s)"
-                    )
-                time.sleep(0.1)
+        try:
+            response = http.get(self.url + "/health")
+        except httpx.TransportError:
+            return False
+        if response.status_code == 500:
+            detail = response.json().get("error", response.text)
+            raise self.process.failure(f"failed to load the model: {detail}")
+        return response.status_code == 200
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace_s``."""
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after the ``stop_grace_s`` setting."""
         self._remove_spec()
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.stop()
 
     def __enter__(self) -> ServerProcess:
         self.start()
@@ -181,24 +146,32 @@ class ServerProcess:
         self.stop()
 
 
+def direct_params(spec: ModelSpec) -> OpenAIParams | None:
+    """The typed params of a model queried at its ``base_url`` directly: an ``openai``
+    backend without client-side rate limits (those need the wrapper's token buckets)."""
+    if not spec.base_url or spec.backend != OpenAIBackend.name:
+        return None
+    params = OpenAIParams.model_validate(spec.params)
+    if params.requests_per_s is not None or params.tokens_per_min is not None:
+        return None
+    return params
+
+
 @contextlib.contextmanager
 def model_endpoint(spec: ModelSpec, run_dir: Path) -> Iterator[Endpoint]:
-    """The endpoint to query for ``spec``; starts and stops a server when needed.
-
-    A ``base_url`` model is queried directly, unless it sets client-side rate limits: then
-    the wrapper (its ``openai`` backend holds the token buckets) sits in between."""
+    """The endpoint to query for ``spec``; starts and stops a server when needed."""
     model = spec.model or spec.name
-    if spec.base_url and not RATE_LIMIT_PARAMS & set(spec.params):
-        api_key = (
-            os.environ.get(spec.api_key_env)
-            if spec.api_key_env
-            else reveal(spec.params.get("api_key"))
-        )
-        if spec.api_key_env and api_key is None:
-            raise VlmhbError(
-                f"model {spec.name!r}: environment variable "
-                f"{spec.api_key_env!r} (api_key_env) is not set"
-            )
+    params = direct_params(spec)
+    if params is not None and spec.base_url:
+        if spec.api_key_env:
+            api_key = os.environ.get(spec.api_key_env)
+            if api_key is None:
+                raise VlmhbError(
+                    f"model {spec.name!r}: environment variable "
+                    f"{spec.api_key_env!r} (api_key_env) is not set"
+                )
+        else:
+            api_key = reveal(params.api_key)
         yield Endpoint(spec.base_url.rstrip("/"), model, api_key)
         return
     with ServerProcess(spec, run_dir) as server:

@@ -48,22 +48,22 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show stage logs")] = False,
 ) -> None:
     """Run an experiment: inference, evaluation and reports for every run. Resumes."""
-    from vlmhb.core.cli.run_command import run_experiment_cli
+    from vlmhb.core.cli.run_command import EXIT_CANCELLED, run_experiment_cli
 
     spec = load_experiment(config)
     if output_dir is not None:
         spec.output_dir = output_dir.resolve()
     try:
-        ok = asyncio.run(
+        code = asyncio.run(
             run_experiment_cli(spec, config.resolve(), console, force=force, verbose=verbose)
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the run's own signal handling is in place
+        code = EXIT_CANCELLED
+    if code == EXIT_CANCELLED:
         err_console.print(
-            "[yellow]interrupted[/]: finished samples are kept; run the same "
-            "command again to resume."
+            "[yellow]cancelled[/]: finished samples are kept; run the same command again to resume."
         )
-        raise typer.Exit(130) from None
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -1,7 +1,15 @@
-"""``vlmhb run``: the orchestrator with a live progress view and a closing summary."""
+"""``vlmhb run``: the orchestrator with a live progress view and a closing summary.
+
+SIGINT (Ctrl-C) or SIGTERM cancels the experiment (``Orchestrator.cancel``): the running
+stages get SIGTERM, then SIGKILL after ``VLMHB_STOP_GRACE_S``; finished samples are kept
+and the same command resumes. A second signal stops them without the grace."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -14,11 +22,41 @@ from vlmhb.core.orchestration.events import InProcessEventBus
 from vlmhb.core.orchestration.orchestrator import ExperimentOutcome, Orchestrator
 
 SUMMARY_METRICS = 5
+EXIT_CANCELLED = 130
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def cancel_on_signals(orchestrator: Orchestrator, console: Console) -> Iterator[None]:
+    """While the block runs, SIGINT/SIGTERM cancel ``orchestrator`` instead of killing us."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        again = orchestrator.cancelled
+        console.print(
+            f"[yellow]{signal.Signals(signum).name}[/]: "
+            + (
+                "stopping the stages now (SIGKILL)"
+                if again
+                else "stopping the running stages (finished samples are kept; "
+                "signal again to stop them at once)"
+            )
+        )
+        orchestrator.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 async def run_experiment_cli(
     spec: ExperimentSpec, config_path: Path, console: Console, *, force: bool, verbose: bool
-) -> bool:
+) -> int:
+    """Run the experiment; the exit code (0 ok, 1 a stage failed, 130 cancelled)."""
     check_output_dir(spec, str(config_path))
     bus = InProcessEventBus()
     orchestrator = Orchestrator(spec, bus=bus, config_path=config_path, force=force)
@@ -27,11 +65,13 @@ async def run_experiment_cli(
         f"[bold]{spec.name}[/]: {len(graph.runs)} run(s), {len(graph.tasks)} "
         f"stage task(s) → {graph.experiment_dir}"
     )
-    with make_progress(console) as progress:
+    with make_progress(console) as progress, cancel_on_signals(orchestrator, console):
         bus.add_listener(ProgressView(progress, verbose, graph.experiment_dir))
         outcome = await orchestrator.run(graph)
     _summary(outcome, console)
-    return outcome.ok
+    if outcome.cancelled:
+        return EXIT_CANCELLED
+    return 0 if outcome.ok else 1
 
 
 def _summary(outcome: ExperimentOutcome, console: Console) -> None:

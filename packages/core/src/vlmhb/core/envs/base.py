@@ -27,7 +27,11 @@ class EnvManager(Protocol):
         ...
 
     async def execute(self, task: StageTask, emit: Emit) -> StageResult:
-        """Run the stage (as ``vlmhb stage run <task.json>``), relaying its events."""
+        """Run the stage (as ``vlmhb stage run <task.json>``), relaying its events.
+        Cancelled, it stops the stage (SIGTERM, SIGKILL after ``Settings.stop_grace_s``)
+        and returns its result: ``CANCELLED`` unless the stage finished meanwhile."""
         ...
 
-    def cleanup(self) -> None: ...
+    def cleanup(self) -> None:
+        """Called once the experiment ends: release what is left (stray processes...)."""
+        ...

@@ -15,7 +15,15 @@ class Executor(Protocol):
         """Start ``task``; the future resolves to its result."""
         ...
 
-    def cancel(self, task_id: str) -> None: ...
+    def cancel(self, task_id: str) -> None:
+        """Stop a submitted task: its stage process gets SIGTERM, then SIGKILL after the
+        grace; its future resolves to a ``CANCELLED`` result (or raises
+        ``CancelledError``). Asked twice: no more grace."""
+        ...
+
+    def cleanup(self) -> None:
+        """The experiment ended: release what the executor holds (its env managers)."""
+        ...
 
 
 class LocalExecutor:
@@ -36,3 +44,6 @@ class LocalExecutor:
         handle = self._running.get(task_id)
         if handle is not None:
             handle.cancel()
+
+    def cleanup(self) -> None:
+        self.envs.cleanup()

@@ -1,5 +1,11 @@
 """The orchestrator: plan an experiment, write run specs, schedule its stages, keep the
-manifests up to date. ``run_experiment`` is what ``vlmhb run`` calls."""
+manifests up to date. ``vlmhb run`` and the orchestrator service drive it.
+
+``cancel()`` (from ``vlmhb run``'s SIGINT/SIGTERM, or an API cancel) stops the experiment
+through ``Scheduler.cancel``: running stages get SIGTERM, then SIGKILL after
+``Settings.stop_grace_s``; their finished samples stay on disk and the manifests record
+them as ``cancelled``. Whatever happens, the executor's ``cleanup`` (the env managers')
+runs when ``run`` ends."""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from vlmhb.core.settings import Settings
 class ExperimentOutcome:
     graph: TaskGraph
     results: dict[str, StageResult]
+    cancelled: bool = False
 
     @property
     def failed(self) -> list[StageResult]:
@@ -59,27 +66,45 @@ class Orchestrator:
         self.config_path = config_path
         self.force = force
         self._timings: dict[str, dict[str, Any]] = {}
+        self._cancelled = False
+        self._scheduler: Scheduler | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Stop the experiment (the module docstring); again: without the grace."""
+        self._cancelled = True
+        if self._scheduler is not None:
+            self._scheduler.cancel()
 
     def plan(self) -> TaskGraph:
         return plan_experiment(self.spec)
 
     async def run(self, graph: TaskGraph | None = None) -> ExperimentOutcome:
         graph = graph or self.plan()
-        for run in graph.runs:
-            run_dir = graph.run_dir(run)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run_dir / RUN_SPEC_FILE, run.model_dump_json(indent=2))
-            write_manifest(run, run_dir, self.config_path, {})
-        scheduler = Scheduler(
-            graph,
-            self.executor,
-            self.resources,
-            self.bus,
-            on_finished=self._record,
-            force=self.force,
-        )
-        results = await scheduler.run()
-        return ExperimentOutcome(graph, results)
+        try:
+            for run in graph.runs:
+                run_dir = graph.run_dir(run)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(run_dir / RUN_SPEC_FILE, run.model_dump_json(indent=2))
+                write_manifest(run, run_dir, self.config_path, {})
+            self._scheduler = Scheduler(
+                graph,
+                self.executor,
+                self.resources,
+                self.bus,
+                on_finished=self._record,
+                force=self.force,
+            )
+            if self._cancelled:
+                self._scheduler.cancel()
+            results = await self._scheduler.run()
+        finally:
+            self._scheduler = None
+            self.executor.cleanup()
+        return ExperimentOutcome(graph, results, cancelled=self._cancelled)
 
     def _record(self, task: StageTask, result: StageResult) -> None:
         if task.run is None:

@@ -4,6 +4,11 @@ A stage is skipped when its completion marker holds its id and every stage it de
 was skipped too (a re-run upstream stage may have changed its inputs). A stage whose
 dependency failed is cancelled; the experiment report runs once every
 other task has ended, whatever their outcome, so it can list failed runs too.
+
+``cancel()`` stops the experiment: no task starts any more, and each running stage is
+stopped through ``Executor.cancel`` (SIGTERM, SIGKILL after the grace); what it finished
+is kept and its ``CANCELLED`` result is recorded like any other (``on_finished``), so a
+re-run resumes it. ``run()`` then returns normally.
 """
 
 from __future__ import annotations
@@ -43,6 +48,19 @@ class Scheduler:
         self.force = force
         self.states: dict[str, TaskState] = {t.id: TaskState.PENDING for t in graph}
         self.results: dict[str, StageResult] = {}
+        self.cancelled = False
+        self._handles: dict[str, asyncio.Task[None]] = {}
+        self._submitted: set[str] = set()
+
+    def cancel(self) -> None:
+        """Stop the experiment (see the module docstring); calling it again stops the
+        running stages without waiting for the grace."""
+        self.cancelled = True
+        for task_id, handle in list(self._handles.items()):
+            if task_id in self._submitted:
+                self.executor.cancel(task_id)
+            else:  # skipped check, or waiting for resources: nothing runs yet
+                handle.cancel()
 
     def _set(self, task: StageTask, state: TaskState, message: str = "") -> None:
         self.states[task.id] = state
@@ -78,12 +96,17 @@ class Scheduler:
             while pending or running:
                 for task in list(pending):
                     ready = self._ready(task)
-                    if ready is None:
+                    if self.cancelled:
+                        pending.remove(task)
+                        self._set(task, TaskState.CANCELLED, "experiment cancelled")
+                    elif ready is None:
                         pending.remove(task)
                         self._set(task, TaskState.CANCELLED, "a stage it depends on failed")
                     elif ready:
                         pending.remove(task)
-                        running.add(asyncio.ensure_future(self._run_one(task)))
+                        handle = asyncio.ensure_future(self._run_one(task))
+                        self._handles[task.id] = handle
+                        running.add(handle)
                 if not running:
                     if pending:
                         raise RuntimeError(
@@ -120,6 +143,29 @@ class Scheduler:
             )
 
     async def _run_one(self, task: StageTask) -> None:
+        try:
+            result = await self._result_of(task)
+        except asyncio.CancelledError:
+            if not self.cancelled:
+                self._set(task, TaskState.CANCELLED, "cancelled")
+                raise
+            result = StageResult(
+                task_id=task.id,
+                stage=task.stage,
+                status=TaskState.CANCELLED,
+                message="experiment cancelled",
+            )
+        finally:
+            self._handles.pop(task.id, None)
+        self.results[task.id] = result
+        if result.status == TaskState.COMPLETED:
+            mark_done(task, result)
+        if self.on_finished is not None:
+            self.on_finished(task, result)
+        self._set(task, result.status, result.message)
+
+    async def _result_of(self, task: StageTask) -> StageResult:
+        """The task's result: from its marker when finished earlier, else by running it."""
         deps_unchanged = all(self.states[d] == TaskState.SKIPPED for d in task.depends_on)
         if not self.force and deps_unchanged and is_done(task):
             marker = read_marker(task)
@@ -131,29 +177,21 @@ class Scheduler:
                 summary=marker.get("summary") or {},
                 outputs=marker.get("outputs") or [],
             )
-            self.results[task.id] = result
-            if self.on_finished is not None:
-                self.on_finished(task, result)
             self._report_kept_samples(task, result)
-            self._set(task, TaskState.SKIPPED, result.message)
-            return
+            return result
         self._set(task, TaskState.QUEUED)
         async with self.resources.allocate(task.resources.gpus) as allocation:
+            if self.cancelled:
+                raise asyncio.CancelledError
             placed = task.model_copy(update={"gpu_ids": list(allocation.gpu_ids)})
             self._set(task, TaskState.RUNNING)
             emit: Emit = self.bus.publish
+            self._submitted.add(task.id)
             try:
-                result = await self.executor.submit(placed, emit)
-            except asyncio.CancelledError:
-                self._set(task, TaskState.CANCELLED, "cancelled")
-                raise
+                return await self.executor.submit(placed, emit)
             except Exception as exc:  # an env that could not be prepared, etc.
-                result = StageResult(
+                return StageResult(
                     task_id=task.id, stage=task.stage, status=TaskState.FAILED, message=str(exc)
                 )
-        self.results[task.id] = result
-        if result.status == TaskState.COMPLETED:
-            mark_done(task, result)
-        if self.on_finished is not None:
-            self.on_finished(task, result)
-        self._set(task, result.status, result.message)
+            finally:
+                self._submitted.discard(task.id)

@@ -1,9 +1,10 @@
 """``vllm`` and ``sglang`` backends: start the engine's own OpenAI server and proxy to it.
 
-At load the engine runs as a subprocess in its own process group on a free loopback port
-(it also gets SIGTERM if the wrapper dies); the backend waits for its health endpoint,
-then forwards chat requests (streaming too) as the ``openai`` backend does. At unload the
-whole group gets SIGTERM, then SIGKILL after ``stop_grace_s``, so no engine worker is left.
+At load the engine runs as a child process (``vlmhb.core.childproc``: its own process
+group, SIGTERM if the wrapper dies) on a free loopback port; the backend waits for its
+health endpoint, then forwards chat requests (streaming too) as the ``openai`` backend
+does. At unload the whole group gets SIGTERM, then SIGKILL after the ``stop_grace_s``
+setting (``VLMHB_STOP_GRACE_S``), so no engine worker is left.
 
 Spec: ``model_path`` (or ``model``) is the weights given to the engine; the engine serves
 them as ``model`` (or ``name``). Params, besides those of the ``openai`` backend:
@@ -13,8 +14,7 @@ them as ``model`` (or ``name``). Params, besides those of the ``openai`` backend
 - ``python`` (default this interpreter), ``command`` (a list or a string replacing the
   default command; ``{host}``, ``{port}``, ``{model}``, ``{served_model_name}`` are
   substituted), ``env`` (extra environment variables), ``port`` (default: a free one),
-  ``health_path`` (default ``/health``), ``startup_timeout_s`` (default the spec's),
-  ``stop_grace_s`` (default 15).
+  ``health_path`` (default ``/health``), ``startup_timeout_s`` (default the spec's).
 Engine output goes to the wrapper's log (logger ``vlmhb.engine.<backend>``), with values
 of arguments naming a key, token or secret masked in the logged command.
 """
@@ -22,29 +22,26 @@ of arguments naming a key, token or secret masked in the logged command.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import shlex
-import signal
 import sys
-import time
-from collections import deque
 from typing import Annotated, Any
 
 import httpx
 from pydantic import Field
 
+from vlmhb.core.childproc import ChildProcess
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.fieldtypes import OPERATOR
-from vlmhb.core.proc import die_with_parent
 from vlmhb.core.secrets import is_secret_name, reveal, revealed
 from vlmhb.inference.backends.base import BackendError
 from vlmhb.inference.backends.openai_remote import OpenAIBackend, OpenAIParams
 from vlmhb.inference.launcher import free_port
 
 HOST = "127.0.0.1"
+OUTPUT_TAIL_LINES = 40
 
 
 def engine_arguments(value: Any) -> list[str]:
@@ -122,7 +119,6 @@ class EngineParams(OpenAIParams):
     startup_timeout_s: float | None = Field(
         None, gt=0, description="time to become healthy (default the spec's)"
     )
-    stop_grace_s: float = Field(15.0, ge=0, description="SIGTERM to SIGKILL delay")
     check_on_load: bool = Field(False, description="GET /models once healthy")
 
 
@@ -143,11 +139,8 @@ class EngineBackend(OpenAIBackend):
             raise ValueError(f"backend {self.name}: the model spec needs model_path or model")
         self.health_path = p.health_path
         self.startup_timeout_s = p.startup_timeout_s or spec.startup_timeout_s
-        self.stop_grace_s = p.stop_grace_s
         self.port = p.port
-        self.process: asyncio.subprocess.Process | None = None
-        self.output_tail: deque[str] = deque(maxlen=40)
-        self._reader: asyncio.Task[None] | None = None
+        self.process: ChildProcess | None = None
         self._engine_log = logging.getLogger(f"vlmhb.engine.{self.name}")
 
     def command(self) -> list[str]:
@@ -191,88 +184,43 @@ class EngineBackend(OpenAIBackend):
         self._engine_log.info("starting %s engine: %s", self.name, masked(command))
         env = {**os.environ, **{str(k): str(reveal(v)) for k, v in (self.p.env or {}).items()}}
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+            self.process = ChildProcess.start(
+                f"the {self.name} engine",
+                command,
                 env=env,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),
+                stdout=lambda line: self._engine_log.info("%s", line),
+                tail_lines=OUTPUT_TAIL_LINES,
             )
         except OSError as exc:
             raise BackendError(
                 f"cannot start the {self.name} engine ({command[0]}): {exc}"
             ) from exc
-        self._reader = asyncio.create_task(self._read_output(self.process))
         try:
-            await self._wait_healthy(self.process)
+            await asyncio.to_thread(self._wait_healthy, self.process)
             await super().load()
         except BaseException:
             await self._stop()
             raise
 
-    async def _read_output(self, process: asyncio.subprocess.Process) -> None:
-        """Send engine output lines to the log and keep the last ones for errors."""
-        assert process.stdout is not None
-        pending = b""
-        while chunk := await process.stdout.read(65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                self._line(line)
-        if pending:
-            self._line(pending)
-
-    def _line(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace").rstrip()
-        self.output_tail.append(line)
-        self._engine_log.info("%s", line)
-
-    def _tail(self) -> str:
-        return "\n".join(self.output_tail) or "(no output)"
-
-    async def _wait_healthy(self, process: asyncio.subprocess.Process) -> None:
+    def _wait_healthy(self, process: ChildProcess) -> None:
         url = f"http://{HOST}:{self.port}{self.health_path}"
-        deadline = time.monotonic() + self.startup_timeout_s
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while True:
-                if process.returncode is not None:
-                    await self._drain()
-                    raise BackendError(
-                        f"the {self.name} engine exited with code {process.returncode} "
-                        f"during startup; last output:\n{self._tail()}"
-                    )
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(url)).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise BackendError(
-                        f"the {self.name} engine was not healthy at {url} after "
-                        f"{self.startup_timeout_s:g} s; last output:\n{self._tail()}"
-                    )
-                await asyncio.sleep(0.2)
+        with httpx.Client(timeout=2.0) as http:
 
-    async def _drain(self) -> None:
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
+            def healthy() -> bool:
+                try:
+                    return http.get(url).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            process.wait_healthy(healthy, self.startup_timeout_s, interval_s=0.2)
 
     async def _stop(self) -> None:
         """SIGTERM to the engine's process group, SIGKILL to what is left after the grace."""
         process, self.process = self.process, None
         if process is None:
             return
-        group = process.pid  # the leader of its own session and group
-        if process.returncode is None:
-            _signal_group(group, signal.SIGTERM)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(process.wait(), self.stop_grace_s)
-        _signal_group(group, signal.SIGKILL)
-        await process.wait()
-        await self._drain()
-        if self._reader is not None:
-            self._reader.cancel()
-        self._engine_log.info("%s engine stopped (exit code %s)", self.name, process.returncode)
+        code = await process.stop_async()
+        self._engine_log.info("%s engine stopped (exit code %s)", self.name, code)
 
     async def unload(self) -> None:
         await super().unload()
@@ -284,11 +232,6 @@ class EngineBackend(OpenAIBackend):
             "engine_command": masked(self.command()),
             "engine_pid": self.process.pid if self.process else None,
         }
-
-
-def _signal_group(group: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signum)
 
 
 class VllmBackend(EngineBackend):
