@@ -38,8 +38,8 @@ from sqlalchemy import insert
 from vlmhb.backend.db.engine import Database
 from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.db.models import Experiment, ExperimentModel
-from vlmhb.backend.events.redis_bus import RedisEventBus
 from vlmhb.core.contracts import Event, EventType
+from vlmhb.orchestrator.redis_bus import RedisEventBus
 
 RESULTS = Path(__file__).parent / "results" / "api_list.json"
 TOKEN = secrets.token_urlsafe(32)  # the server's token for this run (auth is always on)

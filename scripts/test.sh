@@ -14,5 +14,5 @@ fi
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
-  packages/inference/src packages/reporting/src services/backend/src
+  packages/inference/src packages/reporting/src services/orchestrator/src services/backend/src
 uv run --frozen pytest -q "$@"

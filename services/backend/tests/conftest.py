@@ -17,15 +17,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import redis
 
 from vlmhb.backend.settings import BackendSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[2] / "orchestrator" / "tests"))
 from vlmhb_backend_testkit import TEST_HOST, TEST_TOKEN, api_client
+from vlmhb_orchestrator_testkit import shared_redis_url
 
 PG_ADMIN_DSN = os.environ.get("VLMHB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_TEST_URL = os.environ.get("VLMHB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = "experiments, experiment_models, runs, stage_tasks, events, artifacts"
 
 
@@ -60,10 +60,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    assert client.ping(), "Redis must be running (scripts/services.sh)"
-    client.close()
-    return REDIS_TEST_URL
+    return shared_redis_url()
 
 
 @pytest.fixture(scope="session")

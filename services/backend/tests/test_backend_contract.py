@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from vlmhb_backend_testkit import TERMINAL, experiment_yaml, free_port
+from vlmhb_backend_testkit import TERMINAL, experiment_yaml
+from vlmhb_orchestrator_testkit import free_port
 
 from vlmhb.backend.app import create_app
 from vlmhb.backend.settings import BackendSettings

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server, wait_status
+from vlmhb_backend_testkit import AUTH, experiment_yaml, server, wait_status
+from vlmhb_orchestrator_testkit import free_port
 
 pytestmark = pytest.mark.slow
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"}

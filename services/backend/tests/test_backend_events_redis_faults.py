@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -16,20 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-from vlmhb_backend_testkit import experiment_yaml, free_port, wait_status
+from vlmhb_backend_testkit import experiment_yaml, wait_status
 from vlmhb_faults_testkit import (
     HEADERS,
     TOKEN,
-    private_redis,
     server_log,
     sigterm_seconds,
     start_server,
     stopped_at_end,
 )
-
-from vlmhb.backend.events.outbox import Envelope, Outbox
-from vlmhb.backend.events.redis_bus import RedisEventBus
-from vlmhb.core.contracts import Event, EventType, TaskState
+from vlmhb_orchestrator_testkit import free_port, private_redis
 
 pytestmark = pytest.mark.slow
 SHUTDOWN_LIMIT_S = 10.0
@@ -152,63 +147,3 @@ def test_redis_unreachable_at_start_is_one_line(tmp_path: Path, command: str) ->
     assert "Traceback" not in proc.stderr + proc.stdout
     errors = [line for line in proc.stderr.splitlines() if "Redis" in line]
     assert len(errors) == 1 and url in errors[0] and "unreachable" in errors[0], proc.stderr
-
-
-async def test_bus_delivers_every_event_once_across_a_redis_restart(tmp_path: Path) -> None:
-    """Publisher and consumer keep going through SIGKILL + empty restart: every event
-    arrives exactly once and in order (resent events are recognised)."""
-    with private_redis(free_port(), tmp_path) as redis_server:
-        publisher, consumer = RedisEventBus(redis_server.url), RedisEventBus(redis_server.url)
-        topic = f"t-{secrets.token_hex(4)}"
-        got: list[int] = []
-        ready = asyncio.Event()
-
-        def collect(event: Event) -> None:
-            got.append(event.done or 0)
-
-        listener = asyncio.create_task(consumer.listen(collect, ready, topic=topic))
-        await asyncio.wait_for(ready.wait(), 10)
-        total = 600
-        for i in range(total):
-            publisher.publish(
-                Event(type=EventType.STATE, topic=topic, done=i, state=TaskState.RUNNING)
-            )
-            if i == 200:
-                await asyncio.sleep(0.3)
-                redis_server.kill()
-            if i == 400:
-                await asyncio.sleep(1.0)
-                assert publisher.pending > 0  # kept while Redis is down
-                redis_server.start()
-            await asyncio.sleep(0)
-        deadline = time.monotonic() + 30
-        while publisher.pending and time.monotonic() < deadline:  # reconnects with backoff
-            await asyncio.sleep(0.1)
-        assert await publisher.flush()
-        while len(got) < total and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert got == list(range(total))
-        listener.cancel()
-        await publisher.aclose()
-        await consumer.aclose()
-
-
-def test_outbox_drops_oldest_progress_never_state() -> None:
-    outbox = Outbox(limit=5)
-    kinds = [
-        EventType.STATE,
-        EventType.PROGRESS,
-        EventType.PROGRESS,
-        EventType.STATE,
-        EventType.LOG,
-        EventType.STATE,
-        EventType.STATE,
-        EventType.STATE,
-    ]
-    for seq, kind in enumerate(kinds, 1):
-        outbox.put(Envelope("p", seq, Event(type=kind, topic="x")))
-    kept = outbox.peek(10)
-    assert [e.seq for e in kept] == [1, 4, 6, 7, 8] and outbox.dropped == 3
-    for seq in range(9, 20):
-        outbox.put(Envelope("p", seq, Event(type=EventType.STATE, topic="x")))
-    assert len(outbox) == 16  # state events are never dropped

@@ -18,7 +18,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from vlmhb_backend_testkit import AUTH, experiment_yaml, free_port, server_env
+from vlmhb_backend_testkit import AUTH, experiment_yaml, server_env
+from vlmhb_orchestrator_testkit import free_port
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from vlmhb_backend_testkit import free_port
+from vlmhb_orchestrator_testkit import free_port
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "vlmhb.core.cli.main"]

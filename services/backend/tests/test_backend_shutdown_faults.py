@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from vlmhb_backend_testkit import experiment_yaml, free_port
+from vlmhb_backend_testkit import experiment_yaml
 from vlmhb_faults_testkit import HEADERS, server_log, sigterm_seconds, start_server, stopped_at_end
+from vlmhb_orchestrator_testkit import free_port
 
 pytestmark = pytest.mark.slow
 SHUTDOWN_LIMIT_S = 10.0

@@ -27,9 +27,9 @@ from vlmhb_backend_testkit import (
     TEST_TOKEN,
     WEB,
     ensure_node_modules,
-    free_port,
     server,
 )
+from vlmhb_orchestrator_testkit import free_port
 
 pytestmark = [
     pytest.mark.slow,

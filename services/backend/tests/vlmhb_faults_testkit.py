@@ -1,5 +1,5 @@
-"""Helpers of the fault tests: a private redis-server that a test may kill, and a
-``vlmhb`` server subprocess whose shutdown time is measured."""
+"""Helpers of the fault tests: a ``vlmhb`` server subprocess whose shutdown time is
+measured (the private redis-server is ``vlmhb_orchestrator_testkit.private_redis``)."""
 
 from __future__ import annotations
 
@@ -13,68 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import redis
 
 TOKEN = "faults-test-token-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class RedisProcess:
-    """``redis-server`` on ``port`` without persistence: a restart starts it empty."""
-
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port = port
-        self.folder = folder
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if redis.Redis(port=self.port, socket_connect_timeout=1).ping():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("redis-server did not start")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL (by its pid); the in-memory stream is gone."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-
-@contextmanager
-def private_redis(port: int, folder: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(port, folder)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def start_server(

@@ -20,20 +20,20 @@ from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.db.models import Experiment
 from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
-from vlmhb.backend.events.redis_bus import RedisEventBus
 from vlmhb.backend.guards import BrowserGuard, install_log_filter
 from vlmhb.backend.openapi import install_state_schemas
 from vlmhb.backend.runner.base import EmbeddedRunner, Runner
-from vlmhb.backend.runner.local import LocalRunner
 from vlmhb.backend.runner.remote import RemoteRunner
 from vlmhb.backend.security import BodyLimit, bearer_dependency
 from vlmhb.backend.services import Services
 from vlmhb.backend.settings import LOOPBACK_HOSTS, BackendSettings
 from vlmhb.backend.states import ACTIVE, ExperimentStatus
-from vlmhb.backend.submission import submission_policy
-from vlmhb.backend.tokens import load_or_create_token
 from vlmhb.backend.web import mount_web
 from vlmhb.core.orchestration.events import InProcessEventBus
+from vlmhb.orchestrator.local import LocalRunner
+from vlmhb.orchestrator.redis_bus import RedisEventBus
+from vlmhb.orchestrator.settings import submission_policy
+from vlmhb.orchestrator.tokens import load_or_create_token
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"

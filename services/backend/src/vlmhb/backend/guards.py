@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vlmhb.backend.security import CSRF_COOKIE, CSRF_HEADER
-from vlmhb.backend.tokens import same_secret
+from vlmhb.orchestrator.tokens import same_secret
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vlmhb.backend.services import services_of
-from vlmhb.backend.tokens import same_secret, session_value
+from vlmhb.orchestrator.tokens import same_secret, session_value
 
 READ_METHODS = {"GET", "HEAD"}
 SESSION_COOKIE = "vlmhb_session"

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from vlmhb.backend.tokens import check_token, load_or_create_token
+from vlmhb.orchestrator.settings import RunnerSettings
+from vlmhb.orchestrator.tokens import check_token, load_or_create_token
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-class BackendSettings(BaseSettings):
+class BackendSettings(RunnerSettings):
     """Where state lives and how the backend is reached.
 
     ``database_url``: SQLAlchemy URL (default: SQLite ``<data_dir>/vlmhb.db``).
@@ -25,21 +26,13 @@ class BackendSettings(BaseSettings):
     still checked). ``allowed_hosts``: Host header names accepted besides localhost,
     127.0.0.1 and [::1] (``*``: any). ``orchestrator_token``: what ``vlmhb backend``
     sends to the orchestrator (default: ``auth_token``).
-    ``data_root``: relative paths in submitted configs resolve here (default: the working
-    directory), and every path they read must lie inside it or a ``model_roots`` folder
-    (``VLMHB_MODEL_ROOTS``, a JSON list: where model weights live). ``model_keys``
-    (``VLMHB_MODEL_KEYS``, JSON ``{"ENV_VAR": ["https://api.example/v1"]}``): the
-    environment variables a submitted ``api_key_env`` may name, and the base URLs each
-    key may be sent to. See ``docs/security.md``.
+    The runs folder and the submission limits (``data_root``, ``model_roots``,
+    ``model_keys``) come from ``RunnerSettings``, shared with the orchestrator.
     """
 
     model_config = SettingsConfigDict(env_prefix="VLMHB_", populate_by_name=True)
 
     data_dir: Path = Path(".vlmhb")
-    runs_dir: Path = Path("runs")
-    data_root: Path | None = None
-    model_roots: list[Path] = Field(default_factory=list)
-    model_keys: dict[str, list[str]] = Field(default_factory=dict)
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "VLMHB_DATABASE_URL")
     )

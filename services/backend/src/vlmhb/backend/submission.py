@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from vlmhb.backend.settings import BackendSettings
 from vlmhb.core.config import load_experiment
 from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.core.config.policy import SubmissionPolicy
@@ -47,21 +46,6 @@ def config_format(content_type: str) -> str:
         "application/yaml, application/json or multipart/form-data "
         f"with {LEGACY_USER_CONFIG} and {LEGACY_MODELS}",
         415,
-    )
-
-
-def submission_policy(settings: BackendSettings) -> SubmissionPolicy:
-    """The limits every submitted config is loaded under (see ``docs/security.md``): the
-    data root (default: the working directory) and model roots, the runs folder, the
-    allowed model keys."""
-    roots = [
-        (settings.data_root or Path.cwd()).expanduser().resolve(),
-        *(p.expanduser().resolve() for p in settings.model_roots),
-    ]
-    return SubmissionPolicy(
-        data_roots=tuple(roots),
-        output_root=settings.runs_dir.expanduser().resolve(),
-        model_keys={k: tuple(v) for k, v in settings.model_keys.items()},
     )
 
 

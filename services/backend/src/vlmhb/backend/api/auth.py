@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from vlmhb.backend.schemas import SECURED_RESPONSES, error
 from vlmhb.backend.security import clear_session, set_session
 from vlmhb.backend.services import services_of
-from vlmhb.backend.tokens import same_secret
+from vlmhb.orchestrator.tokens import same_secret
 
 public = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(prefix="/auth", tags=["auth"], responses=SECURED_RESPONSES)

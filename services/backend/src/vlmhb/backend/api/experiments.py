@@ -17,7 +17,6 @@ from vlmhb.backend.api.routing import allow_all_methods
 from vlmhb.backend.db.models import Experiment, ExperimentModel
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
 from vlmhb.backend.queries import detail, list_experiments
-from vlmhb.backend.runner.local import AlreadyRunning
 from vlmhb.backend.runner.remote import RemoteRunnerError
 from vlmhb.backend.schemas import (
     INVALID,
@@ -41,10 +40,11 @@ from vlmhb.backend.submission import (
     load_spec,
     store_legacy,
     store_structured,
-    submission_policy,
 )
 from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.core.contracts import ExperimentSpec
+from vlmhb.orchestrator.local import AlreadyRunning
+from vlmhb.orchestrator.settings import submission_policy
 
 router = APIRouter(
     tags=["experiments"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from vlmhb.backend.runner.local import LocalRunner
+from vlmhb.orchestrator.local import LocalRunner
 
 
 class Runner(Protocol):

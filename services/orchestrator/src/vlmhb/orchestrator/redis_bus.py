@@ -35,8 +35,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from vlmhb.backend.events.outbox import Backoff, Envelope, Outbox
 from vlmhb.core.contracts import Event
+from vlmhb.orchestrator.outbox import Backoff, Envelope, Outbox
 
 log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "vlmhb:events:"

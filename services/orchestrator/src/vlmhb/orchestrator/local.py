@@ -13,7 +13,6 @@ import contextlib
 import time
 from pathlib import Path
 
-from vlmhb.backend.events.topic import TopicBus
 from vlmhb.core.config import load_experiment
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import Event, EventType, TaskState
@@ -21,6 +20,8 @@ from vlmhb.core.orchestration.events import EventBus
 from vlmhb.core.orchestration.orchestrator import Orchestrator
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.settings import Settings
+from vlmhb.orchestrator.settings import RunnerSettings, submission_policy
+from vlmhb.orchestrator.topic import TopicBus
 
 
 class AlreadyRunning(Exception):
@@ -36,12 +37,9 @@ class LocalRunner:
         policy: SubmissionPolicy | None = None,
     ) -> None:
         """``policy``: what submitted configs may do (default: from ``VLMHB_*`` settings)."""
-        from vlmhb.backend.settings import BackendSettings
-        from vlmhb.backend.submission import submission_policy
-
         self.bus = bus
         self.runs_root = runs_root
-        self.policy = policy or submission_policy(BackendSettings(runs_dir=runs_root))
+        self.policy = policy or submission_policy(RunnerSettings(runs_dir=runs_root))
         self.settings = settings or Settings()
         self.resources = ResourceManager.from_settings(self.settings)
         self._tasks: dict[str, asyncio.Task[None]] = {}
