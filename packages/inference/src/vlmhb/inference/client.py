@@ -1,7 +1,8 @@
 """Async load client for OpenAI-compatible chat servers.
 
 ``InferenceClient.infer(sample)`` sends one ``PreparedSample`` under a concurrency limit
-(one keep-alive connection per slot), streams the reply and measures, like vLLM's
+(one keep-alive connection per slot), streams the reply (server-sent events, read by
+``vlmhb.inference.sse``) and measures, like vLLM's
 ``bench serve``:
 
 - ``ttft_ms``: request sent → first non-empty content chunk;
@@ -36,6 +37,7 @@ import httpx
 from vlmhb.core.contracts import GenerationParams, PreparedSample
 from vlmhb.inference.images import ImageError, encode_image
 from vlmhb.inference.limiter import ConcurrencyLimiter
+from vlmhb.inference.sse import aiter_sse
 
 # error_type values
 BAD_INPUT = "bad_input"
@@ -276,14 +278,11 @@ class InferenceClient:
         marks: list[float] = []
         result.prompt_tokens = result.completion_tokens = None
         done = False
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
+        async for message in aiter_sse(response.aiter_bytes()):
+            if message.done:
                 done = True  # read on to the end so the connection is kept alive
                 continue
-            event = json.loads(data)
+            event = json.loads(message.data)
             if "error" in event:
                 message = event["error"].get("message", "stream error")
                 raise RequestFailed(f"stream error: {message}", True, STREAM)

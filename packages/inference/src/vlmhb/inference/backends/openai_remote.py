@@ -16,6 +16,7 @@ never logged or shown). Params:
 
 Requests are forwarded as sent to the wrapper (``GenerationRequest.messages``, images as
 ``data:`` URLs) with ``max_tokens``, ``temperature``, ``stop`` and ``response_format``.
+Streamed replies are read with ``vlmhb.inference.sse`` (the load client's parser too).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from vlmhb.inference.backends.base import (
     count_words,
 )
 from vlmhb.inference.backends.ratelimit import RateLimiter
+from vlmhb.inference.sse import aiter_sse
 
 log = logging.getLogger("vlmhb.inference.backends.openai")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -291,13 +293,10 @@ class OpenAIBackend(Backend):
         usage: dict[str, Any] | None = None
         finish = "stop"
         try:
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+            async for message in aiter_sse(response.aiter_bytes()):
+                if message.done:
                     break
-                event = json.loads(data)
+                event = json.loads(message.data)
                 if "error" in event:
                     message = (event["error"] or {}).get("message", "stream error")
                     raise BackendError(f"upstream stream error: {message}")
