@@ -29,12 +29,13 @@ import asyncio
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import Field
 
 from vlmhb.core.contracts import GenerationParams, PreparedSample
+from vlmhb.core.rundir import AnswerRow
 from vlmhb.inference.images import ImageError, encode_image
 from vlmhb.inference.limiter import ConcurrencyLimiter
 from vlmhb.inference.sse import aiter_sse
@@ -51,31 +52,20 @@ MALFORMED = "malformed"
 OVERLOAD_TYPES = frozenset({HTTP_429, HTTP_5XX})
 
 
-@dataclass
-class RequestResult:
-    """Outcome and timings of one sample (milliseconds).
+class RequestResult(AnswerRow):
+    """Outcome and timings of one sample (milliseconds): its ``answers.csv`` row
+    (``vlmhb.core.rundir.AnswerRow``) and what only the client knows.
 
     ``sent_at``/``done_at`` are ``time.perf_counter()`` marks of the final attempt (for
     run wall-clock and throughput); ``itl_ms`` holds the gaps only when the client keeps
     them.
     """
 
-    id: str
-    model_answer: str = ""
-    error: str = ""
-    ttft_ms: float | None = None
-    latency_ms: float | None = None
-    tpot_ms: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
     attempts: int = 0
     queue_ms: float = 0.0
-    itl_ms_mean: float | None = None
-    itl_ms_max: float | None = None
-    error_type: str = ""
     sent_at: float | None = None
     done_at: float | None = None
-    itl_ms: list[float] = field(default_factory=list, repr=False)
+    itl_ms: list[float] = Field(default_factory=list, repr=False)
 
 
 class RequestFailed(Exception):

@@ -29,7 +29,7 @@ from vlmhb.core.contracts import (
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.files import ANSWERS_FILE, INFERENCE_STATS_FILE, SAMPLES_FILE
 from vlmhb.core.prepare import prepare_run_inputs, read_prepared_samples
-from vlmhb.core.rundir import AnswerRow, AnswersFile
+from vlmhb.core.rundir import AnswersFile
 from vlmhb.core.stages import StageContext
 from vlmhb.inference import loop
 from vlmhb.inference.bench import (
@@ -180,7 +180,7 @@ class InferenceStage:
         checkpointing the session's record)."""
 
         def record(result: RequestResult) -> None:
-            answers.append(AnswerRow.model_validate(result))
+            answers.append(result)
             results.append(result)
             session.add(result)
             ctx.progress(done + len(results), total)

@@ -12,7 +12,7 @@ import csv
 import math
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from vlmhb.core.contracts import RowProblem
 from vlmhb.core.errors import ConfigError
@@ -28,8 +28,6 @@ csv.field_size_limit(2**31 - 1)
 class AnswerRow(BaseModel):
     """One row of ``answers.csv``: the answer, the error (empty for a good answer) and the
     request's timings (ms), token counts and attempts (None when not measured)."""
-
-    model_config = ConfigDict(from_attributes=True)
 
     id: str
     model_answer: str = ""
@@ -59,7 +57,7 @@ class AnswerRow(BaseModel):
     def cells(self) -> list[str]:
         """The row's cells in ``ANSWER_COLUMNS`` order, as the file holds them (floats with
         three decimals, None empty)."""
-        values = self.model_dump()
+        values = self.model_dump(include=set(ANSWER_COLUMNS))
         return [_cell(values[column]) for column in ANSWER_COLUMNS]
 
 
