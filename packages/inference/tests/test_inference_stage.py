@@ -178,3 +178,24 @@ def test_only_evaluate_never_asks_the_model(
     result = run_stage(task)
     assert result.status == TaskState.COMPLETED and result.summary["resumed"] == 5
     assert not log.exists() and not (tmp_path / "server.log").exists()
+
+
+def test_only_evaluate_takes_the_id_model_answer_file_it_asks_for(
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
+    """The only_evaluate error asks for ``columns id;model_answer``: the evaluation stage
+    read such a file, the inference stage's recovery refused its header."""
+    samples_factory(tmp_path, 3)
+    log = tmp_path / "requests.log"
+    task = task_factory(tmp_path, {"request_log": str(log)})
+    assert task.run is not None
+    task.run.task.only_evaluate = True
+    (tmp_path / "answers.csv").write_text(
+        "id;model_answer\n" + "".join(f"{i};given {i}\n" for i in range(3)), encoding="utf-8"
+    )
+    result = run_stage(task)
+    assert result.status == TaskState.COMPLETED and result.summary["resumed"] == 3
+    assert [(r["id"], r["model_answer"]) for r in read_answers(tmp_path)] == [
+        (str(i), f"given {i}") for i in range(3)
+    ]
+    assert not log.exists()
