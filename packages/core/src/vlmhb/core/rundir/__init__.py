@@ -26,11 +26,8 @@ from vlmhb.core.files import (
     MANIFEST_FILE,
     METRICS_FILES,
     PROBLEMS_FILE,
-    REPORT_HTML,
-    REPORT_MD,
     RUN_SPEC_FILE,
     SAMPLES_FILE,
-    TASKS_DIR,
     TIMING_COLUMNS,
 )
 from vlmhb.core.rundir.answers import AnswerRow, count_answers, read_answers
@@ -49,50 +46,19 @@ __all__ = [
 
 
 class RunDir:
-    """One run's folder (it need not exist yet)."""
+    """One run's folder (it need not exist yet) and the paths of its files."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.samples_path = self.path / SAMPLES_FILE
+        self.problems_path = self.path / PROBLEMS_FILE
+        self.answers_path = self.path / ANSWERS_FILE
+        self.stats_path = self.path / INFERENCE_STATS_FILE
+        self.run_spec_path = self.path / RUN_SPEC_FILE
+        self.manifest_path = self.path / MANIFEST_FILE
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-    # ------------------------------------------------------------------ paths
-    @property
-    def samples_path(self) -> Path:
-        return self.path / SAMPLES_FILE
-
-    @property
-    def problems_path(self) -> Path:
-        return self.path / PROBLEMS_FILE
-
-    @property
-    def answers_path(self) -> Path:
-        return self.path / ANSWERS_FILE
-
-    @property
-    def stats_path(self) -> Path:
-        return self.path / INFERENCE_STATS_FILE
-
-    @property
-    def run_spec_path(self) -> Path:
-        return self.path / RUN_SPEC_FILE
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.path / MANIFEST_FILE
-
-    @property
-    def report_md_path(self) -> Path:
-        return self.path / REPORT_MD
-
-    @property
-    def report_html_path(self) -> Path:
-        return self.path / REPORT_HTML
-
-    @property
-    def tasks_dir(self) -> Path:
-        return self.path / TASKS_DIR
 
     def metrics_path(self, level: str) -> Path:
         """``metrics_<level>.csv`` for a level of ``METRICS_FILES`` (KeyError otherwise)."""
