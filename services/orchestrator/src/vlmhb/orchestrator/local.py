@@ -43,6 +43,7 @@ class LocalRunner:
         self.settings = settings or Settings()
         self.resources = ResourceManager.from_settings(self.settings)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._orchestrators: dict[str, Orchestrator] = {}
         self.last_state: dict[str, str] = {}
         self._stopping = False
 
@@ -61,10 +62,17 @@ class LocalRunner:
         return experiment_id in self._tasks
 
     def cancel(self, experiment_id: str) -> bool:
+        """Stop the experiment through ``Orchestrator.cancel``: its stage processes get
+        SIGTERM, then SIGKILL after ``VLMHB_STOP_GRACE_S`` (asked again: at once); what
+        they finished is kept. Before the orchestrator exists, the start is cancelled."""
         task = self._tasks.get(experiment_id)
         if task is None:
             return False
-        task.cancel()
+        orchestrator = self._orchestrators.get(experiment_id)
+        if orchestrator is None:
+            task.cancel()
+        else:
+            orchestrator.cancel()
         return True
 
     def _publish(self, experiment_id: str, state: TaskState, message: str = "") -> None:
@@ -91,6 +99,7 @@ class LocalRunner:
                 config_path=config_path,
                 force=force,
             )
+            self._orchestrators[experiment_id] = orchestrator
             outcome = await orchestrator.run()
         except asyncio.CancelledError:
             if not self._stopping:
@@ -99,7 +108,11 @@ class LocalRunner:
         except Exception as exc:
             self._publish(experiment_id, TaskState.FAILED, f"{type(exc).__name__}: {exc}")
             return
-        if outcome.ok:
+        finally:
+            self._orchestrators.pop(experiment_id, None)
+        if outcome.cancelled:
+            self._publish(experiment_id, TaskState.CANCELLED, "cancelled by request")
+        elif outcome.ok:
             self._publish(experiment_id, TaskState.COMPLETED)
         else:
             failed = "; ".join(
