@@ -81,6 +81,54 @@ def _user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _rate_limited(wait: float) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": "rate limited", "type": "rate_limit_error"}},
+        status_code=429,
+        headers={"retry-after-ms": str(round(wait * 1000)), "retry-after": str(math.ceil(wait))},
+    )
+
+
+def _completion(body: dict[str, Any], answer: str, usage: dict[str, int]) -> JSONResponse:
+    return JSONResponse(
+        {
+            "id": "cmpl-standin",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model"),
+            "usage": usage,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": answer},
+                }
+            ],
+        }
+    )
+
+
+async def _events(body: dict[str, Any], words: list[str], usage: dict[str, int]) -> Any:
+    """The streamed answer: one chunk per word, the finish chunk, usage when asked."""
+    for index, word in enumerate(words):
+        piece = word if index == 0 else " " + word
+        chunk = {
+            "object": "chat.completion.chunk",
+            "model": body.get("model"),
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        yield f"data: {json.dumps(chunk)}\n\n"
+        await asyncio.sleep(0)
+    done = {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
+    yield f"data: {json.dumps(done)}\n\n"
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def create_standin_app(state: StandinState) -> FastAPI:
     app = FastAPI()
 
@@ -109,14 +157,7 @@ def create_standin_app(state: StandinState) -> FastAPI:
         text = _user_text(body["messages"])
         wait = state.admit(text)
         if wait is not None:
-            return JSONResponse(
-                {"error": {"message": "rate limited", "type": "rate_limit_error"}},
-                status_code=429,
-                headers={
-                    "retry-after-ms": str(round(wait * 1000)),
-                    "retry-after": str(math.ceil(wait)),
-                },
-            )
+            return _rate_limited(wait)
         if (body.get("response_format") or {}).get("type") == "json_object":
             text = json.dumps({"echo": text})
         words = text.split(" ")[: body.get("max_tokens") or None]
@@ -128,43 +169,8 @@ def create_standin_app(state: StandinState) -> FastAPI:
         }
         state.token_log.append((time.monotonic(), usage["total_tokens"]))
         if not body.get("stream"):
-            return JSONResponse(
-                {
-                    "id": "cmpl-standin",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body.get("model"),
-                    "usage": usage,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": answer},
-                        }
-                    ],
-                }
-            )
-
-        async def events() -> Any:
-            for index, word in enumerate(words):
-                piece = word if index == 0 else " " + word
-                chunk = {
-                    "object": "chat.completion.chunk",
-                    "model": body.get("model"),
-                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-                }
-                yield f"data: {json.dumps(chunk)}\n\n"
-                await asyncio.sleep(0)
-            done = {
-                "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            }
-            yield f"data: {json.dumps(done)}\n\n"
-            if (body.get("stream_options") or {}).get("include_usage"):
-                yield f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+            return _completion(body, answer, usage)
+        return StreamingResponse(_events(body, words, usage), media_type="text/event-stream")
 
     return app
 
