@@ -155,6 +155,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/{experiment_id}/runs/{run}/metrics-schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Run Metrics Schema
+         * @description The run's ``metrics_schema.json`` (runs evaluated before it existed: the metric
+         *     registry's metadata; empty before evaluation).
+         */
+        get: operations["run_metrics_schema_api_v1_experiments__experiment_id__runs__run__metrics_schema_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/metrics-schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Experiment Metrics Schema
+         * @description Every metric of the experiment's runs (the first run's entry where they differ).
+         */
+        get: operations["experiment_metrics_schema_api_v1_experiments__experiment_id__metrics_schema_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/analytics/{experiment_id}": {
         parameters: {
             query?: never;
@@ -618,6 +659,60 @@ export interface components {
              * @description the server's token
              */
             token: string;
+        };
+        /**
+         * MetricInfo
+         * @description What one metric (one row of ``metrics_general.csv``) means.
+         *
+         *     ``higher_is_better`` is None for values with no "best" (token counts, session
+         *     counts); ``range`` is ``(low, high)``, None where unbounded.
+         */
+        MetricInfo: {
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "quality" | "speed" | "cost" | "reliability";
+            /** Higher Is Better */
+            higher_is_better: boolean | null;
+            /**
+             * Unit
+             * @default
+             */
+            unit: string;
+            /**
+             * Range
+             * @default [
+             *       null,
+             *       null
+             *     ]
+             */
+            range: [
+                number | null,
+                number | null
+            ];
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /**
+         * MetricsSchema
+         * @description ``metrics_schema.json``: the metadata of every metric a run's files hold.
+         */
+        MetricsSchema: {
+            /**
+             * Version
+             * @default 1
+             */
+            version: number;
+            /** Metrics */
+            metrics?: {
+                [key: string]: components["schemas"]["MetricInfo"];
+            };
         };
         /** RegistryEntryOut */
         RegistryEntryOut: {
@@ -1509,6 +1604,144 @@ export interface operations {
             };
         };
     };
+    run_metrics_schema_api_v1_experiments__experiment_id__runs__run__metrics_schema_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description experiment id */
+                experiment_id: string;
+                /** @description run name, or its numeric id */
+                run: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricsSchema"];
+                };
+            };
+            /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing or wrong credentials (bearer token or session cookie) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description refused: a cross-origin request (Origin not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorOut"];
+                };
+            };
+        };
+    };
+    experiment_metrics_schema_api_v1_experiments__experiment_id__metrics_schema_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description experiment id */
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricsSchema"];
+                };
+            };
+            /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing or wrong credentials (bearer token or session cookie) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description refused: a cross-origin request (Origin not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorOut"];
+                };
+            };
+        };
+    };
     analytics_api_v1_analytics__experiment_id__get: {
         parameters: {
             query?: {
@@ -1965,6 +2198,7 @@ type ReadonlyArray<T> = [
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const pathsApiV1ExperimentsExperiment_idEventsGetResponses200ContentTextEventStreamEventValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/experiments/{experiment_id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["event"]> = ["snapshot", "event"];
 export const experimentStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ExperimentStatus"]> = ["ACCEPTED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"];
+export const metricInfoKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricInfo"]["kind"]> = ["quality", "speed", "cost", "reliability"];
 export const registryKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RegistryKind"]> = ["models", "tasks", "datasets", "metrics", "reports", "stages"];
 export const sortFieldValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SortField"]> = ["created_at", "-created_at", "updated_at", "-updated_at", "name", "-name", "status", "-status"];
 export const activeExperimentStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ActiveExperimentStatus"]> = ["ACCEPTED", "RUNNING"];

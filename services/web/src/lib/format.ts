@@ -1,3 +1,5 @@
+import type { MetricInfo } from './types';
+
 export function relativeTime(iso: string | null | undefined, now: number = Date.now()): string {
   if (!iso) return '—';
   const t = Date.parse(iso);
@@ -32,9 +34,27 @@ export function num(value: number | null | undefined, digits = 3): string {
   return value.toFixed(digits);
 }
 
-/** Metrics where smaller is better (error rates, timings). */
-export function lowerIsBetter(metric: string): boolean {
-  return /^(cer|wer|ter|mer)|error|latency|_ms$|ttft|tpot/i.test(metric);
+/**
+ * Whether a change of `delta` in a metric is an improvement, by the metric's direction in
+ * the API's metric metadata (`info`, from `/experiments/{id}/metrics-schema`); null when the
+ * metric has no direction or is not described. Never guessed from the metric's name.
+ */
+export function improves(info: MetricInfo | undefined, delta: number): boolean | null {
+  const higher = info?.higher_is_better;
+  if (higher == null || delta === 0) return null;
+  return higher ? delta > 0 : delta < 0;
+}
+
+/** `↑` (higher is better), `↓` (lower is better) or nothing. */
+export function directionArrow(info: MetricInfo | undefined): string {
+  const higher = info?.higher_is_better;
+  return higher == null ? '' : higher ? '↑' : '↓';
+}
+
+/** `higher is better` / `lower is better`, undefined without a direction. */
+export function directionWords(info: MetricInfo | undefined): string | undefined {
+  const higher = info?.higher_is_better;
+  return higher == null ? undefined : `${higher ? 'higher' : 'lower'} is better`;
 }
 
 export function bytes(n: number): string {

@@ -44,6 +44,11 @@ export type CompareRow = Schemas['CompareRow'];
 
 export type ComparePage = Schemas['ComparePage'];
 
+/** Direction, unit, range and kind of one metric (the run's metrics_schema.json). */
+export type MetricInfo = Schemas['MetricInfo'];
+
+export type MetricsSchema = Schemas['MetricsSchema'];
+
 export interface PlotlyFigure {
   data: unknown[];
   layout: Record<string, unknown>;

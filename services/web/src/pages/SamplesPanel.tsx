@@ -2,10 +2,17 @@ import { useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { apiFetch } from '../lib/api';
-import type { ComparePage, ExperimentDetail, Run, SamplePage } from '../lib/types';
+import type {
+  ComparePage,
+  ExperimentDetail,
+  MetricInfo,
+  MetricsSchema,
+  Run,
+  SamplePage,
+} from '../lib/types';
 import { ErrorBox } from '../components/ErrorBox';
 import { Pager } from './ExperimentsPage';
-import { lowerIsBetter, num } from '../lib/format';
+import { directionArrow, directionWords, improves, num } from '../lib/format';
 
 const PAGE = 25;
 
@@ -210,12 +217,24 @@ function RunSamples({
   );
 }
 
-function Delta({ metric, value }: { metric: string; value: number | null | undefined }) {
+/** The experiment's metric metadata (direction, unit) from the API, re-read as stages finish. */
+function useMetricsSchema(detail: ExperimentDetail) {
+  return useQuery({
+    queryKey: ['metrics-schema', detail.id, detail.stages_done],
+    queryFn: ({ signal }) =>
+      apiFetch<MetricsSchema>(`/api/v1/experiments/${detail.id}/metrics-schema`, { signal }),
+    placeholderData: keepPreviousData,
+  });
+}
+
+/** A metric's change, green when it improves and red when it worsens by the metric's
+ * direction (`info`); uncoloured for a metric without one. */
+export function Delta({ info, value }: { info: MetricInfo | undefined; value: number | null | undefined }) {
   if (value == null) return <span className="muted">—</span>;
   if (Math.abs(value) < 1e-12) return <span className="muted">±0</span>;
-  const better = lowerIsBetter(metric) ? value < 0 : value > 0;
+  const better = improves(info, value);
   return (
-    <span className={better ? 'good' : 'bad'}>
+    <span className={better == null ? '' : better ? 'good' : 'bad'} data-testid="delta">
       {value > 0 ? '+' : ''}
       {num(value)}
     </span>
@@ -247,6 +266,7 @@ function CompareSamples({
     placeholderData: keepPreviousData,
   });
   const page = query.data;
+  const schema = useMetricsSchema(detail).data?.metrics ?? {};
   const name = (id: string) => {
     const run = detail.runs.find((r) => String(r.id) === id);
     return run ? run.model : `run ${id}`;
@@ -280,8 +300,9 @@ function CompareSamples({
               <th>A: {name(a)}</th>
               <th>B: {name(b)}</th>
               {page.metrics.map((m) => (
-                <th key={m} className="num">
-                  {m} A → B (Δ)
+                <th key={m} className="num" title={directionWords(schema[m])}>
+                  {m}
+                  {directionArrow(schema[m])} A → B (Δ)
                 </th>
               ))}
             </tr>
@@ -306,7 +327,7 @@ function CompareSamples({
                       <span className="mono">
                         {num(row.metrics[m]?.[a])} → {num(row.metrics[m]?.[b])}
                       </span>{' '}
-                      (<Delta metric={m} value={row.deltas[m]?.[b]} />)
+                      (<Delta info={schema[m]} value={row.deltas[m]?.[b]} />)
                     </td>
                   ))}
                 </tr>

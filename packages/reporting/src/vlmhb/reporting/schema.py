@@ -11,6 +11,7 @@ value, not a sort key). Nothing is guessed from a metric's name.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from vlmhb.core.errors import VlmhbError
 from vlmhb.core.metric_info import MetricInfo, MetricsSchema, read_metrics_schema
 from vlmhb.core.registries import get_registries
 from vlmhb.core.registry import Registry
+from vlmhb.core.rundir import RunDir
 from vlmhb.core.speed import SPEED_ROWS
 
 UNDESCRIBED = "not described: evaluated before metrics_schema.json, not a registered metric"
@@ -30,6 +32,20 @@ def run_schema(
     """``run_dir``'s ``metrics_schema.json``, else the fallback schema of ``names``
     (``metrics``: the run's metric registry, default the process's)."""
     return read_metrics_schema(run_dir) or fallback_schema(names, metrics)
+
+
+def stored_schema(run_dir: Path, metrics: Registry[Any] | None = None) -> MetricsSchema:
+    """``run_dir``'s metric metadata without loading its report inputs (the API):
+    ``metrics_schema.json``, else the fallback schema of ``metrics_general.csv``'s metric
+    names; empty before the run is evaluated or when that file is unreadable."""
+    schema = read_metrics_schema(run_dir)
+    if schema is not None:
+        return schema
+    try:
+        rows = RunDir(run_dir).read_metric_rows("general")
+    except (OSError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
+        rows = []
+    return fallback_schema([row["metric"] for row in rows if row.get("metric")], metrics)
 
 
 def fallback_schema(names: Sequence[str], metrics: Registry[Any] | None = None) -> MetricsSchema:

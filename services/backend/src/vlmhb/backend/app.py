@@ -14,7 +14,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import select
 
 from vlmhb.backend import __version__
-from vlmhb.backend.api import analytics, auth, events, experiments, samples, system
+from vlmhb.backend.api import (
+    analytics,
+    auth,
+    events,
+    experiments,
+    metrics_schema,
+    samples,
+    system,
+)
 from vlmhb.backend.db.engine import Database
 from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.db.models import Experiment
@@ -65,7 +73,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         "and analytics. See docs/backend.md.",
     )
     api = APIRouter(prefix=API_PREFIX, dependencies=[bearer_dependency(QUERY_TOKEN_ENDPOINTS)])
-    for module in (experiments, samples, analytics, events, system, auth):
+    for module in (experiments, samples, metrics_schema, analytics, events, system, auth):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(system.public, prefix=API_PREFIX)

@@ -9,11 +9,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import select
 
 from vlmhb.backend.api.experiments import ExperimentId
-from vlmhb.backend.db.models import Experiment, Run
-from vlmhb.backend.paths import OutsideRoot, is_inside, resolve_inside
+from vlmhb.backend.api.run_lookup import find_run
+from vlmhb.backend.db.models import Run
+from vlmhb.backend.paths import is_inside
 from vlmhb.backend.run_files import RunFileCache, SampleData
 from vlmhb.backend.schemas import (
     INVALID,
@@ -34,27 +34,6 @@ RunName = Annotated[
 ]
 MAX_COMPARE = 10
 RUN_IDS = rf"^[0-9]{{1,9}}(,[0-9]{{1,9}}){{0,{MAX_COMPARE - 1}}}$"
-
-
-def _run_dir(services: Services, experiment_id: str, run: str) -> tuple[Run, Path]:
-    with services.db.session() as session:
-        experiment = session.get(Experiment, experiment_id)
-        if experiment is None:
-            raise HTTPException(404, f"experiment {experiment_id!r} not found")
-        query = select(Run).where(Run.experiment_id == experiment_id)
-        numeric = run.isascii() and run.isdigit() and len(run) <= 9
-        row = session.scalar(
-            query.where(Run.id == int(run)) if numeric else query.where(Run.name == run)
-        )
-        if row is None:
-            raise HTTPException(404, f"run {run!r} not found in experiment {experiment_id}")
-        session.expunge(row)
-        name = experiment.name
-    try:
-        run_dir = resolve_inside(services.settings.runs_dir, f"{name}/{row.name}")
-    except OutsideRoot:
-        raise HTTPException(404, "run folder outside the runs root") from None
-    return row, run_dir
 
 
 def _image_url(experiment_id: str, run: Run, sample_id: str) -> str:
@@ -79,7 +58,7 @@ def run_samples(
 ) -> SamplePage:
     """Samples of a run (``run`` = its name or numeric id), paged: image link, question,
     ground truth, answer, per-sample metrics and timings."""
-    row, run_dir = _run_dir(services, experiment_id, run)
+    row, run_dir = find_run(services, experiment_id, run)
     data = CACHE.get(run_dir)
     ids = data.order
     if errors_only:
@@ -114,7 +93,7 @@ def sample_image(
     sample_id: Annotated[str, Query(min_length=1, max_length=500)],
 ) -> FileResponse:
     """The image of one sample, served only from inside the run's dataset folder."""
-    _, run_dir = _run_dir(services, experiment_id, run)
+    _, run_dir = find_run(services, experiment_id, run)
     data = CACHE.get(run_dir)
     sample = data.samples.get(sample_id)
     if not sample or not sample.get("image_path") or data.dataset_path is None:
@@ -154,7 +133,7 @@ def compare_samples(
             if row is None:
                 raise HTTPException(404, f"run {run_id} not found")
             experiment_id = row.experiment_id
-        _, run_dir = _run_dir(services, experiment_id, run_id)
+        _, run_dir = find_run(services, experiment_id, run_id)
         loaded.append((run_id, CACHE.get(run_dir)))
     first_id, first = loaded[0]
     metrics = [m for m in first.metric_names if all(m in d.metric_names for _, d in loaded)]
