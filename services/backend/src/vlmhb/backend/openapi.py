@@ -56,7 +56,8 @@ def install_state_schemas(app: FastAPI) -> None:
 
 
 def document() -> dict[str, Any]:
-    """The OpenAPI document of ``create_app`` (its state goes to a temporary folder)."""
+    """The OpenAPI document of ``create_app`` (its state goes to a temporary folder; the
+    settings it is given do not change the routes, so the environment's do not matter)."""
     from vlmhb.backend.app import create_app
     from vlmhb.backend.settings import BackendSettings
 
@@ -65,6 +66,8 @@ def document() -> dict[str, Any]:
             data_dir=Path(folder) / "state",
             runs_dir=Path(folder) / "runs",
             auth_token=_DUMP_TOKEN,
+            no_auth=False,
+            host="127.0.0.1",
         )
         return create_app(settings).openapi()
 
