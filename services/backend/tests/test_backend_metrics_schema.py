@@ -32,7 +32,7 @@ async def test_run_and_experiment_schemas(
         "name": "cer",
         "kind": "quality",
         "higher_is_better": False,
-        "unit": "fraction",
+        "unit": "ratio",
         "range": [0.0, None],
         "description": "character error rate",
     }

@@ -23,6 +23,7 @@ class EditRate(Metric):
     unit: Literal["char", "word"] = "char"
     higher_is_better: bool = False
     value_range: tuple[float | None, float | None] = (0.0, None)  # insertions exceed 1
+    value_unit: str = "ratio"
 
     def _tokens(self, text: str) -> str | list[str]:
         if not self.normalization.is_identity:
