@@ -168,9 +168,9 @@ class ChildProcess:
 
     def stop(self, grace_s: float | None = None) -> int:
         """SIGTERM to its group, SIGKILL to what is left after ``grace_s`` (default the
-        ``stop_grace_s`` setting); the exit code."""
+        ``stop_grace_s`` setting; 0: SIGKILL at once); the exit code."""
         grace = stop_grace_s() if grace_s is None else grace_s
-        if self.popen.poll() is None:
+        if grace > 0 and self.popen.poll() is None:
             _signal_group(self.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=grace)
