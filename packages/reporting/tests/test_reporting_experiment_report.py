@@ -13,6 +13,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from vlmhb.core.contracts import StageName, TaskState
+from vlmhb.reporting.experiment import IDENTITY_COLUMNS, LOAD_COLUMNS
 from vlmhb.reporting.stage import ExperimentReportStage, RunReportStage
 
 StageTaskFactory = Callable[..., Any]
@@ -113,16 +114,7 @@ def test_markdown_marks_best_values_and_links_run_reports(
     assert "3 run(s) compared, 1 failed." in md
     assert "Sorted by cer (lower is better)" in md
     header, *rows = _table_rows(md, "Comparison")
-    assert header[:8] == [
-        "run",
-        "model",
-        "task",
-        "prompt",
-        "concurrency",
-        "request_rate",
-        "cer",
-        "anls",
-    ]
+    assert header[:8] == [*IDENTITY_COLUMNS, *LOAD_COLUMNS, "cer", "anls"]
     column = {name: i for i, name in enumerate(header)}
     best, mid, fast = rows
     q7b, tess = three_runs["qwen7b"], three_runs["tesseract"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from vlmhb.reporting.experiment import load_experiment
-from vlmhb.reporting.loading import load_run
 from vlmhb.core.speed import SPEED_ROWS
+from vlmhb.reporting.experiment import IDENTITY_COLUMNS, LOAD_COLUMNS, load_experiment
+from vlmhb.reporting.loading import load_run
 from vlmhb.reporting.run_report import build_run_report
 from vlmhb.reporting.tables import render_markdown
 
@@ -60,12 +60,8 @@ def test_speed_table_and_comparison_columns(tmp_path: Path) -> None:
         tmp_path / "exp", [tmp_path / "exp" / "a__t__p", tmp_path / "exp" / "b__t__p"]
     )
     assert list(data.comparison.columns) == [
-        "run",
-        "model",
-        "task",
-        "prompt",
-        "concurrency",
-        "request_rate",
+        *IDENTITY_COLUMNS,
+        *LOAD_COLUMNS,
         "cer",
         "latency_ms_p50",
         "latency_ms_p99",

@@ -47,7 +47,7 @@ async def test_run_and_experiment_schemas(
     # a run evaluated before metrics_schema.json: the registry's metadata, the same answer
     run_dir = make_settings().runs_dir / "meta" / run_b["name"]
     (run_dir / METRICS_SCHEMA_FILE).unlink()
-    old = (await client.get(f"{API}/experiments/{exp_id}/runs/{run_b['name']}/metrics-schema"))
+    old = await client.get(f"{API}/experiments/{exp_id}/runs/{run_b['name']}/metrics-schema")
     assert old.json()["metrics"]["cer"] == metrics["cer"]
     assert old.json()["metrics"]["itl_ms_mean"] == metrics["itl_ms_mean"]
 
