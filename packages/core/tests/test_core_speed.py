@@ -125,7 +125,7 @@ def test_meets_slo_rules() -> None:
 def test_rates_and_goodput() -> None:
     assert rate(8, 2.0) == 4.0
     assert math.isnan(rate(8, 0.0)) and math.isnan(rate(None, 1.0)) and math.isnan(rate(1, None))
-    assert goodput(4, 9, 9, 2.0) == (pytest.approx(4 / 9), pytest.approx(2.0))  # met / s
+    assert goodput(4, 9, 9, 2.0) == pytest.approx((4 / 9, 2.0))  # rate = met / s
     fraction, rps = goodput(0, 0, None, None)
     assert math.isnan(fraction) and math.isnan(rps)
 
