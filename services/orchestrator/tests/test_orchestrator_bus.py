@@ -98,3 +98,44 @@ def test_outbox_drops_oldest_progress_never_state() -> None:
     for seq in range(9, 20):
         outbox.put(Envelope("p", seq, Event(type=EventType.STATE, topic="x")))
     assert len(outbox) == 16  # state events are never dropped
+
+
+async def test_consumer_resumes_from_its_cursor_and_is_ready_after_the_backlog(
+    redis_url: str,
+) -> None:
+    """A named consumer that stops and starts again gets the events published while it
+    was away, and ``ready`` is set only once they have been handed to the callback."""
+    prefix = f"vlmhb:test-{secrets.token_hex(4)}:"
+    publisher = RedisEventBus(redis_url, prefix=prefix)
+    publisher.publish(Event(type=EventType.LOG, topic="t", message="before the consumer"))
+    assert await publisher.flush()
+
+    got: list[str] = []
+    checkpoints: list[int] = []
+
+    async def checkpoint() -> None:
+        checkpoints.append(len(got))
+
+    async def run_consumer() -> list[str]:
+        consumer = RedisEventBus(redis_url, prefix=prefix)
+        ready = asyncio.Event()
+        task = asyncio.create_task(
+            consumer.listen(
+                lambda e: got.append(e.message), ready, consumer="c1", checkpoint=checkpoint
+            )
+        )
+        await asyncio.wait_for(ready.wait(), 10)
+        snapshot = list(got)
+        task.cancel()
+        await consumer.aclose()
+        return snapshot
+
+    assert await run_consumer() == []  # a new consumer starts at the end of the stream
+    for i in range(3):  # published while no consumer runs
+        publisher.publish(Event(type=EventType.LOG, topic="t", message=f"away {i}"))
+    assert await publisher.flush()
+    assert await run_consumer() == ["away 0", "away 1", "away 2"]  # ready after the backlog
+    assert checkpoints[-1] == 3  # the cursor moved after the checkpoint
+    got.clear()
+    assert await run_consumer() == []  # nothing twice
+    await publisher.aclose()

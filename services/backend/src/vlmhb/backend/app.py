@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from vlmhb.backend import __version__
 from vlmhb.backend.api import (
@@ -104,6 +106,13 @@ def orchestrator_token(settings: BackendSettings) -> str:
     return load_or_create_token(settings.data_dir)[0]
 
 
+def consumer_name(settings: BackendSettings) -> str:
+    """The backend's Redis cursor name: one per database (what it has persisted), so a
+    restarted backend resumes where it stopped and another database starts fresh."""
+    url = make_url(settings.url).render_as_string(hide_password=True)
+    return f"backend-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
 @asynccontextmanager
 async def running_services(settings: BackendSettings) -> AsyncIterator[Services]:
     await run_in_threadpool(upgrade, settings.url)
@@ -116,12 +125,20 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
     if settings.redis_url:
         bus = RedisEventBus(settings.redis_url)
         ready = asyncio.Event()
-        listener = asyncio.create_task(bus.listen(recorder.enqueue, ready))
+        listener = asyncio.create_task(
+            bus.listen(
+                recorder.enqueue,
+                ready,
+                consumer=consumer_name(settings),
+                checkpoint=recorder.wait_idle,  # the cursor moves past persisted events only
+            )
+        )
         await asyncio.wait(
             {listener, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
         )
         if listener.done():
             listener.result()  # raises the connection error
+        await recorder.wait_idle()  # the backlog is in the database before recovery
     else:
         bus = InProcessEventBus()
         bus.add_listener(recorder.enqueue)

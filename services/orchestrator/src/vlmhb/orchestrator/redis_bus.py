@@ -15,7 +15,9 @@ it reads the new stream from the start. Envelopes carry ``(publisher, seq)`` and
 consumer applies each once, so the resends never duplicate an event. With ``consumer=``
 the last id is stored in Redis (``<prefix>cursor:<consumer>``) and a restarted consumer
 resumes there. Only the first connection is required: ``listen`` raises when Redis is
-unreachable before it was ever ready.
+unreachable at its first connection. A consumer is ready once it has read what was already
+in the stream from its start position on (its backlog), so a caller can apply the backlog
+before acting on the state it produced (the backend's startup recovery).
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ class RedisEventBus:
 
     # ----------------------------------------------------------------- consumer
     async def subscribe(self, topic: str = "*") -> AsyncIterator[Event]:
-        async for event in self._listen(topic, None, None):
+        async for event in self._listen(topic, None, None, None):
             yield event
 
     async def listen(
@@ -191,39 +193,50 @@ class RedisEventBus:
         ready: asyncio.Event | None = None,
         topic: str = "*",
         consumer: str | None = None,
+        checkpoint: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Call ``callback`` for every event until cancelled; ``ready`` is set once the
-        read position is fixed (events published after that are not missed). Raises when
-        Redis is unreachable before that; reconnects after."""
-        async for event in self._listen(topic, ready, consumer):
+        """Call ``callback`` for every event until cancelled.
+
+        ``ready`` is set once the read position is fixed (events published after that are
+        not missed) and the entries already in the stream from that position on have been
+        handed to ``callback`` (a ``consumer`` resuming from its stored cursor catches up
+        first). With ``consumer`` the cursor is stored at start and after each batch, once
+        ``checkpoint`` (e.g. "everything handed over is persisted") has returned. Raises
+        when Redis is unreachable before the first connection; reconnects after."""
+        async for event in self._listen(topic, ready, consumer, checkpoint):
             result = callback(event)
             if result is not None:
                 await result
 
     async def _listen(
-        self, topic: str, ready: asyncio.Event | None, consumer: str | None
+        self,
+        topic: str,
+        ready: asyncio.Event | None,
+        consumer: str | None,
+        checkpoint: Callable[[], Awaitable[None]] | None,
     ) -> AsyncIterator[Event]:
         cursor_key = f"{self.prefix}cursor:{consumer}" if consumer else None
         client = _client(self.url)
         seen: dict[str, int] = {}
         last_id: str | None = None
+        backlog_end = "0-0"  # the newest entry when listening began: ready once past it
         server: str | None = None
         backoff = Backoff()
-        started = False
         try:
             while True:
                 try:
                     run_id = await _run_id(client)
                     if last_id is None:
                         last_id = await self._start_id(client, cursor_key, run_id)
+                        backlog_end = await self._newest_id(client)
+                        if cursor_key:
+                            await client.set(cursor_key, f"{run_id} {last_id}")
                     elif run_id != server:
                         log.warning("Redis restarted; reading its event stream from the start")
-                        last_id = "0-0"
+                        last_id = backlog_end = "0-0"  # the old backlog went with the server
                     server = run_id
-                    if not started and ready is not None:
-                        ready.set()
-                    started = True
                     backoff.reset()
+                    _set_when_past(ready, last_id, backlog_end)
                     async for batch in self._read(client, last_id, server):
                         for entry_id, fields in batch:
                             last_id = entry_id
@@ -231,16 +244,23 @@ class RedisEventBus:
                             if event is not None:
                                 yield event
                         if cursor_key:  # the caller has handled the whole batch
+                            if checkpoint is not None:
+                                await checkpoint()
                             await client.set(cursor_key, f"{server} {last_id}")
+                        _set_when_past(ready, last_id, backlog_end)
                     # _read returned: the server changed, loop to re-check it
                 except REDIS_ERRORS as exc:
-                    if not started:
-                        raise
+                    if server is None:
+                        raise  # never connected
                     log.warning("Redis event stream lost (%s); reconnecting", exc)
                     await asyncio.sleep(backoff.next())
         finally:
             with contextlib.suppress(Exception):
                 await client.aclose()
+
+    async def _newest_id(self, client: aioredis.Redis) -> str:
+        newest = await client.xrevrange(self.stream, count=1)
+        return str(newest[0][0]) if newest else "0-0"
 
     async def _start_id(self, client: aioredis.Redis, cursor_key: str | None, run_id: str) -> str:
         """Where a new consumer starts: its stored cursor (same server), else the end."""
@@ -249,8 +269,7 @@ class RedisEventBus:
             if stored:
                 stored_server, _, stored_id = str(stored).partition(" ")
                 return stored_id if stored_server == run_id else "0-0"
-        newest = await client.xrevrange(self.stream, count=1)
-        return str(newest[0][0]) if newest else "0-0"
+        return await self._newest_id(client)
 
     async def _read(
         self, client: aioredis.Redis, after: str, server: str
@@ -293,6 +312,18 @@ class RedisEventBus:
 async def _run_id(client: aioredis.Redis) -> str:
     info = await client.info("server")
     return str(info.get("run_id", ""))
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``) as a comparable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _set_when_past(ready: asyncio.Event | None, last_id: str, backlog_end: str) -> None:
+    """Set ``ready`` once the consumer has read up to ``backlog_end``."""
+    if ready is not None and _stream_id(last_id) >= _stream_id(backlog_end):
+        ready.set()
 
 
 def _accept(fields: dict[str, str], seen: dict[str, int], topic: str) -> Event | None:
