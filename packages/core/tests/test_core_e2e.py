@@ -31,6 +31,7 @@ RUN_FILES = [
     "metrics_by_doc_question.csv",
     "metrics_by_doc_type.csv",
     "metrics_general.csv",
+    "metrics_schema.json",
     "report.md",
     "report.html",
     "manifest.json",
@@ -101,6 +102,8 @@ def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
         assert manifest["rerun"].startswith("vlmhb run ")
         assert manifest["dataset"]["fingerprint"] and manifest["packages"]["vlmhb-core"]
         assert set(manifest["timings"]) == {"inference", "evaluation", "report"}
+        report = (run / "report.md").read_text(encoding="utf-8")
+        assert "| concurrency |" in report and "| request rate |" in report
     general = {r.name.split("__")[0]: _general(r) for r in runs}
     assert general["oracle"]["cer"] == 0.0 and general["oracle"]["exact_match"] == 1.0
     assert 0.0 < general["noisy-oracle"]["cer"] < 0.3
