@@ -78,6 +78,89 @@ def arrival_offsets(count: int, config: LoadConfig) -> list[float]:
     return offsets
 
 
+class _Sender:
+    """The measured requests of one ``run_load``: results as they arrive, the first
+    failure, and the cancelling of those in flight once stopped or failed."""
+
+    def __init__(
+        self,
+        client: InferenceClient,
+        samples: Sequence[PreparedSample],
+        bodies: Sequence[dict[str, Any]] | None,
+        on_result: Callable[[RequestResult], None] | None,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        self.client, self.samples, self.bodies = client, samples, bodies
+        self.on_result, self.stop = on_result, stop
+        self.results: list[RequestResult] = []
+        self.failures: list[Exception] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def body(self, index: int) -> dict[str, Any] | None:
+        return self.bodies[index] if self.bodies is not None else None
+
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop()
+
+    def halted(self) -> bool:
+        return bool(self.failures) or self.stopped()
+
+    async def warmup(self, count: int) -> list[RequestResult]:
+        """``count`` requests (the first samples, cycled), before the clock starts."""
+        if not count or not self.samples:
+            return []
+        n = len(self.samples)
+        requests = (
+            self.client.infer(self.samples[i % n], body=self.body(i % n)) for i in range(count)
+        )
+        return list(await asyncio.gather(*requests))
+
+    async def send(self, offsets: Sequence[float]) -> float:
+        """Start request ``i`` at ``start + offsets[i]`` unless halted; wait for all of
+        them; the start (``time.perf_counter()``)."""
+        start = time.perf_counter()
+        for index, offset in enumerate(offsets):
+            if not await self._turn(start + offset):
+                break
+            self.tasks.append(asyncio.create_task(self._one(index, start + offset)))
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        return start
+
+    async def watch(self) -> None:
+        """Cancel the requests in flight once ``stop()`` says so."""
+        while not self.stopped():
+            await asyncio.sleep(0.1)
+        self._cancel_others()
+
+    async def _turn(self, at: float) -> bool:
+        """Wait until ``at``; False when halted before or meanwhile."""
+        if self.halted():
+            return False
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+            return not self.halted()
+        return True
+
+    async def _one(self, index: int, arrived: float) -> None:
+        try:
+            result = await self.client.infer(
+                self.samples[index], arrived=arrived, body=self.body(index)
+            )
+            self.results.append(result)
+            if self.on_result is not None:
+                self.on_result(result)
+        except Exception as exc:  # e.g. answers.csv cannot be written: stop, then raise
+            self.failures.append(exc)
+            self._cancel_others()
+
+    def _cancel_others(self) -> None:
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+
+
 async def run_load(
     client: InferenceClient,
     samples: Sequence[PreparedSample],
@@ -94,69 +177,21 @@ async def run_load(
     ``samples[i]`` instead of a body built when its slot is granted."""
     if bodies is not None and len(bodies) != len(samples):
         raise ValueError(f"{len(bodies)} bodies for {len(samples)} samples")
-
-    def body(index: int) -> dict[str, Any] | None:
-        return bodies[index] if bodies is not None else None
-
-    warm: list[RequestResult] = []
-    if config.warmup and samples:
-        warm = list(
-            await asyncio.gather(
-                *(
-                    client.infer(samples[i % len(samples)], body=body(i % len(samples)))
-                    for i in range(config.warmup)
-                )
-            )
-        )
-    results: list[RequestResult] = []
-    tasks: list[asyncio.Task[None]] = []
-    failures: list[Exception] = []
-
-    def cancel_others() -> None:
-        current = asyncio.current_task()
-        for task in tasks:
-            if task is not current:
-                task.cancel()
-
-    def halted() -> bool:
-        return bool(failures) or (stop is not None and stop())
-
-    async def one(index: int, arrived: float) -> None:
-        try:
-            result = await client.infer(samples[index], arrived=arrived, body=body(index))
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        except Exception as exc:  # e.g. answers.csv cannot be written: stop, then raise
-            failures.append(exc)
-            cancel_others()
-
-    async def watch() -> None:
-        while not (stop is not None and stop()):
-            await asyncio.sleep(0.1)
-        cancel_others()
-
-    watcher = asyncio.create_task(watch()) if stop is not None else None
-    start = time.perf_counter()
+    sender = _Sender(client, samples, bodies, on_result, stop)
+    warm = await sender.warmup(config.warmup)
+    watcher = asyncio.create_task(sender.watch()) if stop is not None else None
     try:
-        for index, offset in enumerate(arrival_offsets(len(samples), config)):
-            if halted():
-                break
-            delay = start + offset - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                if halted():
-                    break
-            tasks.append(asyncio.create_task(one(index, start + offset)))
-        await asyncio.gather(*tasks, return_exceptions=True)
+        start = await sender.send(arrival_offsets(len(samples), config))
     finally:
         if watcher is not None:
             watcher.cancel()
-    if failures:
-        raise failures[0]
-    ends = [r.done_at for r in results if r.done_at is not None]
-    wall_s = (max(ends) if ends and not (stop and stop()) else time.perf_counter()) - start
-    return LoadRun(results, max(wall_s, 0.0), warm, client.limiter.lowest, client.limiter.decreases)
+    if sender.failures:
+        raise sender.failures[0]
+    ends = [r.done_at for r in sender.results if r.done_at is not None]
+    wall_s = (max(ends) if ends and not sender.stopped() else time.perf_counter()) - start
+    return LoadRun(
+        sender.results, max(wall_s, 0.0), warm, client.limiter.lowest, client.limiter.decreases
+    )
 
 
 @dataclass(frozen=True)
