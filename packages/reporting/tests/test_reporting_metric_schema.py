@@ -100,6 +100,14 @@ def test_runs_without_a_schema_use_the_registry_metadata(tmp_path: Path) -> None
     assert "**3.0000**" not in report and "**1.0000**" not in report  # mystery: not ranked
 
 
+def test_a_row_the_schema_lacks_is_described_from_the_registry(tmp_path: Path) -> None:
+    run_dir = write_general(tmp_path / "r", {"hallucination_rate": 0.2, "cer": 0.1})
+    write_metrics_schema(run_dir, MetricsSchema.of([HALLUCINATION]))
+    data = load_run(run_dir)
+    assert data.quality_metrics == ["hallucination_rate", "cer"]
+    assert data.schema.direction("cer") is False  # the registry's cer
+
+
 def measured_run(exp: Path, name: str, concurrency: int, rate: float | None) -> Path:
     """A run with run.json and manifest.json, as the planner and inference stage write."""
     spec = RunSpec(

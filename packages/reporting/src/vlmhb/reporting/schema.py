@@ -29,23 +29,23 @@ UNDESCRIBED = "not described: evaluated before metrics_schema.json, not a regist
 def run_schema(
     run_dir: Path, names: Sequence[str], metrics: Registry[Any] | None = None
 ) -> MetricsSchema:
-    """``run_dir``'s ``metrics_schema.json``, else the fallback schema of ``names``
-    (``metrics``: the run's metric registry, default the process's)."""
-    return read_metrics_schema(run_dir) or fallback_schema(names, metrics)
+    """The metadata of ``names`` (the run's metrics): its ``metrics_schema.json``, with the
+    fallback (``metrics``: the run's metric registry, default the process's) for names
+    the file lacks or for every name when there is no file."""
+    stored = read_metrics_schema(run_dir) or MetricsSchema()
+    missing = [name for name in names if name not in stored.metrics]
+    return MetricsSchema.merged([stored, fallback_schema(missing, metrics)])
 
 
 def stored_schema(run_dir: Path, metrics: Registry[Any] | None = None) -> MetricsSchema:
     """``run_dir``'s metric metadata without loading its report inputs (the API):
-    ``metrics_schema.json``, else the fallback schema of ``metrics_general.csv``'s metric
-    names; empty before the run is evaluated or when that file is unreadable."""
-    schema = read_metrics_schema(run_dir)
-    if schema is not None:
-        return schema
+    ``run_schema`` of ``metrics_general.csv``'s metric names; empty before the run is
+    evaluated (or when that file is unreadable and there is no ``metrics_schema.json``)."""
     try:
         rows = RunDir(run_dir).read_metric_rows("general")
     except (OSError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
         rows = []
-    return fallback_schema([row["metric"] for row in rows if row.get("metric")], metrics)
+    return run_schema(run_dir, [row["metric"] for row in rows if row.get("metric")], metrics)
 
 
 def fallback_schema(names: Sequence[str], metrics: Registry[Any] | None = None) -> MetricsSchema:
