@@ -107,7 +107,7 @@ def test_answer_bbox_sets_crop_and_bad_boxes_are_row_problems(
 
 
 def test_empty_selection_is_a_clear_error(vqa_dataset: Path, tmp_path: Path) -> None:
-    with pytest.raises(VlmhbError, match=r"gives no sample.*doc_class=\['passprt'\]"):
+    with pytest.raises(VlmhbError, match=r"gives no sample.*doc_class 'passprt' is not in"):
         prepare_run_inputs(
             make_run(vqa_dataset, filters=Filters(doc_class=["passprt"])), tmp_path / "run"
         )

@@ -164,6 +164,16 @@ def test_image_check_runs_once_per_path(
         (b'image_path;question;answer\na;b;c\nx;"y"z;w\n', "annotation.csv:3", "not valid CSV"),
         (b"image_path;question;answer\na;b;c\na;\xff;c\n", "annotation.csv:3", "UTF-8"),
         (b"image_path;question;answer;answer\na;b;c;d\n", "annotation.csv:1", "duplicate"),
+        (
+            b"image_path;question;answer\n" + b"a;b;c\n" * 5000 + b"a;\xff;c\n",
+            "annotation.csv:5002",
+            "UTF-8",
+        ),
+        (
+            b"image_path;question;answer\na;b;c\na;" + b"x" * (2 * 1024 * 1024) + b";c\n",
+            "annotation.csv:3",
+            "line longer than 1048576 bytes",
+        ),
     ],
 )
 def test_file_level_errors_name_file_and_line(
@@ -173,7 +183,7 @@ def test_file_level_errors_name_file_and_line(
         (tmp_path / "annotation.csv").write_bytes(content)
     with pytest.raises(ConfigError) as info:
         VqaCsvReader().read(_spec(tmp_path))
-    assert info.value.location == where
+    assert info.value.location == f"{tmp_path.resolve()}/{where}"  # the full path
     assert words in info.value.message
 
 

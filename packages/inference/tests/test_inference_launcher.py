@@ -51,11 +51,19 @@ def test_unknown_backend_fails_fast_with_the_registry_error(tmp_path: Path) -> N
 
 
 def test_failed_model_load_is_reported(tmp_path: Path) -> None:
+    """A backend's own error (``BackendError``: a missing answers file) is one clear line
+    in ``server.log`` and in the stage's error, not a traceback."""
     with (
-        pytest.raises(ServerStartError, match=r"failed to load the model.*nope\.csv"),
+        pytest.raises(ServerStartError, match=r"failed to load the model.*nope\.csv") as caught,
         model_endpoint(spec(answers_file=str(tmp_path / "nope.csv")), tmp_path),
     ):
         pass
+    log = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert "Traceback" not in log and "Traceback" not in str(caught.value)
+    assert (
+        f"backend scripted failed to load: scripted: answers_file {tmp_path / 'nope.csv'} "
+        "does not exist"
+    ) in log
 
 
 def test_base_url_is_used_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,5 +18,6 @@ def dataset_fingerprint(path: Path) -> str:
         rel = file.relative_to(root).as_posix() if root.is_dir() else file.name
         digest.update(f"{rel}\0{file.stat().st_size}\0".encode())
         if file.suffix.lower() in GROUND_TRUTH_SUFFIXES:
-            digest.update(hashlib.sha256(file.read_bytes()).digest())
+            with file.open("rb") as handle:  # streamed: a huge file never fills memory
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()[:16]

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from vlmhb.core.contracts import DatasetLoad, PreparedSample, RowProblem, RunSpec, Sample
-from vlmhb.core.errors import VlmhbError
+from vlmhb.core.errors import VlmhbError, did_you_mean
 from vlmhb.core.prompts import MissingPromptError, PromptCollection, load_prompt_collection
 from vlmhb.core.registries import get_registries
 from vlmhb.core.rundir import RunDir
@@ -37,8 +37,20 @@ def load_dataset(run: RunSpec) -> DatasetLoad:
 
 
 def prepare_run_inputs(run: RunSpec, run_dir: Path) -> PreparedRun:
-    """Read, filter and render the run's samples; write samples.jsonl and problems.csv."""
-    load = load_dataset(run)
+    """Read, filter and render the run's samples (``prepare_samples``); write
+    samples.jsonl and problems.csv."""
+    prepared = prepare_samples(run)
+    folder = RunDir(run_dir)
+    folder.write_samples(prepared.samples)
+    folder.write_problems(prepared.problems)
+    return prepared
+
+
+def prepare_samples(run: RunSpec, load: DatasetLoad | None = None) -> PreparedRun:
+    """Read (or take ``load``, the run's dataset from ``load_dataset``), filter and render
+    the run's samples, writing nothing: the checks ``vlmhb validate`` runs too
+    (``vlmhb.core.inputcheck``). ``VlmhbError`` when no sample is left."""
+    load = load_dataset(run) if load is None else load
     problems = list(load.problems)
     selected = _filter(load.samples, run)
     collection = load_prompt_collection(run.prompt.path) if run.prompt else None
@@ -69,9 +81,6 @@ def prepare_run_inputs(run: RunSpec, run_dir: Path) -> PreparedRun:
             )
     if not prepared:
         raise VlmhbError(_empty_message(run, load, problems))
-    folder = RunDir(run_dir)
-    folder.write_samples(prepared)
-    folder.write_problems(problems)
     return PreparedRun(prepared, problems)
 
 
@@ -159,9 +168,37 @@ def _empty_message(run: RunSpec, load: DatasetLoad, problems: list[RowProblem]) 
         f"dataset {run.dataset.name!r} ({run.dataset.path}) gives no sample to run for "
         f"task {run.task.name!r}: {len(load.samples)} sample(s) read"
     ]
-    if filters.doc_class or filters.question_type:
+    if load.samples and not _filter(load.samples, run):
+        parts.append(_filters_message(run, load.samples))
+    elif filters.doc_class or filters.question_type:
         parts.append(f"filters doc_class={filters.doc_class} question_type={filters.question_type}")
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
         parts.append(f"{len(problems)} problem(s), first: {shown}")
     return ", ".join(parts)
+
+
+def _filters_message(run: RunSpec, samples: list[Sample]) -> str:
+    """Why the task's filters select none of ``samples``: each filter value the dataset
+    lacks, with the closest ones it has."""
+    filters = run.task.filters
+    parts = ["the task's filters select no sample"]
+    for name, plural, wanted in (
+        ("doc_class", "doc classes", filters.doc_class),
+        ("question_type", "question types", filters.question_type),
+    ):
+        present = sorted({getattr(s, name) for s in samples} - {""})
+        for value in wanted:
+            if value not in present:
+                hint = did_you_mean(value, present)
+                parts.append(
+                    f"{name} {value!r} is not in the dataset"
+                    + (f". Did you mean {hint[0]!r}?" if hint else "")
+                    + f" ({plural} in the dataset: {', '.join(present) or 'none'})"
+                )
+    if len(parts) == 1:
+        parts.append(
+            f"no sample has both a doc_class in {filters.doc_class} and a question_type in "
+            f"{filters.question_type}"
+        )
+    return "; ".join(parts)

@@ -112,6 +112,10 @@ class BackendState:
             log.info("loading backend %s", backend.name)
             try:
                 await backend.load()
+            except BackendError as exc:  # the backend's own, clear message: no traceback
+                self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+                log.error("backend %s failed to load: %s", backend.name, exc)
+                return
             except Exception as exc:
                 self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.exception("backend %s failed to load", backend.name)

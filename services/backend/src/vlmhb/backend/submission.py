@@ -18,6 +18,8 @@ from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, VlmhbError
+from vlmhb.core.inputcheck import check_run_inputs
+from vlmhb.core.orchestration.graph import plan_runs
 
 LEGACY_MODELS = "vlm_base.csv"
 # explicit YAML types only: text/plain is CORS-safelisted (a page on another origin could
@@ -75,12 +77,15 @@ def store_legacy(folder: Path, files: Mapping[str, bytes], data_root: Path) -> P
 
 
 def load_spec(path: Path, policy: SubmissionPolicy) -> ExperimentSpec:
-    """Load and check a stored config under ``policy``; ``SubmissionError`` 422 with the
-    loader's message, located in the file the user sent (not the server's copy)."""
+    """Load and check a stored config under ``policy``, its datasets as ``vlmhb validate``
+    checks them (``vlmhb.core.inputcheck``); ``SubmissionError`` 422 with the loader's
+    message, located in the file the user sent (not the server's copy)."""
     try:
-        return load_experiment(path, policy=policy)
+        spec = load_experiment(path, policy=policy)
+        check_run_inputs(plan_runs(spec))
+        return spec
     except ConfigError as exc:
-        where = exc.location.replace(str(path.parent) + "/", "")
+        where = _relative(exc.location.replace(str(path.parent) + "/", ""), policy)
         raise SubmissionError(f"{where}: {_relative(exc.message, policy)}") from None
     except VlmhbError as exc:
         raise SubmissionError(

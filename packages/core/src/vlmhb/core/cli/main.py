@@ -68,16 +68,26 @@ def run(
 
 @app.command()
 def validate(config: ConfigArg) -> None:
-    """Check a config (syntax, fields, names, files) without running anything."""
+    """Check a config (syntax, fields, names, files) and its datasets as run will
+    (format files, rows, images, filters, prompt keys) without running anything."""
+    from rich.markup import escape
+
     from vlmhb.core.config.checks import check_output_dir
+    from vlmhb.core.inputcheck import check_run_inputs
     from vlmhb.core.orchestration.graph import plan_runs
 
     spec = load_experiment(config)
     check_output_dir(spec, str(config))
     runs = plan_runs(spec)
+    base = config if config.is_dir() else config.parent
+    reports = check_run_inputs(runs, base)
+    for report in reports:
+        if warning := report.warning(base):
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(
-        f"[green]OK[/] {config}: experiment {spec.name!r}, {len(spec.models)} "
-        f"model(s), {len(spec.tasks)} task(s), {len(runs)} run(s)"
+        f"[green]OK[/] {escape(str(config))}: experiment {spec.name!r}, {len(spec.models)} "
+        f"model(s), {len(spec.tasks)} task(s), {len(runs)} run(s), "
+        f"{sum(r.samples for r in reports)} sample(s) to send per model"
     )
 
 

@@ -9,8 +9,9 @@ not rows), or the ``id`` cell when the file has an ``id`` column.
 from __future__ import annotations
 
 import csv
-import io
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from vlmhb.core.contracts import DatasetLoad, DatasetSpec, RowProblem, Sample
 from vlmhb.core.errors import ConfigError
@@ -39,32 +40,32 @@ KNOWN_COLUMNS = frozenset(
     }
 )
 OPTIONS: dict[str, type] = {"annotation": str, "require_images": bool}
+# The longest line read: a longer one is refused before it fills memory.
+MAX_LINE_BYTES = 1024 * 1024
 
 
 def read_csv_table(path: Path, display: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and data rows ``(line number, cells)`` of a ``;``-separated UTF-8 file.
 
-    Blank lines are skipped. Raises ``ConfigError`` naming ``display`` and the line for a
-    missing file, bad encoding, broken quoting, or a file with no header or no data.
+    Blank lines are skipped. Read as a stream, a line at most ``MAX_LINE_BYTES`` long, so
+    memory stays bounded whatever the file holds. Raises ``ConfigError`` naming
+    ``display`` and the line for a missing file, bad encoding, a line too long, broken
+    quoting, or a file with no header or no data.
     """
     if not path.is_file():
-        raise ConfigError(display, f"file not found ({path})")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{display}:{line}", f"not valid UTF-8 ({exc.reason})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        start = 1
-        for cells in reader:
-            if cells and any(cell.strip() for cell in cells):
-                rows.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise ConfigError(f"{display}:{reader.line_num}", f"not valid CSV: {exc}") from None
+        raise ConfigError(display, "file not found")
+    with path.open("rb") as handle:
+        lines = _BoundedLines(handle, display)
+        reader = csv.reader(lines, delimiter=";", strict=True)
+        rows: list[tuple[int, list[str]]] = []
+        try:
+            start = 1
+            for cells in reader:
+                if cells and any(cell.strip() for cell in cells):
+                    rows.append((start, cells))
+                start = lines.count + 1
+        except csv.Error as exc:
+            raise ConfigError(f"{display}:{lines.count}", f"not valid CSV: {exc}") from None
     if not rows:
         raise ConfigError(display, "empty file: no header row")
     header_line, header = rows[0]
@@ -86,6 +87,36 @@ def read_csv_table(path: Path, display: str) -> tuple[list[str], list[tuple[int,
     return header, rows[1:]
 
 
+class _BoundedLines:
+    """The lines of a binary file as text, each at most ``MAX_LINE_BYTES`` long
+    (``ConfigError`` beyond, and for bytes that are not UTF-8, naming the line); a
+    leading BOM is dropped; ``count`` is the lines read so far."""
+
+    def __init__(self, handle: BinaryIO, display: str) -> None:
+        self.handle = handle
+        self.display = display
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        where = f"{self.display}:{self.count + 1}"
+        raw = self.handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            raise StopIteration
+        if len(raw) > MAX_LINE_BYTES:
+            raise ConfigError(
+                where, f"line longer than {MAX_LINE_BYTES} bytes (is this a CSV file?)"
+            )
+        try:
+            line = raw.decode("utf-8-sig" if self.count == 0 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(where, f"not valid UTF-8 ({exc.reason})") from None
+        self.count += 1
+        return line
+
+
 class VqaCsvReader:
     """Reads a VQA ``annotation.csv``; bad rows become ``RowProblem``s and are skipped.
 
@@ -104,7 +135,7 @@ class VqaCsvReader:
                 f"dataset {spec.name!r} options", f"annotation {name!r} is outside {root}"
             )
         return _RowParser(root, name, spec.split, options.get("require_images", True)).parse(
-            *read_csv_table(csv_path, name)
+            *read_csv_table(csv_path, str(csv_path))
         )
 
 
