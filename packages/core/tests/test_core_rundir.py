@@ -18,7 +18,7 @@ from vlmhb.core.files import (
     TIMING_COLUMNS,
 )
 from vlmhb.core.prepare import read_prepared_samples
-from vlmhb.core.rundir import AnswerRow, InferenceSession, InferenceStats, RunDir
+from vlmhb.core.rundir import AnswerRow, InferenceSession, InferenceStats, RunDir, SessionLoad
 
 HEADER = ";".join(ANSWER_COLUMNS) + "\n"
 
@@ -232,6 +232,35 @@ def test_a_bad_session_entry_is_left_out(tmp_path: Path) -> None:
     assert stats is not None and (stats.requests, len(stats.sessions), stats.errors) == (5, 1, 0)
     again = folder.record_session(InferenceSession(session="new", requests=2, complete=True))
     assert again.requests == 6 and len(again.sessions) == 2
+
+
+def test_session_load_is_recorded_and_old_files_without_it_still_read(tmp_path: Path) -> None:
+    """Sessions written before ``load`` existed read with ``load`` None; a new session's
+    load round-trips through the file (``request_rate`` None: unlimited)."""
+    folder = RunDir(tmp_path)
+    old = {"session": "old", "complete": True, "active_s": 2.0, "requests": 4, "errors": 0}
+    folder.stats_path.write_text(
+        json.dumps({"active_s": 2.0, "requests": 4, "sessions": [old]}), encoding="utf-8"
+    )
+    stats = folder.read_stats()
+    assert stats is not None and [s.load for s in stats.sessions] == [None]
+    load = SessionLoad(
+        concurrency=8,
+        effective_concurrency=3,
+        lowest_concurrency=1,
+        adaptive_concurrency=True,
+        request_rate=None,
+        arrivals="poisson",
+        seed=0,
+        warmup=2,
+        stream=False,
+    )
+    folder.record_session(InferenceSession(session="new", complete=True, requests=3, load=load))
+    again = folder.read_stats()
+    assert again is not None and [s.load for s in again.sessions] == [None, load]
+    on_disk = json.loads(folder.stats_path.read_text(encoding="utf-8"))
+    assert on_disk["sessions"][1]["load"]["request_rate"] is None
+    assert on_disk["sessions"][0]["load"] is None and again.requests == 7
 
 
 def test_paths_and_json_files(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from vlmhb.core.contracts import LoadSpec, StageTask
 from vlmhb.core.files import ANSWER_COLUMNS, INFERENCE_STATS_FILE
+from vlmhb.core.rundir import RunDir
 from vlmhb.core.stages import StageContext
 from vlmhb.inference.stage import InferenceStage, load_config
 
@@ -116,3 +117,56 @@ def test_warmup_and_request_rate_in_the_stage(
     assert sorted(sent[2:]) == [str(i) for i in range(6)]
     assert result.summary["answered"] == 6 and len(rows(tmp_path)[1]) == 6
     assert result.summary["active_s"] >= 0.05  # the 6th request arrives 50 ms in
+
+
+def test_each_session_records_the_load_it_ran_under(
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
+    """Configured concurrency 8, resumed with 3 of 5 samples left: it ran at 3. The rate,
+    arrivals, seed, warm-up and stream flag are those of the spec."""
+    samples_factory(tmp_path, 5)
+    load = {
+        "warmup": 1,
+        "request_rate": 50,
+        "arrivals": "constant",
+        "seed": 7,
+        "adaptive_concurrency": False,
+    }
+    answered = "".join(f"{i};old {i};;1.000;2.000;;2;2;1\n" for i in range(2))
+    (tmp_path / "answers.csv").write_text(
+        ";".join(ANSWER_COLUMNS[:9]) + "\n" + answered, encoding="utf-8"
+    )
+    run_stage(task_factory(tmp_path, {}, concurrency=8, load=load, stream=False))
+    stats = RunDir(tmp_path).read_stats()
+    assert stats is not None and len(stats.sessions) == 1
+    recorded = stats.sessions[0].load
+    assert recorded is not None
+    assert recorded.model_dump() == {
+        "concurrency": 8,
+        "effective_concurrency": 3,
+        "lowest_concurrency": 3,
+        "adaptive_concurrency": False,
+        "request_rate": 50.0,
+        "arrivals": "constant",
+        "seed": 7,
+        "warmup": 1,
+        "stream": False,
+    }
+
+
+def test_adaptive_concurrency_records_the_lowest_limit(
+    tmp_path: Path, samples_factory: Any, task_factory: Any
+) -> None:
+    """Every sample's first request gets HTTP 500: the adaptive limiter halves the limit,
+    and the session's record says how low it went."""
+    samples_factory(tmp_path, 12)
+    task = task_factory(tmp_path, {"fail_first_n": 1}, concurrency=4, retries=2)
+    result = run_stage(task)
+    assert result.summary["errors"] == 0
+    stats = RunDir(tmp_path).read_stats()
+    assert stats is not None
+    recorded = stats.sessions[0].load
+    assert recorded is not None and recorded.adaptive_concurrency and recorded.stream
+    assert (recorded.concurrency, recorded.effective_concurrency) == (4, 4)
+    assert 1 <= recorded.lowest_concurrency < 4
+    assert recorded.request_rate is None and recorded.warmup == 0

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from vlmhb.core.contracts import PreparedSample
-from vlmhb.core.rundir import InferenceSession, InferenceStats, RunDir
+from vlmhb.core.rundir import InferenceSession, InferenceStats, RunDir, SessionLoad
 from vlmhb.inference.client import InferenceClient, RequestResult
 
 ARRIVALS = ("poisson", "constant")
@@ -248,13 +248,15 @@ def record_session(
     peaks: ServerPeaks,
     session: str | None = None,
     complete: bool = True,
+    load: SessionLoad | None = None,
 ) -> InferenceStats:
     """Add one inference session to the run's ``inference_stats.json`` (through
     ``RunDir.record_session``) and return the file's record.
 
     ``session`` names the session: a later record with the same name replaces the earlier
     one, so a running stage checkpoints itself (``complete=False``) and a killed session
-    still counts with what it had answered by its last checkpoint."""
+    still counts with what it had answered by its last checkpoint. ``load`` is the load
+    the session ran under."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return RunDir(run_dir).record_session(
         InferenceSession(
@@ -267,6 +269,7 @@ def record_session(
             errors=errors,
             peak_rss_bytes=peaks.rss_bytes,
             peak_gpu_bytes=peaks.gpu_bytes,
+            load=load,
         )
     )
 
@@ -274,10 +277,15 @@ def record_session(
 class SessionCheckpoint:
     """Keeps this inference session's record in ``inference_stats.json`` up to date while
     it runs (at most every ``every_s`` seconds), so a killed session still counts: its
-    requests and active time up to its last checkpoint are summed with the others'."""
+    requests and active time up to its last checkpoint are summed with the others'.
+    ``load`` is the load it runs under; ``add`` and ``finish`` take the lowest concurrency
+    limit reached so far (it moves with adaptive concurrency)."""
 
-    def __init__(self, run_dir: Path, every_s: float = 1.0) -> None:
+    def __init__(
+        self, run_dir: Path, load: SessionLoad | None = None, every_s: float = 1.0
+    ) -> None:
         self.run_dir = run_dir
+        self.load = load
         self.every_s = every_s
         self.session = uuid.uuid4().hex[:12]
         self.requests = 0
@@ -285,8 +293,9 @@ class SessionCheckpoint:
         self._first: float | None = None
         self._written = -math.inf
 
-    def add(self, result: RequestResult) -> None:
+    def add(self, result: RequestResult, lowest_concurrency: int | None = None) -> None:
         """Count ``result``; write a checkpoint when the last one is old enough."""
+        self._lowest(lowest_concurrency)
         now = time.perf_counter()
         started = result.sent_at if result.sent_at is not None else now
         self._first = started if self._first is None else min(self._first, started)
@@ -303,10 +312,25 @@ class SessionCheckpoint:
                 ServerPeaks(),
                 self.session,
                 complete=False,
+                load=self.load,
             )
 
-    def finish(self, active_s: float, peaks: ServerPeaks) -> InferenceStats:
+    def finish(
+        self, active_s: float, peaks: ServerPeaks, lowest_concurrency: int | None = None
+    ) -> InferenceStats:
         """The session's final record (replacing its checkpoints); the file's totals."""
+        self._lowest(lowest_concurrency)
         return record_session(
-            self.run_dir, active_s, self.requests, self.errors, peaks, self.session, complete=True
+            self.run_dir,
+            active_s,
+            self.requests,
+            self.errors,
+            peaks,
+            self.session,
+            complete=True,
+            load=self.load,
         )
+
+    def _lowest(self, value: int | None) -> None:
+        if self.load is not None and value is not None and value < self.load.lowest_concurrency:
+            self.load = self.load.model_copy(update={"lowest_concurrency": value})

@@ -10,7 +10,7 @@ Load settings come from the model's typed ``load`` (``vlmhb.core.contracts.LoadS
 ``request_rate`` (requests/s, default unlimited), ``arrivals`` (``poisson`` |
 ``constant``), ``seed``, ``warmup`` (requests sent first and not recorded, default 0),
 ``adaptive_concurrency`` (AIMD on 429/5xx, default true). ``ModelSpec.concurrency`` is the
-concurrency limit.
+concurrency limit. Each session's record holds the load it ran under (``session_load``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from vlmhb.core.contracts import (
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.files import ANSWERS_FILE, INFERENCE_STATS_FILE, SAMPLES_FILE
 from vlmhb.core.prepare import prepare_run_inputs, read_prepared_samples
-from vlmhb.core.rundir import AnswersFile
+from vlmhb.core.rundir import AnswersFile, SessionLoad
 from vlmhb.core.stages import StageContext
 from vlmhb.inference import loop
 from vlmhb.inference.bench import (
@@ -63,6 +63,25 @@ def load_config(run: RunSpec) -> LoadConfig:
     load = run.model.load
     rate = math.inf if load.request_rate is None else load.request_rate
     return LoadConfig(request_rate=rate, arrivals=load.arrivals, seed=load.seed, warmup=load.warmup)
+
+
+def session_load(run: RunSpec, pending: int) -> SessionLoad:
+    """The load a session sending ``pending`` samples runs under, before it starts: the
+    configured concurrency limit capped at ``pending`` (``lowest_concurrency`` starts there
+    and follows the adaptive limiter)."""
+    load = run.model.load
+    effective = max(1, min(run.model.concurrency, pending))
+    return SessionLoad(
+        concurrency=run.model.concurrency,
+        effective_concurrency=effective,
+        lowest_concurrency=effective,
+        adaptive_concurrency=load.adaptive_concurrency,
+        request_rate=load.request_rate,
+        arrivals=load.arrivals,
+        seed=load.seed,
+        warmup=load.warmup,
+        stream=run.generation.stream,
+    )
 
 
 def _unique(samples: list[PreparedSample]) -> list[PreparedSample]:
@@ -109,7 +128,7 @@ class InferenceStage:
         outputs = [ANSWERS_FILE]
         active_s: float | None = None
         if pending and not ctx.cancelled.is_set():
-            session = SessionCheckpoint(task.run_dir)
+            session = SessionCheckpoint(task.run_dir, session_load(run, len(pending)))
             with model_endpoint(run.model, task.run_dir) as endpoint, answers:
                 ctx.log(f"sending {len(pending)} samples to {endpoint.base_url}")
                 load = loop.run(
@@ -127,7 +146,7 @@ class InferenceStage:
                     )
                 )
                 peaks = read_peaks(endpoint.base_url, endpoint.api_key)
-            stats = session.finish(load.wall_s, peaks)
+            stats = session.finish(load.wall_s, peaks, load.lowest_concurrency)
             outputs.append(INFERENCE_STATS_FILE)
             active_s = round(load.wall_s, 3)
             ctx.log(
@@ -179,13 +198,6 @@ class InferenceStage:
         """Answer ``pending`` under ``config``, appending each result as it arrives (and
         checkpointing the session's record)."""
 
-        def record(result: RequestResult) -> None:
-            answers.append(result)
-            results.append(result)
-            session.add(result)
-            ctx.progress(done + len(results), total)
-
-        adaptive = run.model.load.adaptive_concurrency
         async with InferenceClient(
             endpoint.base_url,
             endpoint.model,
@@ -193,8 +205,15 @@ class InferenceStage:
             concurrency=min(run.model.concurrency, len(pending)),
             api_key=endpoint.api_key,
             backoff_s=self.backoff_s,
-            adaptive=adaptive,
+            adaptive=run.model.load.adaptive_concurrency,
         ) as client:
+
+            def record(result: RequestResult) -> None:
+                answers.append(result)
+                results.append(result)
+                session.add(result, client.limiter.lowest)
+                ctx.progress(done + len(results), total)
+
             return await run_load(
                 client, pending, config, on_result=record, stop=ctx.cancelled.is_set
             )

@@ -33,7 +33,7 @@ from vlmhb.core.files import (
 from vlmhb.core.rundir.answers import AnswerRow, count_answers, read_answers
 from vlmhb.core.rundir.answers_file import AnswersFile
 from vlmhb.core.rundir.inputs import read_problems, read_samples, write_problems, write_samples
-from vlmhb.core.rundir.stats import InferenceSession, InferenceStats, read_stats
+from vlmhb.core.rundir.stats import InferenceSession, InferenceStats, SessionLoad, read_stats
 
 __all__ = [
     "TIMING_COLUMNS",
@@ -42,6 +42,7 @@ __all__ = [
     "InferenceSession",
     "InferenceStats",
     "RunDir",
+    "SessionLoad",
 ]
 
 

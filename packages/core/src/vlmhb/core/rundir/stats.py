@@ -4,7 +4,8 @@ The inference stage writes it (a running session checkpoints its record, so a ki
 still counts up to its last checkpoint); the evaluation stage reads it for throughput,
 duration and memory peaks. Totals: ``active_s`` and ``requests`` summed over sessions,
 ``peak_rss_bytes`` / ``peak_gpu_bytes`` the largest reported, ``sessions_interrupted``
-the sessions whose last record is a checkpoint (``complete`` false).
+the sessions whose last record is a checkpoint (``complete`` false). Each session also
+records the load it ran under (``SessionLoad``; absent in files written before it was).
 """
 
 from __future__ import annotations
@@ -16,9 +17,31 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 
+class SessionLoad(BaseModel):
+    """The load one inference session ran under.
+
+    ``concurrency`` is the configured limit (``ModelSpec.concurrency``),
+    ``effective_concurrency`` that limit capped at the samples the session had to send,
+    ``lowest_concurrency`` the lowest limit it ran at (below the effective one only when
+    ``adaptive_concurrency`` dropped it on 429/5xx answers). ``request_rate`` is in
+    requests/s, None: all at once; ``arrivals``, ``seed`` and ``warmup`` as in
+    ``LoadSpec``; ``stream`` the generation's stream flag."""
+
+    concurrency: int
+    effective_concurrency: int
+    lowest_concurrency: int
+    adaptive_concurrency: bool
+    request_rate: float | None = None
+    arrivals: str
+    seed: int
+    warmup: int
+    stream: bool
+
+
 class InferenceSession(BaseModel):
     """One inference session: its requests, errors, active seconds (first request to
-    last answer) and the server's memory peaks (bytes, None when not reported).
+    last answer), the server's memory peaks (bytes, None when not reported) and the load
+    it ran under (None in files written before it was recorded).
     ``finished`` is None and ``complete`` false while it runs (or after it was killed)."""
 
     session: str | None = None
@@ -30,6 +53,7 @@ class InferenceSession(BaseModel):
     errors: int | None = None
     peak_rss_bytes: float | None = None
     peak_gpu_bytes: float | None = None
+    load: SessionLoad | None = None
 
 
 class InferenceStats(BaseModel):
