@@ -169,6 +169,11 @@ class TaskSpec(StrictModel):
     system_prompt: str | None = None
     only_evaluate: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    metric_columns: Literal["vlmhb", "v0.1"] = Field(
+        "vlmhb",
+        description="v0.1: also write metrics_v0.1_<level>.csv with VLMHyperBench v0.1's "
+        "column names (cer_error, wer_error, bleu_score)",
+    )
 
 
 class GenerationParams(StrictModel):

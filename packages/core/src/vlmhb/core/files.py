@@ -10,6 +10,8 @@ METRICS_FILES = {
     "by_doc_type": "metrics_by_doc_type.csv",
     "general": "metrics_general.csv",
 }
+# The metrics files with VLMHyperBench v0.1's column names (a task's metric_columns: v0.1).
+V01_METRICS_FILES = {level: f"metrics_v0.1_{level}.csv" for level in METRICS_FILES}
 # Direction, unit, range and kind of every metric of the metrics files (vlmhb.core.metric_info).
 METRICS_SCHEMA_FILE = "metrics_schema.json"
 REPORT_MD = "report.md"

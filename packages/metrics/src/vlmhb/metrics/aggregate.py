@@ -147,3 +147,57 @@ def level_tables(
         else:
             tables[level] = group_table(frame, metrics, GROUP_KEYS[level])
     return tables
+
+
+# VLMHyperBench v0.1's column names (its metric_evaluator): ``<metric>_error`` for the
+# error rates, BLEU ``bleu_score`` per sample and overall but ``bleu_error`` per group.
+V01_COLUMNS = {"cer": "cer_error", "wer": "wer_error", "bleu": "bleu_score"}
+V01_GROUP_COLUMNS = {**V01_COLUMNS, "bleu": "bleu_error"}
+# v0.1 wrote BLEU as sacrebleu's 0-100 score; ours is 0-1.
+V01_SCALE = {"bleu": 100.0}
+
+
+def v01_tables(
+    tables: dict[str, pd.DataFrame], metrics: Sequence[Metric]
+) -> dict[str, pd.DataFrame]:
+    """``tables`` (of ``level_tables``) as VLMHyperBench v0.1 wrote them: wide, one column
+    per metric, CER/WER/BLEU under v0.1's names (``V01_COLUMNS``; other metrics keep
+    theirs) and BLEU on v0.1's 0-100 scale. Per sample the sample's value; per group and
+    overall the corpus (micro) value where the metric has one, as v0.1 computed them,
+    else the macro. ``general`` is one row without the timing rows."""
+    out: dict[str, pd.DataFrame] = {}
+    for level, table in tables.items():
+        if level == "by_id":
+            frame = table.copy()
+            for metric in metrics:
+                if metric.name in frame:
+                    frame[metric.name] = frame[metric.name] * V01_SCALE.get(metric.name, 1.0)
+            out[level] = frame.rename(columns=V01_COLUMNS)
+        elif level == "general":
+            values = table.set_index("metric")
+            row = {
+                V01_COLUMNS.get(m.name, m.name): _v01_value(
+                    values.at[m.name, "micro"], values.at[m.name, "macro"], m.name
+                )
+                for m in metrics
+            }
+            out[level] = pd.DataFrame([row])
+        else:
+            keys = GROUP_KEYS[level]
+            frame = table[keys].copy()
+            for metric in metrics:
+                micro = table.get(f"{metric.name}_micro", table[metric.name])
+                frame[V01_GROUP_COLUMNS.get(metric.name, metric.name)] = [
+                    _v01_value(a, b, metric.name)
+                    for a, b in zip(micro, table[metric.name], strict=True)
+                ]
+            out[level] = frame
+    return out
+
+
+def _v01_value(micro: object, macro: object, name: str) -> float:
+    """The micro value (the macro where there is none) on v0.1's scale for ``name``."""
+    value = float(micro)  # type: ignore[arg-type]
+    if math.isnan(value):
+        value = float(macro)  # type: ignore[arg-type]
+    return value * V01_SCALE.get(name, 1.0)

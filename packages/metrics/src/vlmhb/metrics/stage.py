@@ -11,13 +11,19 @@ import pandas as pd
 
 from vlmhb.core.contracts import StageResult, StageTask, TaskState
 from vlmhb.core.errors import ConfigError, VlmhbError
-from vlmhb.core.files import ANSWERS_FILE, METRICS_FILES, METRICS_SCHEMA_FILE, SAMPLES_FILE
+from vlmhb.core.files import (
+    ANSWERS_FILE,
+    METRICS_FILES,
+    METRICS_SCHEMA_FILE,
+    SAMPLES_FILE,
+    V01_METRICS_FILES,
+)
 from vlmhb.core.metric_info import MetricsSchema, write_metrics_schema
 from vlmhb.core.registry import Registry
 from vlmhb.core.speed import SPEED_ROWS
 from vlmhb.core.stages import StageContext
 from vlmhb.core.tasks import fill_task_defaults
-from vlmhb.metrics.aggregate import level_tables
+from vlmhb.metrics.aggregate import level_tables, v01_tables
 from vlmhb.metrics.base import Metric
 from vlmhb.metrics.runfiles import read_answers, read_samples, write_csv_atomic
 from vlmhb.metrics.scoring import score_table
@@ -93,6 +99,9 @@ class EvaluationStage:
         )
         for level, frame in tables.items():
             write_csv_atomic(frame, task.run_dir / METRICS_FILES[level])
+        v01 = v01_tables(tables, metrics) if spec.metric_columns == "v0.1" else {}
+        for level, frame in v01.items():
+            write_csv_atomic(frame, task.run_dir / V01_METRICS_FILES[level])
         write_metrics_schema(task.run_dir, metrics_schema(metrics, tables))
 
         summary: dict[str, float | None] = {}
@@ -107,7 +116,11 @@ class EvaluationStage:
             task_id=task.id,
             stage=task.stage,
             status=TaskState.COMPLETED,
-            outputs=[*(METRICS_FILES[level] for level in tables), METRICS_SCHEMA_FILE],
+            outputs=[
+                *(METRICS_FILES[level] for level in tables),
+                *(V01_METRICS_FILES[level] for level in v01),
+                METRICS_SCHEMA_FILE,
+            ],
             message=f"{len(samples)} samples scored; {len(problems)} problem rows reported",
             summary=summary,
             duration_s=time.monotonic() - started,

@@ -100,6 +100,9 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
                     run.task.metrics,
                     run.task.aggregations,
                     run.task.kind,
+                    *run.task.model_dump(
+                        include={"metric_columns"}, exclude_defaults=True
+                    ).values(),
                 ),
                 stage=StageName.EVALUATION,
                 experiment=spec.name,
