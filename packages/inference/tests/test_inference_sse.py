@@ -6,6 +6,7 @@ parser itself, by the load client and by the ``openai`` backend."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,7 +52,7 @@ def pieces(data: bytes) -> list[bytes]:
     cuts |= {i + 1 for i in range(len(data) - 1) if data[i : i + 2] == b"\r\n"}
     cuts |= {i + 1 for i in range(len(data)) if data[i] >= 0xC0}  # after a lead byte
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @asynccontextmanager
@@ -73,8 +74,7 @@ async def sse_server(body: bytes) -> AsyncIterator[tuple[str, list[bytes]]]:
         )
         requests.append(await reader.readexactly(length))
         writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-            b"connection: close\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
         )
         for piece in pieces(body):
             writer.write(piece)
@@ -127,9 +127,11 @@ def test_edge_rules() -> None:
 
 
 async def test_the_load_client_reads_the_stream_through_the_parser() -> None:
-    async with sse_server(stream_bytes()) as (url, requests):
-        async with InferenceClient(url, "m", GenerationParams(retries=0), concurrency=1) as client:
-            result = await client.infer(PreparedSample(id="1", user_prompt="hi"))
+    async with (
+        sse_server(stream_bytes()) as (url, requests),
+        InferenceClient(url, "m", GenerationParams(retries=0), concurrency=1) as client,
+    ):
+        result = await client.infer(PreparedSample(id="1", user_prompt="hi"))
     assert result.error == "" and result.model_answer == ANSWER
     assert (result.prompt_tokens, result.completion_tokens) == (7, 3)
     assert result.ttft_ms is not None and json.loads(requests[0])["stream"] is True
