@@ -1,5 +1,6 @@
 """Scheduling: GPU slots bound inference concurrency, CPU stages never wait for a GPU,
-finished stages are skipped by content hash, failures cancel only their dependents."""
+finished stages are skipped by content hash, failures cancel only their dependents, a
+cancel stops the running stages through the executor and starts nothing more."""
 
 from __future__ import annotations
 
@@ -159,3 +160,59 @@ async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
     # skipped inference stages still tell views how many samples they hold
     kept = [e for e in seen if e.type == EventType.PROGRESS and e.stage == StageName.INFERENCE]
     assert len(kept) == 3 and all(e.done == e.total == 3 for e in kept)
+
+
+class CancellableExecutor(RecordingExecutor):
+    """Inference runs until ``cancel`` is called for it; a cancel resolves to CANCELLED."""
+
+    def __init__(self) -> None:
+        super().__init__(dict.fromkeys(StageName, 0.01))
+        self.cancelled: list[str] = []
+        self.started = asyncio.Event()
+        self._stops: dict[str, asyncio.Event] = {}
+
+    def submit(self, task: StageTask, emit: Emit) -> asyncio.Future[StageResult]:
+        if task.stage != StageName.INFERENCE:
+            return super().submit(task, emit)
+        return asyncio.ensure_future(self._until_cancelled(task))
+
+    async def _until_cancelled(self, task: StageTask) -> StageResult:
+        stop = self._stops[task.id] = asyncio.Event()
+        self.started.set()
+        await stop.wait()
+        return StageResult(task_id=task.id, stage=task.stage, status=TaskState.CANCELLED)
+
+    def cancel(self, task_id: str) -> None:
+        self.cancelled.append(task_id)
+        self._stops[task_id].set()
+
+
+async def test_cancel_stops_running_stages_and_starts_nothing_more(
+    tmp_path: Path, vqa_dataset: Path
+) -> None:
+    """Two GPUs, four inference stages: the two running ones are cancelled through the
+    executor and recorded; the two waiting for a GPU and every later stage end CANCELLED
+    without starting, and ``run`` returns."""
+    spec = load_experiment(gpu_experiment(tmp_path, vqa_dataset))
+    spec.output_dir = tmp_path / "runs"
+    graph = plan_experiment(spec)
+    executor = CancellableExecutor()
+    recorded: list[StageResult] = []
+    scheduler = Scheduler(
+        graph,
+        executor,
+        ResourceManager(2, 2),
+        InProcessEventBus(),
+        on_finished=lambda task, result: recorded.append(result),
+    )
+    running = asyncio.ensure_future(scheduler.run())
+    await asyncio.wait_for(executor.started.wait(), 10)
+    await asyncio.sleep(0.05)
+    scheduler.cancel()
+    results = await asyncio.wait_for(running, 10)
+    inference = [t for t in graph if t.stage == StageName.INFERENCE]
+    assert sorted(executor.cancelled) == sorted(t.id for t in inference if t.id in executor._stops)
+    assert len(executor.cancelled) == 2 and executor.spans == []  # nothing else started
+    assert all(results[t.id].status == TaskState.CANCELLED for t in inference)
+    assert len(recorded) == 4  # the manifests learn about every cancelled inference stage
+    assert set(scheduler.states.values()) == {TaskState.CANCELLED}
