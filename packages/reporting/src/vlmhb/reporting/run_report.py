@@ -8,10 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from vlmhb.core.files import MANIFEST_FILE
 from vlmhb.core.metric_info import MetricsSchema
 from vlmhb.reporting.loading import RunData
-from vlmhb.reporting.measured import UNLIMITED, measured_load
+from vlmhb.reporting.measured import measured_load
 from vlmhb.reporting.tables import Table, key_value_table, table_from_frame
 
 BY_ID_FIXED = ("id", "doc_class", "question_type", "answer", "model_answer", "error")
@@ -93,14 +92,9 @@ def _unit(schema: MetricsSchema, metric: str) -> str:
 
 
 def load_summary(data: RunData) -> list[tuple[str, Any]]:
-    """The concurrency and request rate the run was measured under (``measured_load``);
-    values only configured in ``run.json`` say so."""
+    """The load the run was measured under (``MeasuredLoad.pairs``)."""
     load = measured_load(data)
-    if load is None:
-        return []
-    note = "" if load.source == MANIFEST_FILE else f" (configured, {load.source})"
-    rate = load.rate_text if load.rate_text == UNLIMITED else f"{load.rate_text} req/s"
-    return [("concurrency", f"{load.concurrency}{note}"), ("request rate", f"{rate}{note}")]
+    return [] if load is None else load.pairs()
 
 
 def spec_summary(data: RunData) -> list[tuple[str, Any]]:
