@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from vlmhb.core.rundir import InferenceStats
 from vlmhb.metrics.base import Metric
 from vlmhb.metrics.runfiles import AnswerRow
 from vlmhb.metrics.scoring import (
@@ -17,7 +18,7 @@ from vlmhb.metrics.scoring import (
     REFERENCE,
     SAMPLE_ID,
 )
-from vlmhb.metrics.timing import RunStats, timing_rows
+from vlmhb.metrics.timing import timing_rows
 
 LEVELS = ("by_id", "by_doc_question", "by_doc_type", "general")
 GROUP_KEYS = {"by_doc_question": ["doc_class", "question_type"], "by_doc_type": ["doc_class"]}
@@ -102,7 +103,7 @@ def general_table(
     answers: Iterable[AnswerRow],
     resamples: int = 1000,
     seed: int = 0,
-    stats: RunStats | None = None,
+    stats: InferenceStats | None = None,
     slo: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Long form: one row per metric (macro, micro, bootstrap CI of the macro, n rows),
@@ -134,7 +135,7 @@ def level_tables(
     answers: Iterable[AnswerRow],
     levels: Sequence[str],
     seed: int = 0,
-    stats: RunStats | None = None,
+    stats: InferenceStats | None = None,
     slo: dict[str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The table of each requested level, keyed by level name."""

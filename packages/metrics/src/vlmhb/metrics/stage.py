@@ -20,6 +20,7 @@ from vlmhb.core.files import (
 )
 from vlmhb.core.metric_info import MetricsSchema, write_metrics_schema
 from vlmhb.core.registry import Registry
+from vlmhb.core.rundir import RunDir
 from vlmhb.core.speed import SPEED_ROWS
 from vlmhb.core.stages import StageContext
 from vlmhb.core.tasks import fill_task_defaults
@@ -28,7 +29,6 @@ from vlmhb.metrics.base import Metric
 from vlmhb.metrics.runfiles import read_answers, read_samples, write_csv_atomic
 from vlmhb.metrics.scoring import score_table
 from vlmhb.metrics.selection import resolve_levels, resolve_metrics
-from vlmhb.metrics.timing import read_run_stats
 
 
 class MissingAnswersError(VlmhbError):
@@ -94,7 +94,7 @@ class EvaluationStage:
             scored_answers,
             levels,
             seed=self.seed,
-            stats=read_run_stats(task.run_dir),
+            stats=RunDir(task.run_dir).read_stats(),
             slo=slo,
         )
         for level, frame in tables.items():

@@ -26,43 +26,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from vlmhb.core.rundir import AnswerRow, RunDir
+from vlmhb.core.rundir import AnswerRow, InferenceStats
 from vlmhb.core.speed import STAT_COLUMNS, describe, goodput, meets_slo, rate
 
 MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RunStats:
-    """What ``inference_stats.json`` says about the run (None when unknown)."""
-
-    active_s: float | None = None
-    requests: int | None = None
-    errors: int | None = None
-    peak_rss_bytes: float | None = None
-    peak_gpu_bytes: float | None = None
-    sessions: int = 0
-    sessions_interrupted: int = 0
-
-
-def read_run_stats(run_dir: Path) -> RunStats:
-    """``run_dir/inference_stats.json`` (``RunDir.read_stats``); an absent or unreadable
-    file gives ``RunStats()``."""
-    stats = RunDir(run_dir).read_stats()
-    if stats is None:
-        return RunStats()
-    return RunStats(
-        active_s=stats.active_s,
-        requests=stats.requests,
-        errors=stats.errors,
-        peak_rss_bytes=stats.peak_rss_bytes,
-        peak_gpu_bytes=stats.peak_gpu_bytes,
-        sessions=len(stats.sessions),
-        sessions_interrupted=stats.interrupted,
-    )
 
 
 def _row(label: str, value: float, n: int) -> dict[str, object]:
@@ -71,11 +39,14 @@ def _row(label: str, value: float, n: int) -> dict[str, object]:
 
 
 def timing_rows(
-    answers: Iterable[AnswerRow], stats: RunStats | None = None, slo: dict[str, float] | None = None
+    answers: Iterable[AnswerRow],
+    stats: InferenceStats | None = None,
+    slo: dict[str, float] | None = None,
 ) -> list[dict[str, object]]:
-    """The timing rows (module docstring) for the scored answer rows."""
+    """The timing rows (module docstring) for the scored answer rows and the run's
+    ``inference_stats.json`` record (``RunDir.read_stats``; None when there is none)."""
     rows: Sequence[AnswerRow] = list(answers)
-    stats = stats or RunStats()
+    stats = stats or InferenceStats()
     good = [row for row in rows if not row.error]
 
     def column(name: str, source: Sequence[AnswerRow] = good) -> list[float]:
@@ -104,10 +75,10 @@ def timing_rows(
         _row("throughput_output_tok_s", rps * mean_tokens, succeeded or 0),
         _row("duration_inference_s", active or math.nan, stats.requests or 0),
     ]
-    if stats.sessions:
+    if sessions := len(stats.sessions):
         records += [
-            _row("sessions", stats.sessions, stats.sessions),
-            _row("sessions_interrupted", stats.sessions_interrupted, stats.sessions),
+            _row("sessions", sessions, sessions),
+            _row("sessions_interrupted", stats.interrupted, sessions),
         ]
     if slo:
         met = sum(1 for row in rows if meets_slo(row.timings, slo, failed=bool(row.error)))
