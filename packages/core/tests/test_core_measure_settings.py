@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ from vlmhb.core.contracts import (
     TaskSpec,
 )
 
-VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
+from .core_cli_helpers import run_vlmhb
 
 
 def _run(**model: Any) -> RunSpec:
@@ -100,17 +97,9 @@ tasks:
 """
 
 
-def _vlmhb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*VLMHB, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=300,
-    )
+def _vlmhb(*args: str, cwd: Path) -> None:
+    proc = run_vlmhb(*args, cwd=cwd)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
 
 
 def _queue_ms(run_dir: Path) -> list[float]:

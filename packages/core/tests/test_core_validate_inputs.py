@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
+from .core_cli_helpers import run_vlmhb
+
 ANNOTATION = "data/mini/annotation.csv"
 # Runs the CLI in a child and prints its exit code and peak RSS (KiB, VmHWM: this
 # program's own, not the forking parent's as ru_maxrss would be) on the last line.
@@ -41,20 +42,9 @@ def _config(root: Path, *, params: str = "{rule: echo}", task: str = "") -> Path
     return config
 
 
-def _vlmhb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VLMHB, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "250"},
-        timeout=300,
-    )
-
-
 def _refused(root: Path, command: str = "validate") -> str:
     """The one-line error of ``vlmhb <command>`` on ``root/exp.yaml`` (exit 2)."""
-    proc = _vlmhb(command, "exp.yaml", cwd=root)
+    proc = run_vlmhb(command, "exp.yaml", cwd=root)
     output = proc.stdout + proc.stderr
     assert proc.returncode in (1, 2) if command == "run" else proc.returncode == 2, output
     assert "Traceback" not in output
@@ -62,7 +52,7 @@ def _refused(root: Path, command: str = "validate") -> str:
 
 
 def _passes(root: Path) -> str:
-    proc = _vlmhb("validate", "exp.yaml", cwd=root)
+    proc = run_vlmhb("validate", "exp.yaml", cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return " ".join((proc.stdout + proc.stderr).split())
 
