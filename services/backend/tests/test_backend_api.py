@@ -303,25 +303,23 @@ def test_concurrent_reruns_claim_the_experiment_exactly_once(db_url: str) -> Non
     """Eight reruns of one finished experiment at once: one claims it (attempts + 1), the
     others get 409 — on SQLite, which has no row locks, as on PostgreSQL."""
     from concurrent.futures import ThreadPoolExecutor
-    from types import SimpleNamespace
 
-    from fastapi import HTTPException
-
-    from vlmhb.backend.api.experiments import _claim_rerun
+    from vlmhb.backend.crud.experiments import claim_rerun
     from vlmhb.backend.db.migrate import upgrade
+    from vlmhb.backend.errors import Conflict
 
     upgrade(db_url)
     _seed(db_url, 2)  # ids 0…0 (COMPLETED) and 0…1 (FAILED)
     target = f"{1:032x}"
     db = Database(db_url)
-    services = SimpleNamespace(db=db)
 
     def claim(_: int) -> int:
         try:
-            _claim_rerun(services, target)  # type: ignore[arg-type]
+            with db.session() as session:
+                claim_rerun(session, target)
             return 200
-        except HTTPException as exc:
-            return exc.status_code
+        except Conflict:
+            return 409
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         codes = sorted(pool.map(claim, range(8)))

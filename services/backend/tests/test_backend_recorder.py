@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from vlmhb.backend.crud.experiments import detail
 from vlmhb.backend.db.engine import Database
 from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.db.models import EventRow, Experiment
 from vlmhb.backend.events.hub import Hub
+from vlmhb.backend.events.projection import Projection
 from vlmhb.backend.events.recorder import Recorder
-from vlmhb.backend.queries import detail
 from vlmhb.core.contracts import Event, EventType, TaskState
 
 
@@ -85,14 +86,14 @@ async def test_one_bad_event_does_not_drop_its_batch(
     hub = Hub()
     client = hub.register("e1")
     recorder = Recorder(database, hub, runs)
-    apply = Recorder._apply_event
+    apply = Projection.apply_event
 
-    def failing(self: Recorder, session: Any, experiment: Any, item: Event) -> Any:
+    def failing(self: Projection, session: Any, experiment: Any, item: Event) -> Any:
         if item.message == "boom":
             raise RuntimeError("boom")
         return apply(self, session, experiment, item)
 
-    monkeypatch.setattr(Recorder, "_apply_event", failing)
+    monkeypatch.setattr(Projection, "apply_event", failing)
     recorder.start()
     for task_id, message in (("t1", ""), ("t2", "boom"), ("t3", "")):
         recorder.enqueue(stage_event(task_id, TaskState.RUNNING, message))

@@ -102,6 +102,6 @@ async def test_token_link_logs_in_and_pages_carry_the_csrf_cookie(
 
 
 def test_default_dist_is_the_source_checkout() -> None:
-    from vlmhb.backend.web import DEFAULT_DIST
+    from vlmhb.backend.api.web import DEFAULT_DIST
 
     assert DEFAULT_DIST.parts[-3:] == ("services", "web", "dist")

@@ -25,7 +25,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vlmhb.backend.security import CSRF_COOKIE, CSRF_HEADER
+from vlmhb.backend.api.security import CSRF_COOKIE, CSRF_HEADER
 from vlmhb.orchestrator.tokens import same_secret
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")

@@ -4,31 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from vlmhb.backend.analytics import experiment_figures, to_json
-from vlmhb.backend.api.experiments import ExperimentId
+from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
 from vlmhb.backend.api.run_lookup import find_experiment_dirs
 from vlmhb.backend.schemas import INVALID, NOT_FOUND, SECURED_RESPONSES, Analytics
-from vlmhb.backend.services import Services, get_services
 
 router = APIRouter(tags=["analytics"], responses={**SECURED_RESPONSES, **INVALID})
 
 
 @router.get("/analytics/{experiment_id}", response_model=Analytics, responses=NOT_FOUND)
 def analytics(
-    experiment_id: ExperimentId,
-    services: Annotated[Services, Depends(get_services)],
+    experiment: ExperimentDep,
+    services: ServicesDep,
     metric: Annotated[
         str | None, Query(max_length=100, description="quality metric for the scatter and heatmap")
     ] = None,
 ) -> Analytics:
     """Leaderboard bars, quality-vs-latency scatter with the Pareto front, per-document-
     class heatmap and latency distributions (``figure.to_plotly_json()`` each)."""
-    exp_dir, run_dirs = find_experiment_dirs(services, experiment_id)
+    exp_dir, run_dirs = find_experiment_dirs(services, experiment)
     quality, figs = experiment_figures(exp_dir, run_dirs, metric)
     return Analytics(
-        experiment_id=experiment_id,
+        experiment_id=experiment.id,
         quality_metrics=quality,
         figures={key: to_json(fig) for key, fig in figs.items()},
     )

@@ -12,8 +12,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from vlmhb.backend.api.security import clear_session, set_session
 from vlmhb.backend.schemas import SECURED_RESPONSES, error
-from vlmhb.backend.security import clear_session, set_session
 from vlmhb.backend.services import services_of
 from vlmhb.orchestrator.tokens import same_secret
 

@@ -17,18 +17,18 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, WebSocket
+from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from vlmhb.backend.api.experiments import ExperimentId
-from vlmhb.backend.db.models import Experiment
+from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
+from vlmhb.backend.api.security import token_ok
+from vlmhb.backend.crud.events import REPLAY_PAGE, events_after
+from vlmhb.backend.crud.experiments import detail
 from vlmhb.backend.events.hub import CLOSE, Client
-from vlmhb.backend.queries import detail, events_after
 from vlmhb.backend.schemas import INVALID, NOT_FOUND, SECURED_RESPONSES
-from vlmhb.backend.security import token_ok
-from vlmhb.backend.services import Services, get_services, services_of
+from vlmhb.backend.services import Services, services_of
 
 router = APIRouter(tags=["events"], responses={**SECURED_RESPONSES, **INVALID})
 ws_router = APIRouter()
@@ -79,7 +79,7 @@ async def stream(
             for seq, payload in rows:
                 yield seq, payload
                 cursor = seq
-            if len(rows) < 1000:
+            if len(rows) < REPLAY_PAGE:
                 break
     while True:
         try:
@@ -167,9 +167,9 @@ async def _drain_incoming(websocket: WebSocket) -> None:
     response_class=StreamingResponse,
 )
 async def sse_events(
-    experiment_id: ExperimentId,
+    experiment: ExperimentDep,
     request: Request,
-    services: Annotated[Services, Depends(get_services)],
+    services: ServicesDep,
     since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
     last_event_id: Annotated[
         str,
@@ -182,9 +182,7 @@ async def sse_events(
 ) -> StreamingResponse:
     """Server-sent events twin of the WebSocket: ``event: snapshot`` then ``event:
     event`` messages with ``id: <seq>`` (``since`` or ``Last-Event-ID`` resumes)."""
-    exists = await run_in_threadpool(_exists, services, experiment_id)
-    if not exists:
-        raise HTTPException(404, f"experiment {experiment_id!r} not found")
+    experiment_id = experiment.id
     client = services.hub.register(experiment_id)
     start = since if since is not None else _seq(last_event_id)
 
@@ -216,8 +214,3 @@ def _seq(value: str) -> int | None:
     if text.isascii() and text.isdigit() and int(text) <= MAX_SEQ:
         return int(text)
     return None
-
-
-def _exists(services: Services, experiment_id: str) -> bool:
-    with services.db.session() as session:
-        return session.get(Experiment, experiment_id) is not None

@@ -1,54 +1,77 @@
 """An experiment's and a run's folders under the runs root, for the routes (404 when the
-experiment, the run or a folder inside the root is not found)."""
+run or a folder inside the root is not found; the experiment comes from
+``get_experiment_or_404``), and ``get_run_or_404``, the dependency of the run routes."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, NamedTuple
 
-from fastapi import HTTPException
-from sqlalchemy import select
+from fastapi import Depends, HTTPException
+from fastapi import Path as PathParam
 
+from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
+from vlmhb.backend.crud import experiments, runs
 from vlmhb.backend.db.models import Experiment, Run
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
 from vlmhb.backend.services import Services
 
+RunName = Annotated[
+    str, PathParam(min_length=1, max_length=255, description="run name, or its numeric id")
+]
 
-def find_run(services: Services, experiment_id: str, run: str) -> tuple[Run, Path]:
-    """The run (``run``: its name or numeric id) of an experiment and its folder."""
+
+class RunFolder(NamedTuple):
+    row: Run
+    path: Path
+
+
+def find_run(services: Services, experiment: Experiment, run: str) -> tuple[Run, Path]:
+    """The run (``run``: its name or numeric id) of ``experiment`` and its folder."""
     with services.db.session() as session:
-        experiment = session.get(Experiment, experiment_id)
-        if experiment is None:
-            raise HTTPException(404, f"experiment {experiment_id!r} not found")
-        query = select(Run).where(Run.experiment_id == experiment_id)
-        numeric = run.isascii() and run.isdigit() and len(run) <= 9
-        row = session.scalar(
-            query.where(Run.id == int(run)) if numeric else query.where(Run.name == run)
-        )
-        if row is None:
-            raise HTTPException(404, f"run {run!r} not found in experiment {experiment_id}")
-        session.expunge(row)
-        name = experiment.name
+        row = runs.find(session, experiment.id, run)
+    if row is None:
+        raise HTTPException(404, f"run {run!r} not found in experiment {experiment.id}")
     try:
-        run_dir = resolve_inside(services.settings.runs_dir, f"{name}/{row.name}")
+        run_dir = resolve_inside(services.settings.runs_dir, f"{experiment.name}/{row.name}")
     except OutsideRoot:
         raise HTTPException(404, "run folder outside the runs root") from None
     return row, run_dir
 
 
-def find_experiment_dirs(services: Services, experiment_id: str) -> tuple[Path, list[Path]]:
+def find_run_by_id(services: Services, run_id: int) -> tuple[Run, Path]:
+    """A run by its numeric id (any experiment) and its folder."""
+    with services.db.session() as session:
+        row = runs.get(session, run_id)
+        experiment = experiments.get(session, row.experiment_id) if row else None
+    if row is None or experiment is None:
+        raise HTTPException(404, f"run {run_id} not found")
+    return find_run(services, experiment, str(run_id))
+
+
+def find_experiment_dirs(services: Services, experiment: Experiment) -> tuple[Path, list[Path]]:
     """The experiment's folder and its runs' folders (in run id order)."""
     root = services.settings.runs_dir
     with services.db.session() as session:
-        experiment = session.get(Experiment, experiment_id)
-        if experiment is None:
-            raise HTTPException(404, f"experiment {experiment_id!r} not found")
-        names = list(
-            session.scalars(
-                select(Run.name).where(Run.experiment_id == experiment_id).order_by(Run.id)
-            )
-        )
-        name = experiment.name
+        names = runs.names(session, experiment.id)
     try:
-        return resolve_inside(root, name), [resolve_inside(root, f"{name}/{run}") for run in names]
+        return resolve_inside(root, experiment.name), [
+            resolve_inside(root, f"{experiment.name}/{run}") for run in names
+        ]
     except OutsideRoot:
         raise HTTPException(404, "experiment folder outside the runs root") from None
+
+
+def _run_name(run: RunName) -> str:
+    return run
+
+
+def get_run_or_404(
+    experiment: ExperimentDep, run: Annotated[str, Depends(_run_name)], services: ServicesDep
+) -> RunFolder:
+    """The path's run of the path's experiment, with its folder (a FastAPI dependency;
+    ``run`` comes through a sub-dependency so the schema lists ``experiment_id`` first)."""
+    return RunFolder(*find_run(services, experiment, run))
+
+
+RunDep = Annotated[RunFolder, Depends(get_run_or_404)]

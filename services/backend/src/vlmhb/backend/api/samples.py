@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi import Path as PathParam
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
-from vlmhb.backend.api.experiments import ExperimentId
-from vlmhb.backend.api.run_lookup import find_run
+from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
+from vlmhb.backend.api.run_lookup import RunDep, find_run_by_id
+from vlmhb.backend.compare import compare_runs
 from vlmhb.backend.db.models import Run
 from vlmhb.backend.paths import is_inside
 from vlmhb.backend.run_files import RunFileCache, SampleData
@@ -20,18 +20,12 @@ from vlmhb.backend.schemas import (
     NOT_FOUND,
     SECURED_RESPONSES,
     ComparePage,
-    CompareRow,
     SamplePage,
     SampleRow,
 )
-from vlmhb.backend.services import Services, get_services
 
 router = APIRouter(tags=["samples"], responses={**SECURED_RESPONSES, **INVALID})
-ServicesDep = Annotated[Services, Depends(get_services)]
 CACHE = RunFileCache()
-RunName = Annotated[
-    str, PathParam(min_length=1, max_length=255, description="run name, or its numeric id")
-]
 MAX_COMPARE = 10
 RUN_IDS = rf"^[0-9]{{1,9}}(,[0-9]{{1,9}}){{0,{MAX_COMPARE - 1}}}$"
 
@@ -49,16 +43,15 @@ def _image_url(experiment_id: str, run: Run, sample_id: str) -> str:
     responses=NOT_FOUND,
 )
 def run_samples(
-    experiment_id: ExperimentId,
-    run: RunName,
-    services: ServicesDep,
+    experiment: ExperimentDep,
+    found: RunDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     errors_only: bool = False,
 ) -> SamplePage:
     """Samples of a run (``run`` = its name or numeric id), paged: image link, question,
     ground truth, answer, per-sample metrics and timings."""
-    row, run_dir = find_run(services, experiment_id, run)
+    row, run_dir = found
     data = CACHE.get(run_dir)
     ids = data.order
     if errors_only:
@@ -69,7 +62,7 @@ def run_samples(
         has_image = fields.pop("has_image")
         items.append(
             SampleRow(
-                **fields, image_url=_image_url(experiment_id, row, sample_id) if has_image else None
+                **fields, image_url=_image_url(experiment.id, row, sample_id) if has_image else None
             )
         )
     return SamplePage(run=row.name, items=items, total=len(ids), offset=offset, limit=limit)
@@ -87,14 +80,11 @@ def run_samples(
     },
 )
 def sample_image(
-    experiment_id: ExperimentId,
-    run: RunName,
-    services: ServicesDep,
+    found: RunDep,
     sample_id: Annotated[str, Query(min_length=1, max_length=500)],
 ) -> FileResponse:
     """The image of one sample, served only from inside the run's dataset folder."""
-    _, run_dir = find_run(services, experiment_id, run)
-    data = CACHE.get(run_dir)
+    data = CACHE.get(found.path)
     sample = data.samples.get(sample_id)
     if not sample or not sample.get("image_path") or data.dataset_path is None:
         raise HTTPException(404, "no image for this sample")
@@ -128,60 +118,6 @@ def compare_samples(
     run_ids = list(dict.fromkeys(str(int(r)) for r in runs.split(",")))
     loaded: list[tuple[str, SampleData]] = []
     for run_id in run_ids:
-        with services.db.session() as session:
-            row = session.get(Run, int(run_id))
-            if row is None:
-                raise HTTPException(404, f"run {run_id} not found")
-            experiment_id = row.experiment_id
-        _, run_dir = find_run(services, experiment_id, run_id)
+        _, run_dir = find_run_by_id(services, int(run_id))
         loaded.append((run_id, CACHE.get(run_dir)))
-    first_id, first = loaded[0]
-    metrics = [m for m in first.metric_names if all(m in d.metric_names for _, d in loaded)]
-    ids = list(first.order) + [
-        i
-        for _, d in loaded[1:]
-        for i in d.order
-        if i not in first.samples and i not in first.answers
-    ]
-    ids = list(dict.fromkeys(ids))
-    if only_different:
-        ids = [
-            i
-            for i in ids
-            if len({(d.answers.get(i) or {}).get("model_answer") for _, d in loaded}) > 1
-        ]
-    items = []
-    for sample_id in ids[offset : offset + limit]:
-        rows = {run_id: data.row(sample_id) for run_id, data in loaded}
-        base = rows[first_id]
-        values = {m: {run_id: r["metrics"].get(m) for run_id, r in rows.items()} for m in metrics}
-        deltas = {
-            m: {
-                run_id: (v - values[m][first_id])
-                if v is not None and values[m][first_id] is not None
-                else None
-                for run_id, v in values[m].items()
-            }
-            for m in metrics
-        }
-        reference = next((r for r in rows.values() if r["question"] or r["ground_truth"]), base)
-        items.append(
-            CompareRow(
-                id=sample_id,
-                question=reference["question"],
-                ground_truth=reference["ground_truth"],
-                doc_class=reference["doc_class"],
-                question_type=reference["question_type"],
-                answers={run_id: r["answer"] for run_id, r in rows.items()},
-                metrics=values,
-                deltas=deltas,
-            )
-        )
-    return ComparePage(
-        runs=[r for r, _ in loaded],
-        metrics=metrics,
-        items=items,
-        total=len(ids),
-        offset=offset,
-        limit=limit,
-    )
+    return compare_runs(loaded, offset, limit, only_different)

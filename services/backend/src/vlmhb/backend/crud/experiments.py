@@ -1,21 +1,26 @@
-"""Reads of the database shared by the API, the WebSocket and the SSE endpoints."""
+"""Experiments: the list and detail reads shared by the API, the WebSocket and SSE, and
+the writes of submit, rerun and delete (the name rule: one active experiment per name,
+since both would write ``runs/<name>``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from vlmhb.backend.crud.events import last_seq
 from vlmhb.backend.db.models import (
     Artifact,
-    EventRow,
     Experiment,
     ExperimentModel,
     Run,
     StageTaskRow,
 )
+from vlmhb.backend.errors import Conflict, NotFound
 from vlmhb.backend.schemas import (
     ArtifactOut,
     ExperimentDetail,
@@ -24,8 +29,8 @@ from vlmhb.backend.schemas import (
     SortField,
     StageOut,
 )
-from vlmhb.backend.states import ExperimentStatus
-from vlmhb.core.contracts import StageName
+from vlmhb.backend.states import ACTIVE, ExperimentStatus
+from vlmhb.core.contracts import ExperimentSpec, StageName
 
 API = "/api/v1"
 
@@ -84,15 +89,6 @@ def list_experiments(
     )
     rows = session.scalars(query.order_by(*order).offset(offset).limit(limit)).all()
     return [summary(e) for e in rows], total
-
-
-def last_seq(session: Session, experiment_id: str) -> int:
-    return (
-        session.scalar(
-            select(func.max(EventRow.seq)).where(EventRow.experiment_id == experiment_id)
-        )
-        or 0
-    )
 
 
 def detail(session: Session, experiment_id: str) -> ExperimentDetail | None:
@@ -158,13 +154,99 @@ def detail(session: Session, experiment_id: str) -> ExperimentDetail | None:
     )
 
 
-def events_after(
-    session: Session, experiment_id: str, after: int, upto: int | None, limit: int = 1000
-) -> list[tuple[int, str]]:
-    """Stored messages of the experiment with ``after < seq <= upto``, oldest first."""
-    query = select(EventRow.seq, EventRow.payload).where(
-        EventRow.experiment_id == experiment_id, EventRow.seq > after
+def not_found(experiment_id: str) -> NotFound:
+    """The one "unknown experiment" error (the API's 404 body for every route)."""
+    return NotFound(f"experiment {experiment_id!r} not found")
+
+
+def get(session: Session, experiment_id: str) -> Experiment | None:
+    return session.get(Experiment, experiment_id)
+
+
+def _active() -> list[str]:
+    return [s.value for s in ACTIVE]
+
+
+def active_ids(session: Session) -> list[str]:
+    """Ids of the experiments still ``ACCEPTED`` or ``RUNNING``."""
+    return list(session.scalars(select(Experiment.id).where(Experiment.status.in_(_active()))))
+
+
+def active_with_name(session: Session, name: str, other_than: str | None = None) -> str | None:
+    """The id of an active experiment named ``name`` (not ``other_than``), if any."""
+    query = select(Experiment.id).where(Experiment.name == name, Experiment.status.in_(_active()))
+    if other_than is not None:
+        query = query.where(Experiment.id != other_than)
+    return session.scalar(query.limit(1))
+
+
+def insert(
+    session: Session, experiment_id: str, spec: ExperimentSpec, fmt: str, path: Path
+) -> None:
+    """A new ``ACCEPTED`` experiment with its models; ``Conflict`` when one with its name
+    is active."""
+    busy = active_with_name(session, spec.name)
+    if busy is not None:
+        raise Conflict(
+            f"experiment {spec.name!r} is already active as {busy}; "
+            f"cancel it or wait (both would write runs/{spec.name})"
+        )
+    experiment = Experiment(
+        id=experiment_id,
+        name=spec.name,
+        status=ExperimentStatus.ACCEPTED.value,
+        message="",
+        config_format=fmt,
+        config_path=str(path),
+        models=",".join(m.name for m in spec.models),
     )
-    if upto is not None:
-        query = query.where(EventRow.seq <= upto)
-    return [(s, p) for s, p in session.execute(query.order_by(EventRow.seq).limit(limit))]
+    experiment.model_rows = [ExperimentModel(model=m.name, backend=m.backend) for m in spec.models]
+    session.add(experiment)
+
+
+def claim_rerun(session: Session, experiment_id: str) -> Experiment:
+    """Mark the experiment ACCEPTED for a new attempt, atomically: the conditional UPDATE
+    is the transaction's first statement, so of two concurrent reruns exactly one wins
+    (on SQLite too, where ``SELECT ... FOR UPDATE`` does nothing); the other gets
+    ``Conflict``. Raising rolls the claim back."""
+    claimed = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status.not_in(_active()))
+        .values(status=ExperimentStatus.ACCEPTED.value, attempts=Experiment.attempts + 1)
+    )
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise not_found(experiment_id)
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"experiment is {experiment.status}; cancel it first")
+    busy = active_with_name(session, experiment.name, other_than=experiment_id)
+    if busy is not None:
+        raise Conflict(f"another experiment named {experiment.name!r} is active ({busy})")
+    session.refresh(experiment)
+    session.expunge(experiment)
+    return experiment
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What ``delete`` removed: the experiment's name, and another experiment that
+    shares its runs folder (``None``: no other one does)."""
+
+    name: str
+    sharing: str | None
+
+
+def delete(session: Session, experiment_id: str) -> Deleted:
+    """Forget a finished experiment; ``Conflict`` while it is active."""
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise not_found(experiment_id)
+    if experiment.status in ACTIVE:
+        raise Conflict(f"experiment is {experiment.status}; cancel it first")
+    sharing = session.scalar(
+        select(Experiment.id)
+        .where(Experiment.name == experiment.name, Experiment.id != experiment_id)
+        .limit(1)
+    )
+    session.delete(experiment)
+    return Deleted(experiment.name, sharing)

@@ -18,12 +18,12 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from vlmhb.backend.api.auth import token_link_login
+from vlmhb.backend.api.security import set_csrf
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
-from vlmhb.backend.security import set_csrf
 
 ENV = "VLMHB_WEB_DIST"
 # services/backend/src/vlmhb/backend/web.py -> services/web/dist (a source checkout)
-DEFAULT_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
+DEFAULT_DIST = Path(__file__).resolve().parents[5] / "web" / "dist"
 
 
 class WebPath(Convertor[str]):
