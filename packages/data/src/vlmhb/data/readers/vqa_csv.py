@@ -26,19 +26,19 @@ from vlmhb.data.readers._common import (
 )
 
 REQUIRED_COLUMNS = ("image_path", "question", "answer")
-KNOWN_COLUMNS = frozenset(
-    {
-        "id",
-        "data_index",
-        "split",
-        "image_path",
-        "question",
-        "answer",
-        "doc_class",
-        "question_type",
-        "answer_bbox",
-    }
+#: The columns a VQA annotation.csv may hold, in the order the generator writes them
+#: (``id`` may replace ``data_index``); others are kept as the sample's extra fields.
+VQA_COLUMNS = (
+    "data_index",
+    "split",
+    "image_path",
+    "question",
+    "answer",
+    "doc_class",
+    "question_type",
+    "answer_bbox",
 )
+KNOWN_COLUMNS = frozenset({"id", *VQA_COLUMNS})
 OPTIONS: dict[str, type] = {"annotation": str, "require_images": bool}
 # The longest line read: a longer one is refused before it fills memory.
 MAX_LINE_BYTES = 1024 * 1024

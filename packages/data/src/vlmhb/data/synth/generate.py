@@ -24,22 +24,13 @@ from PIL import Image
 from rich.progress import Progress
 
 from vlmhb.core.errors import ConfigError
+from vlmhb.data.readers.vqa_csv import VQA_COLUMNS
 from vlmhb.data.synth.degrade import check_degradations, degrade
 from vlmhb.data.synth.render import FieldBox, render
 from vlmhb.data.synth.values import FIELD_MAKERS
 
 KINDS = tuple(FIELD_MAKERS)
 FORMATS = ("vqa_csv", "json_extraction")
-VQA_COLUMNS = (
-    "data_index",
-    "split",
-    "image_path",
-    "question",
-    "answer",
-    "doc_class",
-    "question_type",
-    "answer_bbox",
-)
 JPEG_QUALITY = 92
 OUTPUTS = ("images", "jsons", "annotation.csv", "dataset.json", "README.txt")
 
