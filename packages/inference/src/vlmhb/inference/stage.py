@@ -202,7 +202,7 @@ class InferenceStage:
             endpoint.base_url,
             endpoint.model,
             run.generation,
-            concurrency=min(run.model.concurrency, len(pending)),
+            concurrency=session_load(run, len(pending)).effective_concurrency,
             api_key=endpoint.api_key,
             backoff_s=self.backoff_s,
             adaptive=run.model.load.adaptive_concurrency,
