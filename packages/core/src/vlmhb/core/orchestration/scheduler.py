@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from vlmhb.core.contracts import Event, EventType, StageName, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import Emit
@@ -64,16 +65,18 @@ class Scheduler:
 
     def _set(self, task: StageTask, state: TaskState, message: str = "") -> None:
         self.states[task.id] = state
+        self._publish(task, type=EventType.STATE, state=state, message=message)
+
+    def _publish(self, task: StageTask, **fields: Any) -> None:
+        """An event about ``task`` (its experiment, run folder and stage) stamped now."""
         self.bus.publish(
             Event(
-                type=EventType.STATE,
                 topic=task.experiment,
                 task_id=task.id,
                 run=task.run_dir.name,
                 stage=task.stage,
-                state=state,
-                message=message,
                 ts=time.time(),
+                **fields,
             )
         )
 
@@ -129,18 +132,7 @@ class Scheduler:
         run complete rather than empty."""
         samples = result.summary.get("samples")
         if isinstance(samples, int) and samples > 0:
-            self.bus.publish(
-                Event(
-                    type=EventType.PROGRESS,
-                    topic=task.experiment,
-                    task_id=task.id,
-                    run=task.run_dir.name,
-                    stage=task.stage,
-                    done=samples,
-                    total=samples,
-                    ts=time.time(),
-                )
-            )
+            self._publish(task, type=EventType.PROGRESS, done=samples, total=samples)
 
     async def _run_one(self, task: StageTask) -> None:
         try:
