@@ -1,0 +1,1 @@
+"""The project's stage images, built locally from ``deploy/images/`` (no registry)."""
