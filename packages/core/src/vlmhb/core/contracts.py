@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,19 +38,64 @@ class StrictModel(BaseModel):
 # --------------------------------------------------------------------------- config
 
 
+NetworkMode = Literal["none", "host"]
+
+
 class EnvSpec(StrictModel):
     """Where a stage runs. ``kind`` is a name in the env registry (entry points
     ``vlmhb.envs``): built-in ``process`` is this interpreter, or a cached venv with extra
-    ``packages`` installed by ``installer``."""
+    ``packages`` installed by ``installer``; ``docker`` and ``apptainer`` run the stage in
+    a container of ``image``.
+
+    ``network`` is the network a container stage gets (the ``process`` env ignores it):
+    ``auto`` resolves per stage (``vlmhb.core.envs.network.stage_network``): evaluation and
+    report ``none``; inference ``none`` unless the model reaches a server (it has a
+    ``base_url``), then ``host``. ``none`` and ``host`` are taken as they are; a bridge
+    network is never used."""
 
     kind: str = "process"
     packages: list[str] = Field(default_factory=list)
     installer: Literal["uv", "pip"] = "uv"
     image: str | None = None
+    network: Literal["auto", "none", "host"] = "auto"
+
+
+# Docker's size syntax: a number and an optional unit (b, k, m, g; no unit: bytes).
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)$")
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+MIN_MEMORY_BYTES = 6 * 1024**2  # the smallest limit Docker accepts
+
+
+def memory_bytes(memory: str) -> int:
+    """Bytes of a docker-style size (``"512m"``, ``"4g"``, ``"1.5g"``); ``ValueError``
+    for anything else."""
+    match = _MEMORY.match(memory.strip().lower())
+    if match is None:
+        raise ValueError(
+            f"{memory!r} is not a size: write a number with an optional unit b, k, m or g "
+            "(e.g. 512m, 4g)"
+        )
+    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
 
 
 class ResourceSpec(StrictModel):
+    """What a stage may use. ``gpus`` is taken from the scheduler's pool; ``memory``
+    (docker-style size, e.g. ``512m``, ``4g``) and ``cpus`` (e.g. ``1.5``) are limits a
+    container env applies (none: no limit; the ``process`` env ignores them)."""
+
     gpus: int = Field(0, ge=0)
+    memory: str | None = Field(None, description="memory limit, e.g. 512m or 4g; none: no limit")
+    cpus: float | None = Field(None, gt=0, description="CPU limit, e.g. 1.5; none: no limit")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        size = memory_bytes(value)
+        if size < MIN_MEMORY_BYTES:
+            raise ValueError(f"{value!r} is below the smallest memory limit, 6m")
+        return value.strip().lower()
 
 
 class LoadSpec(StrictModel):
@@ -191,9 +237,26 @@ class RunSelector(StrictModel):
     task: str
 
 
+class StageSettings(StrictModel):
+    """Where a stage that is not inference runs (``env``) and what it may use
+    (``resources``)."""
+
+    env: Annotated[EnvSpec, OPERATOR] = Field(default_factory=EnvSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+
+
+class StageEnvs(StrictModel):
+    """Settings of the evaluation and report stages of every run (the experiment report
+    takes ``report``'s). Inference takes its model's ``env`` and ``resources``. Not part of
+    any id: a stage gives the same results whatever env it runs in."""
+
+    evaluation: StageSettings = Field(default_factory=StageSettings)
+    report: StageSettings = Field(default_factory=StageSettings)
+
+
 class ExperimentSpec(StrictModel):
     """A whole experiment: the grid models × tasks × prompt collections (or only the
-    pairs listed in ``runs``)."""
+    pairs listed in ``runs``); ``stages`` says where evaluation and reports run."""
 
     name: str
     models: list[ModelSpec]
@@ -203,6 +266,7 @@ class ExperimentSpec(StrictModel):
     output_dir: OutputPath = Path("runs")
     registry_dirs: Annotated[list[Path], OPERATOR] = Field(default_factory=list)
     runs: list[RunSelector] = Field(default_factory=list)
+    stages: StageEnvs = Field(default_factory=StageEnvs)
 
     @field_validator("name")
     @classmethod
@@ -294,7 +358,8 @@ class StageTask(StrictModel):
     run directories for the experiment report. ``gpu_ids`` is filled by the scheduler.
     ``registry_dirs`` are the experiment's registry folders: the stage process resolves
     every name (stage, metric, report, backend) through ``get_registries(registry_dirs)``,
-    the same registries ``vlmhb validate`` checked.
+    the same registries ``vlmhb validate`` checked. ``attempt`` counts the scheduler's
+    retries after an infrastructure failure (0: the first try); it is in no id.
     """
 
     id: str
@@ -308,9 +373,19 @@ class StageTask(StrictModel):
     env: EnvSpec = Field(default_factory=EnvSpec)
     gpu_ids: list[int] = Field(default_factory=list)
     registry_dirs: list[Path] = Field(default_factory=list)
+    attempt: int = Field(0, ge=0)
+
+
+FailureKind = Literal["stage", "infrastructure"]
 
 
 class StageResult(BaseModel):
+    """What a stage ended with. ``failure`` (set by the env manager on a ``FAILED``
+    result) tells the stage's own failure (``stage``: bad input, a crash of its code; not
+    retried) from the environment's (``infrastructure``: the container engine failed, the
+    container was killed or ran out of memory; the scheduler retries it up to
+    ``Settings.infra_retries`` times)."""
+
     task_id: str
     stage: StageName
     status: TaskState
@@ -318,6 +393,7 @@ class StageResult(BaseModel):
     message: str = ""
     summary: dict[str, Any] = Field(default_factory=dict)
     duration_s: float = 0.0
+    failure: FailureKind | None = None
 
 
 # --------------------------------------------------------------------------- samples

@@ -71,7 +71,8 @@ class ProgressView:
         elif event.type == EventType.STATE and event.state in STATE_STYLE:
             stage = event.stage.value if event.stage else ""
             label = f"{stage} {short_run_name(event.run or '')}".strip()
-            message = f" — {event.message}" if event.state == TaskState.FAILED else ""
+            shown = event.state in (TaskState.FAILED, TaskState.RUNNING)  # RUNNING: a retry
+            message = f" — {event.message}" if shown and event.message else ""
             self.progress.console.print(f"{STATE_STYLE[event.state]} {label}{message}")
             if event.stage == StageName.INFERENCE and event.state in ENDED:
                 self._warn_problems(event.run)

@@ -47,6 +47,9 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
     for index, model in enumerate(spec.models):
         known(registries.models, model.backend, ["models", index, "backend"])
         known(registries.envs, model.env.kind, ["models", index, "env", "kind"])
+    stage_settings = (("evaluation", spec.stages.evaluation), ("report", spec.stages.report))
+    for stage, settings in stage_settings:
+        known(registries.envs, settings.env.kind, ["stages", stage, "env", "kind"])
     for index, dataset in enumerate(spec.datasets):
         known(registries.datasets, dataset.format, ["datasets", index, "format"])
         if not Path(dataset.path).exists():

@@ -2,7 +2,9 @@
 
 Per run: ``inference → evaluation → report``; one ``experiment_report`` after all runs.
 Ids hash only what changes each stage's output, so editing the metric list re-runs the
-evaluation and report but keeps the answers.
+evaluation and report but keeps the answers. Inference runs in its model's ``env`` with its
+``resources``; evaluation and reports in the experiment's ``stages`` settings (the
+experiment report takes ``report``'s), which enter no id.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlmhb.core.contracts import (
-    EnvSpec,
     ExperimentSpec,
     PromptRef,
-    ResourceSpec,
     RunSpec,
     StageName,
     StageTask,
@@ -78,6 +78,7 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
     graph = TaskGraph(spec.name, experiment_dir, plan_runs(spec))
     report_ids = []
     dirs = list(spec.registry_dirs)  # every stage process resolves names through these
+    evaluation_settings, report_settings = spec.stages.evaluation, spec.stages.report
     for run in graph.runs:
         run_dir = graph.run_dir(run)
         inference = graph.add(
@@ -110,6 +111,8 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
                 run_dir=run_dir,
                 depends_on=[inference.id],
                 registry_dirs=dirs,
+                resources=evaluation_settings.resources,
+                env=evaluation_settings.env,
             )
         )
         report = graph.add(
@@ -121,6 +124,8 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
                 run_dir=run_dir,
                 depends_on=[evaluation.id],
                 registry_dirs=dirs,
+                resources=report_settings.resources,
+                env=report_settings.env,
             )
         )
         report_ids.append(report.id)
@@ -132,8 +137,8 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
             run_dir=experiment_dir,
             run_dirs=[graph.run_dir(r) for r in graph.runs],
             depends_on=report_ids,
-            resources=ResourceSpec(),
-            env=EnvSpec(),
+            resources=report_settings.resources,
+            env=report_settings.env,
             registry_dirs=dirs,
         )
     )

@@ -97,6 +97,7 @@ class Orchestrator:
                 self.bus,
                 on_finished=self._record,
                 force=self.force,
+                infra_retries=self.settings.infra_retries,
             )
             if self._cancelled:
                 self._scheduler.cancel()

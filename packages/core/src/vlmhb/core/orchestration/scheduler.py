@@ -9,6 +9,12 @@ other task has ended, whatever their outcome, so it can list failed runs too.
 stopped through ``Executor.cancel`` (SIGTERM, SIGKILL after the grace); what it finished
 is kept and its ``CANCELLED`` result is recorded like any other (``on_finished``), so a
 re-run resumes it. ``run()`` then returns normally.
+
+A stage whose env reports an infrastructure failure (``StageResult.failure``: the container
+engine failed, the container was killed or ran out of memory) is run again, with the same
+resources and ``StageTask.attempt`` counting up, at most ``infra_retries`` times
+(``Settings.infra_retries``); each retry is announced by a ``RUNNING`` state event saying
+why. A failure of the stage itself is not retried.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from vlmhb.core.orchestration.executor import Executor
 from vlmhb.core.orchestration.graph import TaskGraph
 from vlmhb.core.orchestration.markers import is_done, mark_done, read_marker
 from vlmhb.core.orchestration.resources import ResourceManager
+from vlmhb.core.settings import Settings
 
 TERMINAL = {TaskState.COMPLETED, TaskState.SKIPPED, TaskState.FAILED, TaskState.CANCELLED}
 SUCCESS = {TaskState.COMPLETED, TaskState.SKIPPED}
@@ -40,6 +47,7 @@ class Scheduler:
         bus: EventBus,
         on_finished: StageHook | None = None,
         force: bool = False,
+        infra_retries: int | None = None,
     ) -> None:
         self.graph = graph
         self.executor = executor
@@ -47,6 +55,7 @@ class Scheduler:
         self.bus = bus
         self.on_finished = on_finished
         self.force = force
+        self.infra_retries = Settings().infra_retries if infra_retries is None else infra_retries
         self.states: dict[str, TaskState] = {t.id: TaskState.PENDING for t in graph}
         self.results: dict[str, StageResult] = {}
         self.cancelled = False
@@ -175,15 +184,36 @@ class Scheduler:
         async with self.resources.allocate(task.resources.gpus) as allocation:
             if self.cancelled:
                 raise asyncio.CancelledError
-            placed = task.model_copy(update={"gpu_ids": list(allocation.gpu_ids)})
             self._set(task, TaskState.RUNNING)
-            emit: Emit = self.bus.publish
-            self._submitted.add(task.id)
-            try:
-                return await self.executor.submit(placed, emit)
-            except Exception as exc:  # an env that could not be prepared, etc.
-                return StageResult(
-                    task_id=task.id, stage=task.stage, status=TaskState.FAILED, message=str(exc)
+            attempt = 0
+            while True:
+                placed = task.model_copy(
+                    update={"gpu_ids": list(allocation.gpu_ids), "attempt": attempt}
                 )
-            finally:
-                self._submitted.discard(task.id)
+                result = await self._submit(placed)
+                if (
+                    result.failure != "infrastructure"
+                    or attempt >= self.infra_retries
+                    or self.cancelled
+                ):
+                    return result
+                attempt += 1
+                self._set(
+                    task,
+                    TaskState.RUNNING,
+                    f"retry {attempt} of {self.infra_retries} after an infrastructure "
+                    f"failure: {result.message}",
+                )
+
+    async def _submit(self, task: StageTask) -> StageResult:
+        """One try of ``task`` through the executor; an exception is a failed result."""
+        emit: Emit = self.bus.publish
+        self._submitted.add(task.id)
+        try:
+            return await self.executor.submit(task, emit)
+        except Exception as exc:  # an env that could not be prepared, etc.
+            return StageResult(
+                task_id=task.id, stage=task.stage, status=TaskState.FAILED, message=str(exc)
+            )
+        finally:
+            self._submitted.discard(task.id)
