@@ -9,25 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from vlmhb.core.config.policy import SubmissionPolicy
+from vlmhb.core.settings import Settings
 
 
-class RunnerSettings(BaseSettings):
-    """``runs_dir``: where experiment runs are written. ``data_root``: relative paths in
-    submitted configs resolve here (default: the working directory), and every path they
-    read must lie inside it or a ``model_roots`` folder (``VLMHB_MODEL_ROOTS``, a JSON
-    list: where model weights live). ``model_keys`` (``VLMHB_MODEL_KEYS``, JSON
-    ``{"ENV_VAR": ["https://api.example/v1"]}``): the environment variables a submitted
-    ``api_key_env`` may name, and the base URLs each key may be sent to. See
-    ``docs/security.md``."""
+class RunnerSettings(Settings):
+    """``runs_dir``: where experiment runs are written. The roots every path a submitted
+    config reads must lie in (``data_root``, default the working directory, where its
+    relative paths resolve; ``model_roots``, ``VLMHB_MODEL_ROOTS``) are the core
+    ``Settings``' (``data_roots``), shared with the container policy. ``model_keys``
+    (``VLMHB_MODEL_KEYS``, JSON ``{"ENV_VAR": ["https://api.example/v1"]}``): the
+    environment variables a submitted ``api_key_env`` may name, and the base URLs each key
+    may be sent to. See ``docs/security.md``."""
 
     model_config = SettingsConfigDict(env_prefix="VLMHB_", populate_by_name=True)
 
     runs_dir: Path = Path("runs")
-    data_root: Path | None = None
-    model_roots: list[Path] = Field(default_factory=list)
     model_keys: dict[str, list[str]] = Field(default_factory=dict)
 
 
@@ -35,12 +34,8 @@ def submission_policy(settings: RunnerSettings) -> SubmissionPolicy:
     """The limits every submitted config is loaded under (see ``docs/security.md``): the
     data root (default: the working directory) and model roots, the runs folder, the
     allowed model keys."""
-    roots = [
-        (settings.data_root or Path.cwd()).expanduser().resolve(),
-        *(p.expanduser().resolve() for p in settings.model_roots),
-    ]
     return SubmissionPolicy(
-        data_roots=tuple(roots),
+        data_roots=settings.data_roots(),
         output_root=settings.runs_dir.expanduser().resolve(),
         model_keys={k: tuple(v) for k, v in settings.model_keys.items()},
     )

@@ -65,9 +65,11 @@ def load_experiment(
     _resolve_paths(spec, path.parent, locate, policy)
     if check:
         from vlmhb.core.config.checks import check_experiment
+        from vlmhb.core.config.containers import check_containers, config_policy
 
         check_experiment(spec, locate)
         _check_param_inputs(spec, locate)
+        check_containers(spec, locate, config_policy(policy))
     return spec
 
 
