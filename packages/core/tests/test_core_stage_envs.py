@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from vlmhb.core.config import load_experiment
+from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import (
     EnvSpec,
     Event,
@@ -155,6 +156,20 @@ def test_bad_stage_settings_are_refused_naming_the_field(
     with pytest.raises(ConfigError) as caught:
         load_experiment(write_config(tmp_path, vqa_dataset, stages))
     assert f"field '{field}'" in str(caught.value) and says in str(caught.value)
+
+
+def test_a_submitted_config_may_not_pick_a_stage_env(tmp_path: Path, vqa_dataset: Path) -> None:
+    """``stages.<stage>.env`` names a program environment: operator-only, as a model's
+    ``env`` is; the limits are data."""
+    policy = SubmissionPolicy(data_roots=(tmp_path,), output_root=tmp_path / "runs")
+    relative = vqa_dataset.relative_to(tmp_path)
+    limits = "stages: {evaluation: {resources: {memory: 1g, cpus: 1}}}\n"
+    spec = load_experiment(write_config(tmp_path, relative, limits), policy=policy)
+    assert spec.stages.evaluation.resources.memory == "1g"
+    env = "stages: {report: {env: {kind: process, packages: [evil]}}}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_experiment(write_config(tmp_path, relative, env), policy=policy)
+    assert "field 'stages.report.env': only the server's operator" in str(caught.value)
 
 
 def test_memory_sizes() -> None:
