@@ -13,32 +13,29 @@ result, or a ``CANCELLED`` one when it wrote none."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from vlmhb.core.childproc import ChildProcess
-from vlmhb.core.contracts import (
-    EnvSpec,
-    Event,
-    EventType,
-    StageResult,
-    StageTask,
-    TaskState,
-)
+from vlmhb.core.contracts import EnvSpec, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import Emit, PreparedEnv
+from vlmhb.core.envs.stage_io import EventRelay, StageFiles, stage_command, write_private_task
 from vlmhb.core.envs.venv_cache import prepare_venv
-from vlmhb.core.fileio import atomic_write_text
-from vlmhb.core.files import TASKS_DIR
-from vlmhb.core.secrets import private_dir, revealed_json, write_private
+from vlmhb.core.secrets import private_dir
 
-LOGS_DIR = "logs"
 STDERR_TAIL_LINES = 30
 
 
 class ProcessEnvManager:
+    """Runs each stage as a child process. A container env that runs the stage through a
+    launcher program (``apptainer exec ...``) subclasses it and changes ``stage_argv``
+    and ``stage_environ``: starting, cancelling, logs and results stay the same."""
+
+    # exit codes that mean the launcher failed, not the stage (infrastructure failures)
+    LAUNCHER_EXIT_CODES: frozenset[int] = frozenset()
+
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self._children: set[ChildProcess] = set()
@@ -48,43 +45,36 @@ class ProcessEnvManager:
             return PreparedEnv(sys.executable)
         return prepare_venv(env, self.cache_dir)
 
-    async def execute(self, task: StageTask, emit: Emit) -> StageResult:
-        with private_dir("vlmhb-task-") as private:
-            return await self._execute(
-                task, emit, write_private(private / "task.json", revealed_json(task))
-            )
+    def stage_argv(
+        self, task: StageTask, prepared: PreparedEnv, private_task: Path, files: StageFiles
+    ) -> list[str]:
+        """The command line that runs the stage: no secret, only the private task's path."""
+        return stage_command(prepared.python, private_task, files.result_file)
 
-    async def _execute(self, task: StageTask, emit: Emit, private_task: Path) -> StageResult:
-        started = time.monotonic()
-        prepared = await asyncio.to_thread(self.prepare, task.env)
-        task_file = task.run_dir / TASKS_DIR / f"{task.stage.value}.json"
-        result_file = task_file.with_suffix(".result.json")
-        result_file.unlink(missing_ok=True)
-        atomic_write_text(task_file, task.model_dump_json(indent=2))
-        log_path = task.run_dir / LOGS_DIR / f"{task.stage.value}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {
+    def stage_environ(self, task: StageTask) -> dict[str, str]:
+        """The environment of the stage process: this one, unbuffered, its GPUs."""
+        return {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in task.gpu_ids),
         }
+
+    async def execute(self, task: StageTask, emit: Emit) -> StageResult:
+        with private_dir("vlmhb-task-") as private:
+            return await self._execute(task, emit, write_private_task(task, private))
+
+    async def _execute(self, task: StageTask, emit: Emit, private_task: Path) -> StageResult:
+        started = time.monotonic()
+        prepared = await asyncio.to_thread(self.prepare, task.env)
+        files = StageFiles.write(task)
+        argv = self.stage_argv(task, prepared, private_task, files)
         loop = asyncio.get_running_loop()
-        relay = _EventRelay(task, emit)
-        with log_path.open("a", encoding="utf-8") as log:
+        relay = EventRelay(task, emit)
+        with files.log_path.open("a", encoding="utf-8") as log:
             child = ChildProcess.start(
                 f"stage {task.stage.value} of run {task.run_dir.name}",
-                [
-                    prepared.python,
-                    "-m",
-                    "vlmhb.core.cli.main",
-                    "stage",
-                    "run",
-                    str(private_task),
-                    "--result",
-                    str(result_file),
-                    "--consume",
-                ],
-                env=env,
+                argv,
+                env=self.stage_environ(task),
                 stdout=lambda line: loop.call_soon_threadsafe(relay, line),
                 stderr=lambda line: log.write(line + "\n"),
                 tail_lines=STDERR_TAIL_LINES,
@@ -99,9 +89,8 @@ class ProcessEnvManager:
             finally:
                 self._children.discard(child)
         duration = time.monotonic() - started
-        if result_file.exists():
-            result = StageResult.model_validate_json(result_file.read_text(encoding="utf-8"))
-            result.duration_s = duration
+        result = files.result(duration)
+        if result is not None:
             return result
         if cancelled:
             return StageResult(
@@ -111,13 +100,15 @@ class ProcessEnvManager:
                 duration_s=duration,
                 message=f"cancelled: the stage process was stopped (exit code {code})",
             )
+        launcher = code in self.LAUNCHER_EXIT_CODES
         return StageResult(
             task_id=task.id,
             stage=task.stage,
             status=TaskState.FAILED,
             duration_s=duration,
-            message=f"stage process exited with code {code}; last output "
-            f"(full log: {log_path}):\n" + child.tail(),
+            message=f"{argv[0] if launcher else 'stage process'} exited with code {code}; "
+            f"last output (full log: {files.log_path}):\n" + child.tail(),
+            failure="infrastructure" if launcher else None,
         )
 
     def cleanup(self) -> None:
@@ -134,27 +125,3 @@ async def _stop(child: ChildProcess) -> int:
         return await child.stop_async()
     except asyncio.CancelledError:
         return await child.stop_async(grace_s=0)
-
-
-class _EventRelay:
-    """Turns the stage's stdout lines into events (plain lines become log events)."""
-
-    def __init__(self, task: StageTask, emit: Emit) -> None:
-        self.task = task
-        self.emit = emit
-
-    def __call__(self, line: str) -> None:
-        try:
-            self.emit(Event.model_validate(json.loads(line)))
-        except (ValueError, TypeError):
-            self.emit(
-                Event(
-                    type=EventType.LOG,
-                    topic=self.task.experiment,
-                    task_id=self.task.id,
-                    run=self.task.run_dir.name,
-                    stage=self.task.stage,
-                    message=line,
-                    ts=time.time(),
-                )
-            )
