@@ -1,7 +1,7 @@
 """Env kinds are names in the env registry (entry-point group ``vlmhb.envs``, built-in
 ``process``): validate refuses a kind that is not installed, with did-you-mean; an
-installed plugin env is accepted, the orchestrator starts the stages through it and calls
-its ``cleanup`` when the experiment ends."""
+installed plugin env (kind ``recording``) is accepted, the orchestrator starts the stages
+through it and calls its ``cleanup`` when the experiment ends."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def write_config(tmp_path: Path, data: Path, kind: str) -> Path:
 
 
 def install_plugin(root: Path) -> Path:
-    """An installed distribution (a dist-info on the path) registering env ``docker``."""
+    """An installed distribution (a dist-info on the path) registering env ``recording``."""
     info = root / "recording_env-0.1.dist-info"
     info.mkdir(parents=True)
     (root / "recording_env.py").write_text(PLUGIN, encoding="utf-8")
@@ -67,7 +67,7 @@ def install_plugin(root: Path) -> Path:
         "Metadata-Version: 2.1\nName: recording-env\nVersion: 0.1\n", encoding="utf-8"
     )
     (info / "entry_points.txt").write_text(
-        "[vlmhb.envs]\ndocker = recording_env:RecordingEnvManager\n", encoding="utf-8"
+        "[vlmhb.envs]\nrecording = recording_env:RecordingEnvManager\n", encoding="utf-8"
     )
     return root
 
@@ -88,13 +88,13 @@ def vlmhb(*args: str, cwd: Path, plugin: Path) -> subprocess.CompletedProcess[st
 def test_validate_refuses_an_env_kind_that_is_not_installed(
     tmp_path: Path, vqa_dataset: Path
 ) -> None:
-    config = write_config(tmp_path, vqa_dataset, "docker")
+    config = write_config(tmp_path, vqa_dataset, "recording")
     with pytest.raises(ConfigError) as caught:
         load_experiment(config)
     message = str(caught.value)
     assert message.startswith(f"{config}:6")
-    assert "field 'models.0.env.kind'" in message and "unknown env 'docker'" in message
-    assert "Known envs: process" in message
+    assert "field 'models.0.env.kind'" in message and "unknown env 'recording'" in message
+    assert "Known envs: " in message and "process" in message
 
 
 @pytest.mark.slow
@@ -103,18 +103,21 @@ def test_an_installed_plugin_env_is_accepted_and_runs_the_stages(
 ) -> None:
     plugin = install_plugin(tmp_path / "site")
     typo = vlmhb(
-        "validate", str(write_config(tmp_path, vqa_dataset, "dokcer")), cwd=tmp_path, plugin=plugin
+        "validate",
+        str(write_config(tmp_path, vqa_dataset, "recordin")),
+        cwd=tmp_path,
+        plugin=plugin,
     )
-    assert typo.returncode != 0 and "Did you mean 'docker'?" in typo.stdout + typo.stderr
-    config = write_config(tmp_path, vqa_dataset, "docker")
+    assert typo.returncode != 0 and "Did you mean 'recording'?" in typo.stdout + typo.stderr
+    config = write_config(tmp_path, vqa_dataset, "recording")
     assert vlmhb("validate", str(config), cwd=tmp_path, plugin=plugin).returncode == 0
     proc = vlmhb("run", str(config), cwd=tmp_path, plugin=plugin)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     record = (tmp_path / "record.txt").read_text(encoding="utf-8").splitlines()
     # the other stages run in the default env; the manager is cleaned up at the end
-    assert record == ["inference docker", "cleanup"]
+    assert record == ["inference recording", "cleanup"]
     run = next(p for p in (tmp_path / "runs" / "envs").iterdir() if (p / "run.json").is_file())
     assert (
         json.loads((run / "run.json").read_text(encoding="utf-8"))["model"]["env"]["kind"]
-        == "docker"
+        == "recording"
     )
