@@ -1,0 +1,1 @@
+"""The ``docker`` env kind: each stage in its own container (``DockerEnvManager``)."""
