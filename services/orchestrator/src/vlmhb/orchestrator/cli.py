@@ -62,10 +62,6 @@ def orchestrator(
     """Start the orchestrator service: POST /run, GET /status/{id}, GET /resources.
     Every route but /health needs the token: VLMHB_AUTH_TOKEN, else the one stored in
     DATA_DIR (generated on first start; share the data folder with `vlmhb backend`)."""
-    import uvicorn
-
-    from vlmhb.orchestrator.app import create_orchestrator_app
-
     if not redis_url:
         fail("vlmhb orchestrator needs REDIS_URL")
     token = env_token()
@@ -75,6 +71,16 @@ def orchestrator(
         except WeakToken as exc:
             fail(f"refusing to start: {exc}")
         typer.echo(f"orchestrator token: {token_file(data_dir.expanduser().resolve())}")
+    serve_orchestrator(host, port, runs_dir, token, redis_url)
+
+
+def serve_orchestrator(host: str, port: int, runs_dir: Path, token: str, redis_url: str) -> None:
+    """Serve the orchestrator app in the foreground until SIGINT/SIGTERM (``vlmhb
+    orchestrator`` and ``vlmhb up``); Redis unreachable is one line and exit code 2."""
+    import uvicorn
+
+    from vlmhb.orchestrator.app import create_orchestrator_app
+
     app = create_orchestrator_app(redis_url, runs_dir, token)
     require_redis(redis_url)
     uvicorn.run(
