@@ -66,7 +66,7 @@ class ImageBuilder:
         self.client = client
         self.settings = settings or ImageSettings()
         self.images_dir = images_dir or self.settings.images_dir or default_images_dir()
-        self.workspace = workspace or Workspace.find(self.images_dir)
+        self.workspace = workspace or _workspace_of(self.images_dir)
         self.buildargs = dict(buildargs or {})
         self.progress = progress
 
@@ -213,6 +213,14 @@ def default_images_dir() -> Path:
         if folder.is_dir():
             return folder
     raise ImageBuildError("no deploy/images folder found; set VLMHB_IMAGES_DIR")
+
+
+def _workspace_of(images_dir: Path) -> Workspace:
+    """The workspace holding the image folders, else the working directory's."""
+    try:
+        return Workspace.find(images_dir)
+    except ImageBuildError:
+        return Workspace.find(Path.cwd())
 
 
 def ensure_images(

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 images_app = typer.Typer(help="Build and list the project's container images (no registry).")
 console = Console(highlight=False)
@@ -61,26 +60,26 @@ def ls_command(
 ) -> None:
     """The project's images (vlmhb/*): tag, digest, created, size, contents."""
     from vlmhb.containers.images.engine import open_engine
-    from vlmhb.containers.images.listing import list_images
+    from vlmhb.containers.images.listing import ImageRow, list_images
 
     with open_engine() as client:
         rows = list_images(client)
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
-    table = Table(
-        "tag", "digest / id", "created", "size", "python", "vlmhb", "packages", "key contents"
-    )
+    shown: dict[tuple[str, str], list[ImageRow]] = {}
     for r in rows:
-        c = r.contents
-        table.add_row(
-            r.tag,
-            r.digest.removeprefix("sha256:")[:19],
-            r.created.strftime("%Y-%m-%d %H:%M"),
-            f"{r.size / 1e6:.0f} MB",
-            (c.python or "-") if c else "-",
-            c.vlmhb if c else "-",
-            str(len(c.packages)) if c else "-",
-            escape(", ".join(c.key_packages())) if c else "",
+        shown.setdefault((r.tag.rpartition(":")[0], r.image_id), []).append(r)
+    for (repo, _), same in shown.items():
+        r, c = same[0], same[0].contents
+        tags = ", ".join(x.tag.rpartition(":")[2] for x in same)
+        console.print(
+            f"[bold]{escape(repo)}[/] \\[{escape(tags)}]  {r.digest.removeprefix('sha256:')[:12]}"
+            f"  {r.created:%Y-%m-%d %H:%M}  {r.size / 1e6:.0f} MB"
         )
-    console.print(table)
+        if c is not None:
+            console.print(
+                f"  python {c.python or '-'}, vlmhb {c.vlmhb or '-'}, {len(c.packages)} packages: "
+                + escape(", ".join(c.key_packages())),
+                soft_wrap=True,
+            )

@@ -44,11 +44,11 @@ class ImageContents(BaseModel):
         """The packages worth a glance: vlmhb-*, uv and the big frameworks, then apt's."""
         key = ("uv", "torch", "transformers", "vllm", "sglang", "pydantic", "fastapi")
         picked = [
-            f"{name}=={version}"
+            f"{name} {version}"
             for name, version in self.packages.items()
             if name.lower().startswith("vlmhb-") or name.lower() in key
         ]
-        return picked + [f"{name}={version}" for name, version in self.apt.items()]
+        return picked + [f"{name} {version} (apt)" for name, version in self.apt.items()]
 
     @classmethod
     def from_labels(cls, labels: dict[str, str] | None) -> ImageContents | None:

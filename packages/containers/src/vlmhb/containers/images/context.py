@@ -59,21 +59,29 @@ class Artefacts:
 
     def path(self, name: str) -> Path:
         """The artefact's file, made now if it is not made yet."""
+        if name not in self._made and name.startswith(WHEELS + "/"):
+            self._build_all_wheels()
         if name not in self._made:
             self._made[name] = self._make(name)
         return self._made[name]
+
+    def _build_all_wheels(self) -> None:
+        """One ``uv build --all-packages`` (quicker than one call per package) the first
+        time a wheel is asked for."""
+        folder = self.work_dir / WHEELS
+        if folder.is_dir():
+            return
+        _run_uv(["build", "--all-packages", "--wheel", "-o", str(folder)], self.workspace)
+        for wheel in folder.glob("*.whl"):
+            self._made[f"{WHEELS}/{wheel.name}"] = wheel
 
     def _make(self, name: str) -> Path:
         kind, _, rest = name.partition("/")
         target = self.work_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if kind == WHEELS:
-            member = self._member_of_wheel(rest)
-            _run_uv(
-                ["build", "--package", member.dist, "--wheel", "-o", str(target.parent)],
-                self.workspace,
-            )
-        elif kind == REQUIREMENTS:
+            raise ImageBuildError(f"uv build made no {rest} (is its version VERSION's?)")
+        if kind == REQUIREMENTS:
             dist = rest.removesuffix(".txt")
             pins = _run_uv(
                 [

@@ -93,12 +93,15 @@ class Dockerfile:
         for ins in self.instructions:
             if ins.keyword not in ("COPY", "ADD"):
                 continue
+            flags: list[str] = []
             args = ins.args
-            words = [str(w) for w in json.loads(args)] if args.startswith("[") else args.split()
-            flags = [w for w in words if w.startswith("--")]
+            while args.startswith("--"):
+                flag, _, args = args.partition(" ")
+                flags.append(flag)
+                args = args.strip()
             if any(f.startswith("--from") for f in flags):
                 continue
-            paths = [w for w in words if not w.startswith("--")]
+            paths = [str(w) for w in json.loads(args)] if args.startswith("[") else args.split()
             sources.extend(paths[:-1])
         return sources
 
