@@ -117,6 +117,11 @@ async def test_evaluation_in_a_container_matches_the_process_env_and_is_confined
     assert config["User"] == "1000:1000" and host["NetworkMode"] == "none"
     assert host["Privileged"] is False and host["CapDrop"] == ["ALL"]
     assert "docker.sock" not in str(host["Mounts"])
+    mounts = {m["Target"]: m for m in host["Mounts"]}
+    assert not mounts[str(task.run_dir)].get("ReadOnly")
+    assert mounts[str(tmp_path / "data" / "mini")]["ReadOnly"] is True
+    private = Path(mounts["/run/vlmhb/task"]["Source"])
+    assert not private.is_relative_to(tmp_path) and not private.exists()  # gone after the run
     seen_by_engine = str(config) + str(info["Args"]) + str(info["Path"])
     assert SECRET not in seen_by_engine
     assert SECRET not in (task.run_dir / ".tasks" / "evaluation.json").read_text(encoding="utf-8")
@@ -204,6 +209,16 @@ async def test_a_missing_image_is_an_infrastructure_failure_that_says_what_to_do
     result = await DockerEnvManager(tmp_path / "envs").execute(task, lambda e: None)
     assert result.failure == "infrastructure"
     assert result.message == "image vlmhb/no-such-image:0 not found: run `vlmhb images build`"
+
+
+async def test_an_image_without_vlmhb_is_an_infrastructure_failure(
+    docker_client: docker.DockerClient, tmp_path: Path, experiment: str
+) -> None:
+    task = evaluation_in(tmp_path, experiment, "vlmhb/rootfs:bookworm")  # python3 only
+    result = await DockerEnvManager(tmp_path / "envs").execute(task, lambda e: None)
+    assert result.failure == "infrastructure"
+    assert "the stage command was not found in image vlmhb/rootfs:bookworm" in result.message
+    assert not containers_of(docker_client, experiment)
 
 
 async def test_an_image_outside_the_prefixes_is_the_stages_failure(
