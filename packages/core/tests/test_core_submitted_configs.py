@@ -293,9 +293,10 @@ def test_a_legacy_pair_is_data_too(root: Path, policy: SubmissionPolicy) -> None
         load_experiment(folder, policy=policy)
     (folder / "vlm_base.csv").write_text(f"{base}\nscripted;x;m;;;;;\n", encoding="utf-8")
     assert load_experiment(folder, policy=policy).models[0].env.packages == []
+    # enough ``..`` to reach / from the folder, however deep the temp folder is (xdist adds one)
+    escape = "../" * len(folder.parts) + "etc/hostname"
     (folder / "user_config.csv").write_text(
-        f"{header}\n../mini;vqa;scripted;m;../../../../../../etc/hostname;;['CER'];false;;;\n",
-        encoding="utf-8",
+        f"{header}\n../mini;vqa;scripted;m;{escape};;['CER'];false;;;\n", encoding="utf-8"
     )
     with pytest.raises(ConfigError, match="system_prompt"):
         load_experiment(folder, policy=policy)
