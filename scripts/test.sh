@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 bash scripts/setup.sh
 bash scripts/services.sh   # PostgreSQL and Redis on 127.0.0.1 for the backend tests
+bash scripts/docker-engine.sh   # a Docker engine (dockerd -b none) for the container tests
 # The web UI's end-to-end test drives Debian's Chromium (Playwright cannot download one).
 if [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -15,4 +16,6 @@ uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
   packages/inference/src packages/reporting/src services/orchestrator/src services/backend/src
+# The project's images (rootfs tarball cached in ~/.cache/vlmhb/images; a no-op when up to date)
+uv run --frozen vlmhb images build
 uv run --frozen pytest -q "$@"
