@@ -191,3 +191,14 @@ def test_a_container_stage_in_stages_is_held_to_the_same_rules(
     elsewhere.mkdir()
     code, output = load(config, elsewhere, monkeypatch)
     assert code == 2 and "field 'datasets.0.path'" in output, output
+
+
+def test_the_default_image_is_held_to_the_allow_list_too(
+    vqa_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = vqa_dataset.parent
+    config = write_config(root, vqa_dataset, {"kind": "docker"})  # no image: the default
+    assert load(config, root, monkeypatch) == (0, "OK")
+    monkeypatch.setenv("VLMHB_IMAGE_PREFIXES", '["team/"]')
+    code, output = load(config, root, monkeypatch)
+    assert code == 2 and "field 'models.1.env.image'" in output and "default image" in output

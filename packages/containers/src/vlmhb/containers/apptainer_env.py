@@ -31,13 +31,12 @@ from pathlib import Path
 from vlmhb.core.contracts import EnvSpec, StageTask
 from vlmhb.core.envs.base import PreparedEnv
 from vlmhb.core.envs.network import stage_network
-from vlmhb.core.envs.policy import container_policy, stage_mounts
+from vlmhb.core.envs.policy import DEFAULT_IMAGE, container_policy, stage_mounts
 from vlmhb.core.envs.process import ProcessEnvManager
 from vlmhb.core.envs.stage_io import StageFiles, stage_command
 from vlmhb.core.errors import VlmhbError
 
 APPTAINER = "apptainer"
-DEFAULT_IMAGE = "vlmhb/base-cpu:latest"
 STAGE_PYTHON = "python"  # the image's venv is first on its PATH
 PASSED_THROUGH = ("APPTAINERENV_", "SINGULARITYENV_")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")

@@ -15,6 +15,7 @@ from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.config.roles import Loc
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.envs.policy import (
+    DEFAULT_IMAGE,
     ContainerPolicy,
     ContainerPolicyError,
     container_policy,
@@ -52,11 +53,10 @@ def check_containers(spec: ExperimentSpec, locate: Locator, policy: ContainerPol
     ]
     images += [(["stages", name, "env", "image"], env.image) for name, env in stages]
     for loc, image in images:
-        if image is not None:
-            try:
-                policy.check_image(image)
-            except ContainerPolicyError as exc:
-                raise fail(loc, str(exc)) from None
+        try:
+            policy.check_image(image or DEFAULT_IMAGE)
+        except ContainerPolicyError as exc:
+            raise fail(loc, str(exc) + ("" if image else " (the default image)")) from None
     # container evaluation/report stages read every run's dataset and prompts
     runs_of = set(range(len(spec.models))) if stages else models
     chosen = {"models": models, **_used_by(spec, runs_of)}

@@ -35,6 +35,7 @@ from vlmhb.core.fieldtypes import OpenParams, PathRole, params_model
 from vlmhb.core.settings import Settings
 
 CONTAINER_KINDS = frozenset({"docker", "apptainer"})
+DEFAULT_IMAGE = "vlmhb/base-cpu:latest"  # a container stage's image when env.image is unset
 DOCKER_SOCKETS = (Path("/var/run/docker.sock"), Path("/run/docker.sock"))
 MAX_IMAGE_NAME = 255
 
