@@ -309,11 +309,12 @@ class _StageJob:
                 return self._run(started, private)
         except ContainerPolicyError as exc:
             return _stage_failure(self.task, str(exc), time.monotonic() - started)
-        except ENGINE_ERRORS as exc:
-            message = engine_failure(exc, self.image)
-            return infrastructure_failure(self.task, message, time.monotonic() - started)
-        except VlmhbError as exc:  # installing the env's packages failed
-            return infrastructure_failure(self.task, str(exc), time.monotonic() - started)
+        except (*ENGINE_ERRORS, VlmhbError) as exc:  # VlmhbError: installing packages failed
+            duration = time.monotonic() - started
+            if self.cancelled:  # the failure is the cancel's doing (a killed prepare)
+                return self._cancelled(duration, "before the stage started")
+            message = str(exc) if isinstance(exc, VlmhbError) else engine_failure(exc, self.image)
+            return infrastructure_failure(self.task, message, duration)
 
     def _run(self, started: float, private: Path) -> StageResult:
         task = self.task
@@ -362,6 +363,15 @@ class _StageJob:
         )
         return self._result(code, oom_killed, pump, time.monotonic() - started)
 
+    def _cancelled(self, duration_s: float, how: str) -> StageResult:
+        return StageResult(
+            task_id=self.task.id,
+            stage=self.task.stage,
+            status=TaskState.CANCELLED,
+            duration_s=duration_s,
+            message=f"cancelled: {how}",
+        )
+
     def _result(
         self,
         code: int,
@@ -381,13 +391,7 @@ class _StageJob:
                 result.failure = "stage"
             return result
         if self.cancelled:
-            return StageResult(
-                task_id=task.id,
-                stage=task.stage,
-                status=TaskState.CANCELLED,
-                duration_s=duration,
-                message=f"cancelled: the stage container was stopped (exit code {code})",
-            )
+            return self._cancelled(duration, f"the stage container was stopped (exit code {code})")
         infra = container_failure(code, oom_killed, memory, self.image)
         if infra is not None:
             return infrastructure_failure(task, infra, duration)
