@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import docker
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 CONTENTS_LABEL = "org.vlmhb.contents"
 SOURCE_HASH_LABEL = "org.vlmhb.source-hash"
@@ -52,8 +52,12 @@ class ImageContents(BaseModel):
 
     @classmethod
     def from_labels(cls, labels: dict[str, str] | None) -> ImageContents | None:
+        """The label's contents; ``None`` when the image has none (or one not ours)."""
         raw = (labels or {}).get(CONTENTS_LABEL)
-        return cls.model_validate_json(raw) if raw else None
+        try:
+            return cls.model_validate_json(raw) if raw else None
+        except ValidationError:
+            return None
 
 
 def probe_contents(
