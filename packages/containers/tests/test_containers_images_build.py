@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from vlmhb.containers.images.build import ImageBuilder
 from vlmhb.containers.images.cli import images_app
 from vlmhb.containers.images.contents import CONTENTS_LABEL, SOURCE_HASH_LABEL, ImageContents
+from vlmhb.containers.images.dockerfile import Dockerfile
 from vlmhb.containers.images.settings import ImageSettings
 from vlmhb.containers.images.workspace import Workspace
 
@@ -126,3 +127,25 @@ def test_ls_shows_base_cpu_with_what_it_contains(base_cpu_image: str) -> None:
     assert "tesseract-ocr-rus" in contents.apt
     table = CliRunner().invoke(images_app, ["ls"])
     assert "vlmhb/base-cpu [" in table.output and "tesseract-ocr-rus" in table.output
+
+
+def test_base_gpu_is_skipped_where_its_cuda_base_is_absent(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    images = WORKSPACE.root / "deploy" / "images"
+    base = Dockerfile.read(images / "base-gpu" / "Dockerfile").base_images()[0]
+    try:
+        docker_client.images.get(base)
+        pytest.skip(f"{base} is present here: base-gpu would really build")
+    except ImageNotFound:
+        pass
+    lines: list[str] = []
+    builder = ImageBuilder(
+        docker_client,
+        images_dir=images,
+        settings=ImageSettings(image_cache_dir=tmp_path),
+        progress=lambda name, line: lines.append(f"{name}: {line}"),
+    )
+    [outcome] = builder.build(["base-gpu"])
+    assert (outcome.status, outcome.image_id) == ("skipped", None)
+    assert f"base-gpu: skipped: base image {base} is not present locally" in lines[-1]
