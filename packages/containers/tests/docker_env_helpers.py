@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,13 @@ def write_dataset(root: Path) -> Path:
         lines.append(f"{index};test;images/{index}.png;{question};{answer};{doc_class};{qtype};")
     (root / "annotation.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
+
+
+def dead_pid() -> int:
+    """A pid no process holds now (a child that has ended)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def experiment_name() -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from vlmhb.core.envs.process import ProcessEnvManager
 
 from .docker_env_helpers import (
     containers_of,
+    dead_pid,
     experiment_name,
     in_docker,
     plan,
@@ -102,6 +104,20 @@ async def test_evaluation_in_a_container_matches_the_process_env_and_is_confined
     task = in_docker(evaluation, base_cpu_image).model_copy(
         update={"run": run.model_copy(update={"model": model}), "attempt": 2}
     )
+    # a container of this stage left by a killed orchestrator: removed before the start
+    left = docker_client.containers.run(
+        "vlmhb/rootfs:bookworm",
+        ["python3", "-c", "import time; time.sleep(300)"],
+        detach=True,
+        network_mode="none",
+        user="1000:1000",
+        labels={
+            "vlmhb.experiment": experiment,
+            "vlmhb.run": task.run_dir.name,
+            "vlmhb.stage": "evaluation",
+            "vlmhb.orchestrator": f"{socket.gethostname()}:{dead_pid()}:1",
+        },
+    )
     events: list[Event] = []
     inspector = Inspector(docker_client, task.id)
     result = await DockerEnvManager(tmp_path / "envs").execute(task, events.append)
@@ -129,7 +145,8 @@ async def test_evaluation_in_a_container_matches_the_process_env_and_is_confined
     assert SECRET not in log and SECRET not in str([e.message for e in events])
     assert all(TIMESTAMPED.match(line) for line in log.splitlines())
     assert any("stage evaluation started" in e.message for e in events)  # stdout → events
-    assert not containers_of(docker_client, experiment)  # removed once read
+    assert not containers_of(docker_client, experiment)  # removed once read, and the orphan
+    assert left.id not in containers_of(docker_client, experiment)
 
 
 async def test_cancel_stops_the_container_and_returns_the_stages_own_result(

@@ -18,7 +18,7 @@ import pytest
 from vlmhb.containers.docker_env import labels as lbl
 from vlmhb.containers.docker_env.orphans import remove_orphans
 
-from .docker_env_helpers import containers_of, experiment_name, remove_containers
+from .docker_env_helpers import containers_of, dead_pid, experiment_name, remove_containers
 
 pytestmark = pytest.mark.docker
 ROOTFS = "vlmhb/rootfs:bookworm"
@@ -29,12 +29,6 @@ def experiment(docker_client: docker.DockerClient) -> Iterator[str]:
     name = experiment_name()
     yield name
     remove_containers(docker_client, name)
-
-
-def dead_pid() -> int:
-    child = subprocess.Popen(["true"])
-    child.wait()
-    return child.pid
 
 
 def start(client: docker.DockerClient, experiment: str, orchestrator: str | None) -> str:

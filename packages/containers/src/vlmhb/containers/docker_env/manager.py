@@ -68,6 +68,7 @@ from vlmhb.core.contracts import EnvSpec, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.network import stage_network
 from vlmhb.core.envs.policy import (
+    DEFAULT_IMAGE,
     ContainerPolicy,
     ContainerPolicyError,
     container_policy,
@@ -77,7 +78,6 @@ from vlmhb.core.envs.stage_io import EventRelay, StageFiles, stage_command, writ
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.secrets import private_dir
 
-DEFAULT_IMAGE = "vlmhb/base-cpu:latest"
 CANCEL_DEADLINE_S = 5.0  # a cancelled stage's container is gone within this (issue 9)
 KILL_MARGIN_S = 1.0  # what the SIGKILL and the engine's bookkeeping may take
 LOG_DRAIN_S = 10.0
