@@ -257,3 +257,19 @@ async def test_an_engine_that_does_not_answer_is_an_infrastructure_failure(
     result = await DockerEnvManager(tmp_path / "envs").execute(task, lambda e: None)
     assert result.status == TaskState.FAILED and result.failure == "infrastructure"
     assert "Docker engine" in result.message
+
+
+async def test_a_key_from_a_host_variable_never_enters_a_container(
+    docker_client: docker.DockerClient, tmp_path: Path, experiment: str
+) -> None:
+    inference = plan(tmp_path, experiment)[StageName.INFERENCE]
+    run = inference.run
+    assert run is not None
+    model = run.model.model_copy(update={"api_key_env": "OPENAI_API_KEY"})
+    task = in_docker(inference, "vlmhb/base-cpu:latest").model_copy(
+        update={"run": run.model_copy(update={"model": model})}
+    )
+    result = await DockerEnvManager(tmp_path / "envs").execute(task, lambda e: None)
+    assert result.status == TaskState.FAILED and result.failure == "stage"
+    assert "api_key_env 'OPENAI_API_KEY' is not passed into a container" in result.message
+    assert not containers_of(docker_client, experiment)

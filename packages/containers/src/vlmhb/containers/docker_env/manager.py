@@ -64,7 +64,7 @@ from vlmhb.containers.docker_env.packages import (
 from vlmhb.containers.docker_env.spec import PRIVATE_MOUNT, ContainerSpec
 from vlmhb.containers.docker_env.user import ContainerUser
 from vlmhb.core.childproc import stop_grace_s
-from vlmhb.core.contracts import EnvSpec, StageResult, StageTask, TaskState
+from vlmhb.core.contracts import EnvSpec, StageName, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.network import stage_network
 from vlmhb.core.envs.policy import (
@@ -318,6 +318,7 @@ class _StageJob:
 
     def _run(self, started: float, private: Path) -> StageResult:
         task = self.task
+        _check_no_key_env(task)
         policy: ContainerPolicy = container_policy()
         policy.check_image(self.image)
         mounts = stage_mounts(task, policy)
@@ -413,3 +414,15 @@ def _stage_failure(task: StageTask, message: str, duration_s: float) -> StageRes
         message=message,
         failure="stage",
     )
+
+
+def _check_no_key_env(task: StageTask) -> None:
+    """An inference stage whose model reads its key from a host variable (``api_key_env``)
+    cannot run in a container: the container's environment never holds a secret."""
+    model = task.run.model if task.run is not None else None
+    if task.stage == StageName.INFERENCE and model is not None and model.api_key_env:
+        raise ContainerPolicyError(
+            f"model {model.name!r}: api_key_env {model.api_key_env!r} is not passed into a "
+            "container (secrets never enter a container's environment); give the key as "
+            "params.api_key, which reaches the stage only through its private task file"
+        )
