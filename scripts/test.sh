@@ -14,8 +14,7 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
-uv run --frozen mypy packages/core/src packages/data/src packages/metrics/src \
-  packages/inference/src packages/reporting/src services/orchestrator/src services/backend/src
+uv run --frozen mypy   # every package's sources: [tool.mypy] files in pyproject.toml
 # The project's images (rootfs tarball cached in ~/.cache/vlmhb/images; a no-op when up to date)
 uv run --frozen vlmhb images build
 uv run --frozen pytest -q "$@"
