@@ -13,15 +13,20 @@ path (run folder read-write, inputs read-only), plus the venv of ``env.packages`
 there are any (``packages``: made once per image and package set by a short prepare
 container, then reused); its network is ``vlmhb.core.envs.network.stage_network``'s
 (``none`` or ``host``, never a bridge); ``resources.memory``/``cpus`` are its limits and
-``gpu_ids`` its ``DeviceRequest``. It runs as a non-root user (``user``), without
-capabilities, with ``no-new-privileges``, and never gets the Docker socket.
+``gpu_ids`` its ``DeviceRequest``. It runs as a non-root user (``user``: the host user, or
+``1000:1000`` with its writable folders handed over when the host user is root), without
+capabilities, with ``no-new-privileges``, and never gets the Docker socket. A model that
+reads its key from a host variable (``api_key_env``) is refused: a container's environment
+never holds a secret.
 
 Lifecycle: the container is labelled (``labels``), started, its stdout relayed as events
 and its stderr appended with timestamps to ``logs/<stage>.log`` while it runs (``logs``);
 once it exits, its exit code and ``State.OOMKilled`` are read, then it is removed. Exit
 125/126/127, an out-of-memory kill, 137, and engine errors (image missing, engine down)
 are infrastructure failures (``failures``: retried by the scheduler); any other failure is
-the stage's own.
+the stage's own. Before a stage container starts, containers of the same stage whose
+orchestrator is gone (``orphans``: a killed ``vlmhb run``) are removed: they would hold the
+stage's lock.
 
 Cancelling ``execute`` stops the container: SIGTERM to the stage (it finishes what is in
 flight and writes its result), SIGKILL after ``min(stop_grace_s, 4 s)`` so the container is

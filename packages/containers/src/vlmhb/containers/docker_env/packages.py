@@ -46,7 +46,7 @@ class PackageEnv:
     cache_hit: bool
 
 
-# (image, command, mounts {host: container}) -> (exit code, stdout, stderr tail)
+# (command, mounts {host folder: container path}) -> (exit code, stdout, stderr tail)
 RunPrepare = Callable[[list[str], dict[Path, str]], tuple[int, str, str]]
 
 
