@@ -166,7 +166,8 @@ def _mount_plugins() -> None:
 
 
 def main() -> None:
-    _mount_plugins()
+    if sys.argv[1:2] != ["stage"]:  # every stage start: no plugin CLI (backend, docker...) to load
+        _mount_plugins()
     try:
         app()
     except VlmhbError as exc:
