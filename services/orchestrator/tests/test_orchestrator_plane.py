@@ -13,8 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,17 +163,34 @@ def new_plane(folder: Path, **extra: str) -> PlaneRun:
     )
 
 
-@pytest.fixture(scope="module")
-def plane(
-    docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PlaneRun]:
-    compose_command()
-    run = new_plane(tmp_path_factory.mktemp("plane"))
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder the plane's user (uid 1000 when the tests run as root) can enter: pytest's
+    own temporary folders are closed to other users."""
+    with shared_folder() as folder:
+        yield folder
+
+
+@contextmanager
+def shared_folder() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="vlmhb-plane-test-"))
+    folder.chmod(0o755)
     try:
-        run.start()
-        yield run
+        yield folder
     finally:
-        run.remove()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def plane(docker_client: docker.DockerClient) -> Iterator[PlaneRun]:
+    compose_command()
+    with shared_folder() as folder:
+        run = new_plane(folder / "plane")
+        try:
+            run.start()
+            yield run
+        finally:
+            run.remove()
 
 
 def containers(
@@ -307,14 +326,14 @@ def test_experiment_runs_and_plane_data_survive_down_and_up(
 
 
 def test_broken_service_is_named_with_its_log_tail(
-    docker_client: docker.DockerClient, tmp_path: Path
+    docker_client: docker.DockerClient, open_folder: Path
 ) -> None:
     compose_command()
     with socket.socket() as taken:  # PostgreSQL's port is already in use: it cannot start
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = new_plane(tmp_path / "broken", VLMHB_PLANE_PG_PORT=str(port))
+        run = new_plane(open_folder / "broken", VLMHB_PLANE_PG_PORT=str(port))
         try:
             failed = run.cli("up", "--port", str(run.orchestrator_port), timeout=START_DEADLINE_S)
             found = containers(docker_client, run.project)

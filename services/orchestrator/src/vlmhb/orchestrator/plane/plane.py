@@ -4,6 +4,7 @@ dependency order with a health wait each) and stop it."""
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,22 @@ def plane_folders(
     )
 
 
+def first_unreachable(folder: Path, uid: int, gid: int) -> Path | None:
+    """The first of ``folder`` and its parents that ``uid``/``gid`` may not enter (no
+    search permission), None when it reaches ``folder``."""
+    for path in (*reversed(folder.parents), folder):
+        info = path.stat()
+        if info.st_uid == uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid == gid:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return path
+    return None
+
+
 class Plane:
     """One compose project of the plane (``settings.project``)."""
 
@@ -95,6 +112,14 @@ class Plane:
         token, _ = load_or_create_token(folders.data_dir)
         if os.getuid() == 0:
             uid, gid = self.settings.user()
+            for folder in (folders.data_dir, folders.runs_dir, folders.data_root):
+                blocked = first_unreachable(folder.parent, uid, gid)
+                if blocked is not None:
+                    raise PlaneError(
+                        f"the plane's user (uid {uid}) cannot reach {folder}: {blocked} "
+                        "is closed to it; use folders it can reach, or run vlmhb up as "
+                        "that user"
+                    )
             for path in (folders.data_dir, *folders.data_dir.rglob("*"), folders.runs_dir):
                 if path.lstat().st_uid != uid:
                     os.chown(path, uid, gid, follow_symlinks=False)
