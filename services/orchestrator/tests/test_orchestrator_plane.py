@@ -6,6 +6,7 @@ by name with its log tail. One plane per module; images are built once (reused).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from vlmhb.orchestrator.plane.settings import CHECKOUT
 
@@ -33,6 +35,8 @@ COMPOSE_FILE = CHECKOUT / "deploy" / "docker-compose.yaml"
 SERVICES = ("postgres", "redis", "backend", "web")
 # the first `vlmhb up` of a machine builds the plane's images (minutes on 2 cores)
 START_DEADLINE_S = 900
+TEST_PAGE = "<!doctype html><title>VLMHyperBench</title><p>plane test UI</p>"
+TEST_ASSET = "app-plane.js"
 
 
 def free_port() -> int:
@@ -121,15 +125,10 @@ class PlaneRun:
         )
 
     def remove(self) -> None:
-        """Everything of this project, volumes included (test cleanup)."""
+        """Everything of this project, volumes included (``vlmhb down --volumes``)."""
         self.stop_orchestrator()
-        subprocess.run(
-            [*compose_command(), "-p", self.project, "-f", str(COMPOSE_FILE), "down", "-v"],
-            env={**self.env, **placeholder_paths(self.folder)},
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
+        removed = self.cli("down", "--volumes")
+        assert removed.returncode == 0, removed.stderr
 
 
 def placeholder_paths(folder: Path) -> dict[str, str]:
@@ -152,7 +151,18 @@ def new_plane(folder: Path, **extra: str) -> PlaneRun:
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("VLMHB_")}
     env.update({k: str(v) for k, v in ports.items()})
-    env.update({"VLMHB_PLANE_PROJECT": project, "VLMHB_DATA_ROOT": str(folder), **extra})
+    web = folder / "web"  # a built UI stand-in: the mount and the serving are what is tested
+    (web / "assets").mkdir(parents=True, exist_ok=True)
+    (web / "index.html").write_text(TEST_PAGE, encoding="utf-8")
+    (web / "assets" / TEST_ASSET).write_text("console.log('plane')\n", encoding="utf-8")
+    env.update(
+        {
+            "VLMHB_PLANE_PROJECT": project,
+            "VLMHB_DATA_ROOT": str(folder),
+            "VLMHB_PLANE_WEB_DIST": str(web),
+            **extra,
+        }
+    )
     return PlaneRun(
         project=project,
         folder=folder,
@@ -267,8 +277,14 @@ def test_plane_is_healthy_and_answers_through_backend_and_web(
         # the backend asks the host orchestrator (ORCHESTRATOR_URL, the shared token)
         resources = httpx.get(f"{base}/api/v1/resources", headers=plane.auth(), timeout=10)
         assert resources.status_code == 200 and resources.json()["cpu_slots"] >= 1, resources.text
-        page = httpx.get(f"{base}/", timeout=10)
-        assert page.status_code == 200 and "VLMHyperBench" in page.text
+        page = httpx.get(f"{base}/", timeout=10)  # the backend's page, with the CSRF cookie
+        assert page.status_code == 200 and page.text == TEST_PAGE
+        assert "vlmhb_csrf" in page.headers.get("set-cookie", "")
+        asset = httpx.get(f"{base}/assets/{TEST_ASSET}", timeout=10)
+        assert asset.status_code == 200 and "plane" in asset.text
+    # hashed assets come from nginx itself, cached as immutable
+    web_asset = httpx.get(f"http://127.0.0.1:{plane.web_port}/assets/{TEST_ASSET}", timeout=10)
+    assert "immutable" in web_asset.headers.get("cache-control", "")
 
 
 def test_plane_containers_run_as_non_root(
@@ -303,6 +319,10 @@ def test_experiment_runs_and_plane_data_survive_down_and_up(
         experiment_id = created.json()["id"]
         done = wait_terminal(client, experiment_id)
     assert done["status"] == "COMPLETED", done
+    ws_url = f"ws://127.0.0.1:{plane.web_port}/api/v1/ws/{experiment_id}?access_token={plane.token}"
+    with connect(ws_url, open_timeout=30) as ws:  # WebSocket through nginx
+        snapshot = json.loads(ws.recv(timeout=30))
+    assert snapshot["type"] == "snapshot" and snapshot["experiment"]["status"] == "COMPLETED"
     assert list((plane.folder / "runs" / "plane-e2e").glob("*/metrics_by_id.csv"))
     token = plane.token
 
@@ -339,6 +359,10 @@ def test_broken_service_is_named_with_its_log_tail(
             found = containers(docker_client, run.project)
         finally:
             run.remove()
+    left = docker_client.volumes.list(
+        filters={"label": f"com.docker.compose.project={run.project}"}
+    )
+    assert left == []  # vlmhb down --volumes deleted them
     output = failed.stdout + failed.stderr
     assert failed.returncode == 1, output
     assert "plane service 'postgres' failed" in output

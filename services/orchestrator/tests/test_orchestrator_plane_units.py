@@ -3,7 +3,10 @@ states that end the health wait, the folder-reach check, the compose variables."
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -88,3 +91,20 @@ def test_a_closed_parent_folder_is_found() -> None:
         assert first_unreachable(inner, stranger, stranger) is None
     finally:
         shutil.rmtree(base)
+
+
+def test_up_without_an_engine_is_one_clear_line(tmp_path: Path) -> None:
+    compose(tmp_path)  # skips without docker-compose
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VLMHB_")}
+    env["DOCKER_HOST"] = f"unix://{tmp_path}/no-engine.sock"
+    done = subprocess.run(
+        [sys.executable, "-m", "vlmhb.core.cli.main", "up", "--project", "vlmhbunits"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no Docker engine answers" in done.stderr and "Traceback" not in done.stderr
