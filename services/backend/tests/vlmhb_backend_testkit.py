@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -54,8 +56,12 @@ def npm(*args: str, timeout: float, env: dict[str, str] | None = None) -> None:
 
 
 def ensure_node_modules() -> None:
-    if not (WEB / "node_modules").is_dir():
-        npm("ci", "--no-audit", "--no-fund", timeout=240)
+    """``npm ci`` once when node_modules is missing; a file lock makes parallel pytest
+    workers (and sessions) wait for the first one instead of installing over it."""
+    with open(Path(tempfile.gettempdir()) / "vlmhb-web-npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (WEB / "node_modules").is_dir():
+            npm("ci", "--no-audit", "--no-fund", timeout=240)
 
 
 async def wait_status(

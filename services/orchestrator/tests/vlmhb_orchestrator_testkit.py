@@ -1,5 +1,6 @@
 """Helpers of the orchestrator tests (the backend's tests use them too): the shared test
-Redis, a private ``redis-server`` that a test may kill, a free port."""
+Redis (a database of it per pytest-xdist worker), a private ``redis-server`` that a test
+may kill, a free port."""
 
 from __future__ import annotations
 
@@ -11,18 +12,32 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 
 REDIS_TEST_URL = os.environ.get("VLMHB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_DATABASES = 16  # redis-server's default ``databases``
+
+
+def _worker_url(url: str) -> str:
+    """``url`` with a database of its own per pytest-xdist worker (gw0 → 1, gw1 → 2, ...),
+    so parallel workers never share a stream or a cursor; unchanged in a serial run."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    database = 1 + int(worker[2:]) % (REDIS_DATABASES - 1)
+    return urlsplit(url)._replace(path=f"/{database}").geturl()
 
 
 def shared_redis_url() -> str:
-    """The test Redis (``scripts/services.sh`` starts it), checked to answer."""
-    client = redis.Redis.from_url(REDIS_TEST_URL)
+    """The test Redis (``scripts/services.sh`` starts it), checked to answer; this worker's
+    own database of it under pytest-xdist."""
+    url = _worker_url(REDIS_TEST_URL)
+    client = redis.Redis.from_url(url)
     assert client.ping(), "Redis must be running (scripts/services.sh)"
     client.close()
-    return REDIS_TEST_URL
+    return url
 
 
 def free_port() -> int:
