@@ -21,6 +21,10 @@ import pytest
 import websockets
 from vlmhb_orchestrator_testkit import free_port
 
+from vlmhb.backend.cli import login_hint
+from vlmhb.backend.settings import BackendSettings
+from vlmhb.orchestrator.tokens import token_file
+
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "vlmhb.core.cli.main"]
 
@@ -98,17 +102,28 @@ def test_generated_token_and_no_token_in_the_access_log(tmp_path: Path) -> None:
         outcomes = asyncio.run(_ws_checks(f"ws://127.0.0.1:{port}/api/v1/ws/x", token, base))
         assert outcomes == ["close 4404", "close 4401", "http 403", "close 4404"]
     printed, logged = stdout.read_text(), stderr.read_text()
-    # the URL to open is printed (to the terminal), and it is the only place the token is
-    assert f"Open {base}/?token={token}" in printed
-    lines = [line for line in (printed + logged).splitlines() if token in line]
-    assert lines == [f"Open {base}/?token={token}"], lines
+    # stdout is a file here (as under docker logs): the token is in no output at all, the
+    # login line names the file that holds it
+    assert f"Open {base}/?token=<the token in {token_file}>" in printed
+    assert token not in printed + logged
     access = [line for line in (printed + logged).splitlines() if "access_token=***" in line]
     assert len(access) >= 5, printed + logged  # HTTP lines and WebSocket lines
     assert "/?token=*** HTTP/1.1" in printed
     # the next start reuses the stored token
     with serve(tmp_path, free_port()) as (again, _):
         assert token_file.read_text().strip() == token
-    assert f"?token={token}" in again.read_text()
+    assert token not in again.read_text()
+
+
+def test_login_hint_prints_the_generated_token_to_a_terminal_only(tmp_path: Path) -> None:
+    settings = BackendSettings(data_dir=tmp_path, auth_token="t" * 40).resolved()
+    base = "http://127.0.0.1:8000"
+    on_terminal = login_hint(base, settings, configured=False, terminal=True)
+    piped = login_hint(base, settings, configured=False, terminal=False)
+    assert f"Open {base}/?token={'t' * 40}" in on_terminal
+    assert "t" * 40 not in piped and str(token_file(tmp_path.resolve())) in piped
+    configured = login_hint(base, settings, configured=True, terminal=True)
+    assert "t" * 40 not in configured and "<VLMHB_AUTH_TOKEN>" in configured
 
 
 async def _ws_checks(url: str, token: str, origin: str) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +42,21 @@ def _settings(**values: Any) -> BackendSettings:
         fail(f"bad setting: {problems}")
 
 
+def login_hint(base: str, resolved: BackendSettings, configured: bool, terminal: bool) -> str:
+    """The line that says how to log in. The generated token is printed only to a terminal:
+    piped or in a container, stdout is a log (``docker logs``) and secrets never go to a log,
+    so the line names the token's file instead."""
+    if resolved.no_auth:
+        return f"Open {base}/  (--no-auth: no token; loopback only)"
+    clients = "API clients send 'Authorization: Bearer <token>'"
+    if configured:
+        return f"Open {base}/?token=<VLMHB_AUTH_TOKEN> to log in; {clients}"
+    stored = token_file(resolved.data_dir)
+    if not terminal:
+        return f"Open {base}/?token=<the token in {stored}> to log in; {clients}"
+    return f"Open {base}/?token={resolved.auth_token}\n  (token stored in {stored}; {clients})"
+
+
 def _url_host(host: str) -> str:
     if host in WILDCARD_HOSTS:
         return "127.0.0.1"
@@ -73,20 +89,7 @@ def _serve(settings: BackendSettings, host: str, port: int) -> None:
         f"{'redis' if resolved.redis_url else 'in-process'}, orchestrator: "
         f"{resolved.orchestrator_url or 'embedded'})"
     )
-    # the login URL goes to the terminal only, never to a logger
-    if resolved.no_auth:
-        typer.echo(f"Open {base}/  (--no-auth: no token; loopback only)")
-    elif configured:
-        typer.echo(
-            f"Open {base}/?token=<VLMHB_AUTH_TOKEN> to log in; API clients send "
-            "'Authorization: Bearer <token>'"
-        )
-    else:
-        typer.echo(
-            f"Open {base}/?token={resolved.auth_token}\n  (token stored in "
-            f"{token_file(resolved.data_dir)}; API clients send "
-            "'Authorization: Bearer <token>')"
-        )
+    typer.echo(login_hint(base, resolved, configured, terminal=sys.stdout.isatty()))
     if host in WILDCARD_HOSTS and not resolved.allowed_hosts:
         typer.echo(
             "note: only localhost names are accepted in the Host header; set "
