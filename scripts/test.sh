@@ -17,4 +17,7 @@ uv run --frozen ruff format --check .
 uv run --frozen mypy   # every package's sources: [tool.mypy] files in pyproject.toml
 # The project's images (rootfs tarball cached in ~/.cache/vlmhb/images; a no-op when up to date)
 uv run --frozen vlmhb images build
-uv run --frozen pytest -q "$@"
+# 4 workers on CI's 2 cores: the tests wait on subprocesses and servers about half the time.
+# --dist loadfile keeps a file on one worker (its module fixtures start once; loadgroup does
+# not group with pytest 9.2, pytest-xdist#1386). Pass -n 0 for a serial run.
+uv run --frozen pytest -q -n 4 --dist loadfile --durations=25 "$@"
