@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 need_apt=()
-command -v docker >/dev/null 2>&1 || need_apt+=(docker.io)
+# dockerd, not just a docker client: some machines ship a lone static client binary.
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 \
   || need_apt+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap)
