@@ -4,7 +4,8 @@ Folders come from an experiment's ``registry_dirs`` and the ``VLMHB_REGISTRY_DIR
 environment variable (``os.pathsep``-separated). A YAML entry has a ``kind``:
 ``model`` (a model preset: ModelSpec fields), ``dataset`` (a DatasetSpec preset) or
 ``metric`` (a variant: ``base`` metric name + ``options`` for ``with_options``).
-Env kinds (``envs``) are code: entry points ``vlmhb.envs`` and the built-in ``process``.
+Env kinds (``envs``) are code: entry points ``vlmhb.envs`` and the built-in ``process``;
+so are executor kinds (``executors``: entry points ``vlmhb.executors``, built-in ``local``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from vlmhb.core.envs.select import register_builtin_envs
 from vlmhb.core.errors import ConfigError
+from vlmhb.core.orchestration.executors import ExecutorFactory, register_builtin_executors
 from vlmhb.core.registry import Registry, read_registry_yaml
 from vlmhb.core.tasks import TaskKindInfo, builtin_task_kinds
 
@@ -34,6 +36,7 @@ class Registries:
     reports: Registry[Any]
     stages: Registry[Any]
     envs: Registry[Any]  # EnvManager classes (entry points ``vlmhb.envs``; built-in process)
+    executors: Registry[ExecutorFactory]  # entry points ``vlmhb.executors``; built-in local
 
     def by_kind(self) -> dict[str, Registry[Any]]:
         return {
@@ -44,6 +47,7 @@ class Registries:
             "reports": self.reports,
             "stages": self.stages,
             "envs": self.envs,
+            "executors": self.executors,
         }
 
 
@@ -77,8 +81,10 @@ def _build(dirs: tuple[Path, ...]) -> Registries:
         reports=Registry("report"),
         stages=Registry("stage"),
         envs=Registry("env"),
+        executors=Registry("executor"),
     )
     register_builtin_envs(registries.envs)
+    register_builtin_executors(registries.executors)
     for folder in dirs:
         if not folder.is_dir():
             raise ConfigError(str(folder), "registry folder not found")

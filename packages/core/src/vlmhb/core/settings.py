@@ -20,7 +20,10 @@ class Settings(BaseSettings):
     weights live (``data_roots``). ``image_prefixes`` (``VLMHB_IMAGE_PREFIXES``, a JSON
     list): what the image of a container stage may be named (``vlmhb.core.envs.policy``).
     ``infra_retries``: how many times the scheduler runs a stage again after an
-    infrastructure failure (``StageResult.failure``: engine error, OOM, killed container)."""
+    infrastructure failure (``StageResult.failure``: engine error, OOM, killed container),
+    waiting up to ``infra_retry_backoff_s`` × 2^(retry − 1) s (jittered) before each.
+    ``executor``: the executor kind stages go through (``vlmhb.core.orchestration.executors``:
+    ``local`` on this host, ``celery`` through the job queue)."""
 
     model_config = SettingsConfigDict(env_prefix="VLMHB_")
 
@@ -32,6 +35,8 @@ class Settings(BaseSettings):
     model_roots: list[Path] = Field(default_factory=list)
     image_prefixes: list[str] = Field(default_factory=lambda: ["vlmhb/"])
     infra_retries: int = Field(1, ge=0)
+    infra_retry_backoff_s: float = Field(1.0, ge=0)
+    executor: str = "local"
 
     @field_validator("image_prefixes")
     @classmethod

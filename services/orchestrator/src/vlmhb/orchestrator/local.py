@@ -1,5 +1,7 @@
-"""Run experiments in this process: the core ``Orchestrator`` with ``LocalExecutor`` and
-``ProcessEnvManager``, one asyncio task per experiment, GPUs/CPU slots shared by all.
+"""Run experiments in this process: the core ``Orchestrator`` with the executor kind of the
+settings (``VLMHB_EXECUTOR``), one asyncio task per experiment. With the ``local`` executor
+this host's GPUs/CPU slots are shared by all experiments; a remote executor (``celery``)
+places stages on other hosts itself.
 
 Experiment-level news is published as a core ``Event`` of type ``state`` with no
 ``task_id``: ``RUNNING`` at the start, then ``COMPLETED``, ``FAILED`` or ``CANCELLED``.
@@ -17,6 +19,7 @@ from vlmhb.core.config import load_experiment
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import Event, EventType, TaskState
 from vlmhb.core.orchestration.events import EventBus
+from vlmhb.core.orchestration.executors import LOCAL
 from vlmhb.core.orchestration.orchestrator import Orchestrator
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.settings import Settings
@@ -95,7 +98,7 @@ class LocalRunner:
                 spec,
                 settings=self.settings,
                 bus=TopicBus(self.bus, experiment_id),
-                resources=self.resources,
+                resources=self.resources if self.settings.executor == LOCAL else None,
                 config_path=config_path,
                 force=force,
             )

@@ -46,6 +46,13 @@ def run(
     output_dir: Annotated[Path | None, typer.Option(help="where runs/ go")] = None,
     force: Annotated[bool, typer.Option(help="re-run stages even if finished")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show stage logs")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="executor kind: local (this host) or celery (the job queue; vlmhb-worker); "
+            "default VLMHB_EXECUTOR or local"
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment: inference, evaluation and reports for every run. Resumes."""
     from vlmhb.core.cli.run_command import EXIT_CANCELLED, run_experiment_cli
@@ -55,7 +62,9 @@ def run(
         spec.output_dir = output_dir.resolve()
     try:
         code = asyncio.run(
-            run_experiment_cli(spec, config.resolve(), console, force=force, verbose=verbose)
+            run_experiment_cli(
+                spec, config.resolve(), console, force=force, verbose=verbose, executor=executor
+            )
         )
     except KeyboardInterrupt:  # before the run's own signal handling is in place
         code = EXIT_CANCELLED

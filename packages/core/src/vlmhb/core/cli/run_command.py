@@ -20,6 +20,8 @@ from vlmhb.core.config.checks import check_output_dir
 from vlmhb.core.contracts import ExperimentSpec, StageName, TaskState
 from vlmhb.core.orchestration.events import InProcessEventBus
 from vlmhb.core.orchestration.orchestrator import ExperimentOutcome, Orchestrator
+from vlmhb.core.registries import get_registries
+from vlmhb.core.settings import Settings
 
 SUMMARY_METRICS = 5
 EXIT_CANCELLED = 130
@@ -54,12 +56,25 @@ def cancel_on_signals(orchestrator: Orchestrator, console: Console) -> Iterator[
 
 
 async def run_experiment_cli(
-    spec: ExperimentSpec, config_path: Path, console: Console, *, force: bool, verbose: bool
+    spec: ExperimentSpec,
+    config_path: Path,
+    console: Console,
+    *,
+    force: bool,
+    verbose: bool,
+    executor: str | None = None,
 ) -> int:
-    """Run the experiment; the exit code (0 ok, 1 a stage failed, 130 cancelled)."""
+    """Run the experiment; the exit code (0 ok, 1 a stage failed, 130 cancelled).
+    ``executor``: the executor kind (default: ``Settings.executor``)."""
     check_output_dir(spec, str(config_path))
+    settings = Settings()
+    if executor is not None:
+        settings.executor = executor
+    get_registries(spec.registry_dirs).executors.check(settings.executor)
     bus = InProcessEventBus()
-    orchestrator = Orchestrator(spec, bus=bus, config_path=config_path, force=force)
+    orchestrator = Orchestrator(
+        spec, settings=settings, bus=bus, config_path=config_path, force=force
+    )
     graph = orchestrator.plan()
     console.print(
         f"[bold]{spec.name}[/]: {len(graph.runs)} run(s), {len(graph.tasks)} "

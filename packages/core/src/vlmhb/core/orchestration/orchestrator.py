@@ -19,7 +19,7 @@ from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import RUN_SPEC_FILE
 from vlmhb.core.manifest import write_manifest
 from vlmhb.core.orchestration.events import EventBus, InProcessEventBus
-from vlmhb.core.orchestration.executor import Executor, LocalExecutor
+from vlmhb.core.orchestration.executor import Executor
 from vlmhb.core.orchestration.graph import TaskGraph, plan_experiment
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.orchestration.scheduler import Scheduler
@@ -59,9 +59,13 @@ class Orchestrator:
         self.spec = spec
         self.settings = settings or Settings()
         self.bus = bus or InProcessEventBus()
-        self.executor = executor or LocalExecutor(
-            EnvManagers(self.settings.env_cache_dir, get_registries(spec.registry_dirs).envs)
-        )
+        if executor is None:
+            registries = get_registries(spec.registry_dirs)
+            setup = registries.executors.get(self.settings.executor)(
+                self.settings, EnvManagers(self.settings.env_cache_dir, registries.envs)
+            )
+            executor, resources = setup.executor, resources or setup.resources
+        self.executor = executor
         self.resources = resources or ResourceManager.from_settings(self.settings)
         self.config_path = config_path
         self.force = force
@@ -98,6 +102,7 @@ class Orchestrator:
                 on_finished=self._record,
                 force=self.force,
                 infra_retries=self.settings.infra_retries,
+                infra_retry_backoff_s=self.settings.infra_retry_backoff_s,
             )
             if self._cancelled:
                 self._scheduler.cancel()

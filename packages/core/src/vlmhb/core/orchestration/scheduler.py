@@ -13,13 +13,16 @@ re-run resumes it. ``run()`` then returns normally.
 A stage whose env reports an infrastructure failure (``StageResult.failure``: the container
 engine failed, the container was killed or ran out of memory) is run again, with the same
 resources and ``StageTask.attempt`` counting up, at most ``infra_retries`` times
-(``Settings.infra_retries``); each retry is announced by a ``RUNNING`` state event saying
-why. A failure of the stage itself is not retried.
+(``Settings.infra_retries``), after a random wait of up to ``infra_retry_backoff_s`` ×
+2^(retry − 1) seconds (exponential backoff with full jitter, capped at a minute, so stages
+failed by one outage do not all come back at once); each retry is announced by a
+``RUNNING`` state event saying why. A failure of the stage itself is not retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +35,14 @@ from vlmhb.core.orchestration.graph import TaskGraph
 from vlmhb.core.orchestration.markers import is_done, mark_done, read_marker
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.settings import Settings
+
+MAX_RETRY_DELAY_S = 60.0
+
+
+def retry_delay_s(retry: int, base_s: float) -> float:
+    """The wait before retry number ``retry`` (1, 2, ...): full jitter over an exponential."""
+    return random.uniform(0, min(MAX_RETRY_DELAY_S, base_s * 2 ** (retry - 1)))
+
 
 TERMINAL = {TaskState.COMPLETED, TaskState.SKIPPED, TaskState.FAILED, TaskState.CANCELLED}
 SUCCESS = {TaskState.COMPLETED, TaskState.SKIPPED}
@@ -48,6 +59,7 @@ class Scheduler:
         on_finished: StageHook | None = None,
         force: bool = False,
         infra_retries: int | None = None,
+        infra_retry_backoff_s: float | None = None,
     ) -> None:
         self.graph = graph
         self.executor = executor
@@ -55,7 +67,14 @@ class Scheduler:
         self.bus = bus
         self.on_finished = on_finished
         self.force = force
-        self.infra_retries = Settings().infra_retries if infra_retries is None else infra_retries
+        self.infra_retries: int = (
+            infra_retries if infra_retries is not None else Settings().infra_retries
+        )
+        self.infra_retry_backoff_s: float = (
+            infra_retry_backoff_s
+            if infra_retry_backoff_s is not None
+            else Settings().infra_retry_backoff_s
+        )
         self.states: dict[str, TaskState] = {t.id: TaskState.PENDING for t in graph}
         self.results: dict[str, StageResult] = {}
         self.cancelled = False
@@ -204,6 +223,7 @@ class Scheduler:
                     f"retry {attempt} of {self.infra_retries} after an infrastructure "
                     f"failure: {result.message}",
                 )
+                await asyncio.sleep(retry_delay_s(attempt, self.infra_retry_backoff_s))
 
     async def _submit(self, task: StageTask) -> StageResult:
         """One try of ``task`` through the executor; an exception is a failed result."""
