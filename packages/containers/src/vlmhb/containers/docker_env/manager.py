@@ -43,7 +43,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,13 @@ def cancel_grace_s() -> float:
 
 
 class DockerEnvManager:
-    """Runs each stage in a container; see the module docstring."""
+    """Runs each stage in a container; see the module docstring. ``labels`` are put on
+    every container it starts, besides the stage's own (the host agent adds
+    ``vlmhb.agent``)."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, labels: Mapping[str, str] | None = None) -> None:
         self.cache_dir = cache_dir
+        self.labels = dict(labels or {})
         self._client: docker.DockerClient | None = None
         self._containers: dict[str, Container] = {}
         self._jobs: set[_StageJob] = set()
@@ -330,7 +333,7 @@ class _StageJob:
         network = stage_network(task)
         user = ContainerUser.for_host()
         image_id = str(self.manager.client().images.get(self.image).id)
-        labels = lbl.stage_labels(task, task.attempt)
+        labels = {**self.manager.labels, **lbl.stage_labels(task, task.attempt)}
         python, env_mounts = "python", []
         if task.env.packages:
             packages = self.manager._package_env(task.env, image_id, labels, self, self.log_path)

@@ -1,0 +1,133 @@
+"""Routes of the host's engine: vlmhb containers (list, stop by label, logs, remove) and
+images (list, build, pull, remove). No route runs a container: containers run only as
+stage tasks (``POST /stages``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from vlmhb.agent import containers as ctr
+from vlmhb.agent.images import ImageError, pull_image, remove_image
+from vlmhb.agent.state import AgentState
+from vlmhb.agent.wire import (
+    BuildImages,
+    ContainerInfo,
+    ImageJob,
+    Images,
+    PullImage,
+    StopContainers,
+    StoppedContainers,
+)
+from vlmhb.containers.images.listing import list_images
+from vlmhb.core.envs.policy import ContainerPolicyError
+
+router = APIRouter()
+
+
+def _state(request: Request) -> AgentState:
+    state: AgentState = request.app.state.agent
+    return state
+
+
+def _labels(selectors: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in selectors:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"label {item!r}: expected k=v")
+        labels[key] = value
+    try:
+        ctr.check_labels(labels)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    return labels
+
+
+def _container(request: Request, container_id: str) -> ContainerInfo:
+    try:
+        return ctr.get_container(_state(request).docker(), container_id)
+    except ctr.NotAVlmhbContainer as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+
+
+@router.get("/containers")
+def list_containers(
+    request: Request, label: Annotated[list[str] | None, Query()] = None
+) -> list[ContainerInfo]:
+    """vlmhb containers with every ``label=k=v`` given."""
+    return ctr.list_containers(_state(request).docker(), _labels(label or []))
+
+
+@router.post("/containers/stop")
+def stop_containers(request: Request, body: StopContainers) -> StoppedContainers:
+    labels = _labels([f"{k}={v}" for k, v in body.labels.items()])
+    return StoppedContainers(stopped=ctr.stop_containers(_state(request).docker(), labels))
+
+
+@router.get("/containers/{container_id}/logs")
+def container_logs(
+    request: Request,
+    container_id: str,
+    follow: bool = False,
+    tail: Annotated[int | None, Query(ge=0)] = None,
+) -> StreamingResponse:
+    """The container's output lines, each with its timestamp; streamed while it runs when
+    ``follow``."""
+    info = _container(request, container_id)
+    chunks = ctr.stream_logs(_state(request).docker(), info.id, follow, tail)
+    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+
+@router.delete("/containers/{container_id}")
+def remove_container(request: Request, container_id: str) -> dict[str, str]:
+    info = _container(request, container_id)
+    ctr.remove_container(_state(request).docker(), info.id)
+    return {"removed": info.id}
+
+
+@router.get("/images")
+def images(request: Request) -> Images:
+    return Images(images=list_images(_state(request).docker()))
+
+
+@router.post("/images/build", status_code=status.HTTP_202_ACCEPTED)
+def build_images(request: Request, body: BuildImages) -> ImageJob:
+    """Build the project's images (``vlmhb images build``) in the background."""
+    state = _state(request)
+    return state.builds.start(state.docker(), body.names, body.force)
+
+
+@router.get("/images/jobs/{job_id}")
+def image_job(request: Request, job_id: str) -> ImageJob:
+    job = _state(request).builds.get(job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no image job {job_id}")
+    return job
+
+
+@router.post("/images/pull")
+def pull(request: Request, body: PullImage) -> dict[str, str]:
+    """Pull an allowed image from the registry its name gives (refused before any pull)."""
+    try:
+        image_id = pull_image(_state(request).docker(), body.ref)
+    except ContainerPolicyError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except ImageError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
+    return {"ref": body.ref, "image_id": image_id}
+
+
+@router.delete("/images/{ref:path}")
+def delete_image(request: Request, ref: str) -> dict[str, str]:
+    try:
+        remove_image(_state(request).docker(), ref)
+    except ContainerPolicyError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except ImageError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return {"removed": ref}
