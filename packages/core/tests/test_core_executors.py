@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vlmhb.core.config import load_experiment
-from vlmhb.core.contracts import StageName, StageResult, StageTask, TaskState
+from vlmhb.core.contracts import Event, StageName, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import Emit
 from vlmhb.core.envs.select import EnvManagers
 from vlmhb.core.orchestration import orchestrator as orchestrator_module
@@ -111,13 +111,22 @@ def test_the_executor_kind_of_the_settings_places_and_retries(
     spec = load_experiment(config, check=False)
     spec.output_dir = tmp_path / "runs"
     settings = Settings(executor="placing", gpus=0, infra_retries=2, infra_retry_backoff_s=0.5)
-    outcome = asyncio.run(Orchestrator(spec, settings=settings, bus=InProcessEventBus()).run())
+    bus = InProcessEventBus()
+    events: list[Event] = []
+    bus.add_listener(events.append)
+    outcome = asyncio.run(Orchestrator(spec, settings=settings, bus=bus).run())
 
     assert made == [settings]
     assert outcome.ok, "a 2-GPU stage runs although this host has no GPU"
     attempts = [(t.stage, t.attempt) for t in executor.submitted]
     assert attempts[:2] == [(StageName.INFERENCE, 0), (StageName.INFERENCE, 1)]
     assert delays == [(1, 0.5)], "one retry, after the configured backoff"
+    tries = [
+        (e.attempt, e.message.split(":")[0])
+        for e in events
+        if e.stage == StageName.INFERENCE and e.state == TaskState.RUNNING
+    ]
+    assert tries == [(0, ""), (1, "retry 1 of 2 after an infrastructure failure")]
     assert executor.cleaned
 
 

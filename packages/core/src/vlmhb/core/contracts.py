@@ -460,7 +460,10 @@ class EventType(StrEnum):
 
 
 class Event(BaseModel):
-    """News on the event bus. ``topic`` is the experiment name."""
+    """News on the event bus. ``topic`` is the experiment name. ``attempt`` (on a stage's
+    ``RUNNING`` state events) is ``StageTask.attempt`` of the try it announces; ``host``
+    names where that try runs when an executor places stages on other hosts (the agent's
+    name, with ``gpu_ids`` there); both are unset for events that say nothing of a try."""
 
     type: EventType
     topic: str
@@ -472,3 +475,6 @@ class Event(BaseModel):
     total: int | None = None
     message: str = ""
     ts: float = 0.0
+    attempt: int | None = None
+    host: str | None = None
+    gpu_ids: list[str] | None = None

@@ -91,9 +91,11 @@ class Scheduler:
             else:  # skipped check, or waiting for resources: nothing runs yet
                 handle.cancel()
 
-    def _set(self, task: StageTask, state: TaskState, message: str = "") -> None:
+    def _set(
+        self, task: StageTask, state: TaskState, message: str = "", attempt: int | None = None
+    ) -> None:
         self.states[task.id] = state
-        self._publish(task, type=EventType.STATE, state=state, message=message)
+        self._publish(task, type=EventType.STATE, state=state, message=message, attempt=attempt)
 
     def _publish(self, task: StageTask, **fields: Any) -> None:
         """An event about ``task`` (its experiment, run folder and stage) stamped now."""
@@ -203,7 +205,7 @@ class Scheduler:
         async with self.resources.allocate(task.resources.gpus) as allocation:
             if self.cancelled:
                 raise asyncio.CancelledError
-            self._set(task, TaskState.RUNNING)
+            self._set(task, TaskState.RUNNING, attempt=0)
             attempt = 0
             while True:
                 placed = task.model_copy(
@@ -222,6 +224,7 @@ class Scheduler:
                     TaskState.RUNNING,
                     f"retry {attempt} of {self.infra_retries} after an infrastructure "
                     f"failure: {result.message}",
+                    attempt=attempt,
                 )
                 await asyncio.sleep(retry_delay_s(attempt, self.infra_retry_backoff_s))
 
