@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from vlmhb.agent import containers as ctr
-from vlmhb.agent.images import ImageError, pull_image, remove_image
+from vlmhb.agent.images import ImageError, check_pull_ref, pull_image, remove_image
 from vlmhb.agent.state import AgentState
 from vlmhb.agent.wire import (
     BuildImages,
@@ -22,7 +22,7 @@ from vlmhb.agent.wire import (
     StoppedContainers,
 )
 from vlmhb.containers.images.listing import list_images
-from vlmhb.core.envs.policy import ContainerPolicyError
+from vlmhb.core.envs.policy import ContainerPolicyError, container_policy
 
 router = APIRouter()
 
@@ -112,9 +112,11 @@ def image_job(request: Request, job_id: str) -> ImageJob:
 def pull(request: Request, body: PullImage) -> dict[str, str]:
     """Pull an allowed image from the registry its name gives (refused before any pull)."""
     try:
-        image_id = pull_image(_state(request).docker(), body.ref)
+        check_pull_ref(body.ref)
     except ContainerPolicyError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    try:
+        image_id = pull_image(_state(request).docker(), body.ref)
     except ImageError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
     return {"ref": body.ref, "image_id": image_id}
@@ -123,9 +125,11 @@ def pull(request: Request, body: PullImage) -> dict[str, str]:
 @router.delete("/images/{ref:path}")
 def delete_image(request: Request, ref: str) -> dict[str, str]:
     try:
-        remove_image(_state(request).docker(), ref)
+        container_policy().check_image(ref)
     except ContainerPolicyError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    try:
+        remove_image(_state(request).docker(), ref)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except ImageError as exc:
