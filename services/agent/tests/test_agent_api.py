@@ -48,9 +48,11 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float = 30.0) -> T:
 
 
 def finished(client: AgentClient, stage_id: str, timeout_s: float = 30.0) -> StageStatus:
-    return wait_for(
-        lambda: (s := client.stage(stage_id)).state == "finished" and s or None, timeout_s
-    )
+    def probe() -> StageStatus | None:
+        status = client.stage(stage_id)
+        return status if status.state == "finished" else None
+
+    return wait_for(probe, timeout_s)
 
 
 def test_health_needs_no_token(agent: Any) -> None:
@@ -220,12 +222,12 @@ def test_pulling_an_allowed_ref_without_a_registry_fails_clearly(
 
 
 def test_the_client_tells_an_unreachable_agent_from_a_refusal(agent: Any) -> None:
-    with AgentClient("http://127.0.0.1:9", agent.token, timeout_s=1, retries=1) as gone:
-        with pytest.raises(AgentUnavailable, match="cannot connect"):
-            gone.health()
-    with AgentClient(agent.url, "wrong-token-of-enough-length") as wrong:
-        with pytest.raises(AgentRefused) as refused:
-            wrong.inventory()
+    gone = AgentClient("http://127.0.0.1:9", agent.token, timeout_s=1, retries=1)
+    with gone, pytest.raises(AgentUnavailable, match="cannot connect"):
+        gone.health()
+    wrong = AgentClient(agent.url, "wrong-token-of-enough-length")
+    with wrong, pytest.raises(AgentRefused) as refused:
+        wrong.inventory()
     assert refused.value.status_code == 401
 
 
