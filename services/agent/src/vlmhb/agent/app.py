@@ -52,7 +52,12 @@ def create_agent_app(
         beats = None
         if state.settings.redis_url:
             beats = asyncio.create_task(
-                beat_forever(state.settings.redis_url, state.settings.heartbeat_s, state.heartbeat)
+                beat_forever(
+                    state.settings.redis_url,
+                    state.settings.name,
+                    state.settings.heartbeat_s,
+                    state.heartbeat,
+                )
             )
         if on_ready is not None:
             on_ready()
