@@ -24,3 +24,15 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 echo "redis: $(redis-cli -h 127.0.0.1 ping)"
+
+# RabbitMQ (the job queue's AMQP broker tests): started detached when nothing answers on 5672.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rabbitmq-server
+  fi
+  RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+fi
+if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then echo "rabbitmq: up"; else echo "rabbitmq: not answering on 5672" >&2; exit 1; fi
