@@ -79,26 +79,39 @@ def test_a_docker_stage_is_listed_logged_and_stopped_by_label(
     assert status.result is not None and status.result.status != "COMPLETED"
 
 
-def test_the_agent_refuses_to_touch_containers_that_are_not_vlmhbs(
+def test_the_agent_touches_no_container_but_its_own(
     agent: Any, docker_client: docker.DockerClient, base_cpu_image: str
 ) -> None:
-    other = docker_client.containers.create(base_cpu_image, ["true"], network_mode="none")
+    others = [
+        docker_client.containers.create(base_cpu_image, ["true"], network_mode="none"),
+        docker_client.containers.create(  # a vlmhb container of another agent
+            base_cpu_image,
+            ["true"],
+            network_mode="none",
+            labels={"vlmhb.orchestrator": "elsewhere:1:1", AGENT_LABEL: "another"},
+        ),
+    ]
+    auth = {"Authorization": f"Bearer {agent.token}"}
     try:
-        auth = {"Authorization": f"Bearer {agent.token}"}
-        for method, path in (
-            ("GET", f"/containers/{other.id}/logs"),
-            ("DELETE", f"/containers/{other.id}"),
-        ):
-            answer = httpx.request(method, agent.url + path, headers=auth)
-            assert answer.status_code == 404, answer.text
+        for other in others:
+            for method, path in (
+                ("GET", f"/containers/{other.id}/logs"),
+                ("DELETE", f"/containers/{other.id}"),
+            ):
+                answer = httpx.request(method, agent.url + path, headers=auth)
+                assert answer.status_code == 404, answer.text
+        assert agent.client().containers() == []
+        assert agent.client().stop_containers({AGENT_LABEL: "another"}) == 0
         answer = httpx.post(
             f"{agent.url}/containers/stop", json={"labels": {"a": "b"}}, headers=auth
         )
         assert answer.status_code == 400
-        other.reload()
-        assert other.status == "created"
+        for other in others:
+            other.reload()
+            assert other.status == "created"
     finally:
-        other.remove(force=True)
+        for other in others:
+            other.remove(force=True)
 
 
 def test_a_restarted_agent_removes_the_containers_its_killed_predecessor_left(

@@ -1,6 +1,7 @@
-"""The vlmhb containers of this host's engine: list, stop, remove, logs. Only containers
-the docker env started (they carry ``vlmhb.orchestrator``) are ever touched; any other
-container is, to this agent, not there."""
+"""This agent's containers in the host's engine: list, stop, remove, logs. Only containers
+the docker env started for this agent (``vlmhb.orchestrator`` and ``vlmhb.agent=<name>``)
+are ever touched; any other container (another agent's, a local ``vlmhb run``'s, not
+vlmhb's at all) is, to this agent, not there."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from vlmhb.agent.wire import ContainerInfo
+from vlmhb.agent.wire import AGENT_LABEL, ContainerInfo
 from vlmhb.containers.docker_env import labels as lbl
 from vlmhb.containers.docker_env.manager import cancel_grace_s
 
@@ -28,10 +29,11 @@ def check_labels(labels: dict[str, str]) -> None:
 
 
 def list_containers(
-    client: docker.DockerClient, labels: dict[str, str] | None = None
+    client: docker.DockerClient, agent: str, labels: dict[str, str] | None = None
 ) -> list[ContainerInfo]:
-    """The vlmhb containers (running or not) carrying every label of ``labels``."""
-    wanted = [lbl.ORCHESTRATOR, *(f"{k}={v}" for k, v in (labels or {}).items())]
+    """The containers of ``agent`` (running or not) carrying every label of ``labels``."""
+    match = {**(labels or {}), AGENT_LABEL: agent}
+    wanted = [lbl.ORCHESTRATOR, *(f"{k}={v}" for k, v in match.items())]
     found = client.api.containers(all=True, filters={"label": wanted})
     infos = []
     for row in found:
@@ -53,45 +55,46 @@ def _info(attrs: dict[str, Any]) -> ContainerInfo:
     )
 
 
-def get_container(client: docker.DockerClient, container_id: str) -> ContainerInfo:
-    """One vlmhb container by id or name; ``NotAVlmhbContainer`` for any other."""
+def get_container(client: docker.DockerClient, agent: str, container_id: str) -> ContainerInfo:
+    """One container of ``agent`` by id or name; ``NotAVlmhbContainer`` for any other."""
     try:
         info = _info(client.api.inspect_container(container_id))
     except docker.errors.NotFound as exc:
         raise NotAVlmhbContainer(f"no vlmhb container {container_id!r}") from exc
-    if lbl.ORCHESTRATOR not in info.labels:
+    if lbl.ORCHESTRATOR not in info.labels or info.labels.get(AGENT_LABEL) != agent:
         raise NotAVlmhbContainer(f"no vlmhb container {container_id!r}")
     return info
 
 
-def remove_container(client: docker.DockerClient, container_id: str) -> None:
-    """Stop (SIGTERM, SIGKILL after the cancel grace) and remove one vlmhb container."""
-    info = get_container(client, container_id)
+def remove_container(client: docker.DockerClient, agent: str, container_id: str) -> str:
+    """Stop (SIGTERM, SIGKILL after the cancel grace) and remove one container of
+    ``agent``; its id. Its env manager may remove it first once it has stopped: fine."""
+    info = get_container(client, agent, container_id)
     with contextlib.suppress(docker.errors.NotFound):
         if info.state == "running":
             client.api.stop(info.id, timeout=max(1, int(cancel_grace_s())))
+    with contextlib.suppress(docker.errors.NotFound):
         client.api.remove_container(info.id, force=True)
+    return info.id
 
 
-def stop_containers(client: docker.DockerClient, labels: dict[str, str]) -> list[str]:
-    """Stop and remove every vlmhb container with all of ``labels``; their ids."""
+def stop_containers(client: docker.DockerClient, agent: str, labels: dict[str, str]) -> list[str]:
+    """Stop and remove every container of ``agent`` with all of ``labels``; their ids."""
     check_labels(labels)
     stopped = []
-    for info in list_containers(client, labels):
-        with contextlib.suppress(NotAVlmhbContainer, docker.errors.NotFound):
-            remove_container(client, info.id)
-            stopped.append(info.id)
+    for info in list_containers(client, agent, labels):
+        with contextlib.suppress(NotAVlmhbContainer):  # gone before its turn
+            stopped.append(remove_container(client, agent, info.id))
     return stopped
 
 
 def stream_logs(
     client: docker.DockerClient, container_id: str, follow: bool, tail: int | None
 ) -> Iterator[bytes]:
-    """The container's stdout and stderr lines, each with its timestamp; following them
-    until it ends when ``follow``."""
-    info = get_container(client, container_id)
+    """The stdout and stderr lines of a container (checked: ``get_container``), each with
+    its timestamp; following them until it ends when ``follow``."""
     chunks = client.api.logs(
-        info.id,
+        container_id,
         stdout=True,
         stderr=True,
         stream=True,

@@ -47,8 +47,9 @@ def _labels(selectors: list[str]) -> dict[str, str]:
 
 
 def _container(request: Request, container_id: str) -> ContainerInfo:
+    state = _state(request)
     try:
-        return ctr.get_container(_state(request).docker(), container_id)
+        return ctr.get_container(state.docker(), state.settings.name, container_id)
     except ctr.NotAVlmhbContainer as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
@@ -57,14 +58,18 @@ def _container(request: Request, container_id: str) -> ContainerInfo:
 def list_containers(
     request: Request, label: Annotated[list[str] | None, Query()] = None
 ) -> list[ContainerInfo]:
-    """vlmhb containers with every ``label=k=v`` given."""
-    return ctr.list_containers(_state(request).docker(), _labels(label or []))
+    """This agent's containers with every ``label=k=v`` given."""
+    state = _state(request)
+    return ctr.list_containers(state.docker(), state.settings.name, _labels(label or []))
 
 
 @router.post("/containers/stop")
 def stop_containers(request: Request, body: StopContainers) -> StoppedContainers:
     labels = _labels([f"{k}={v}" for k, v in body.labels.items()])
-    return StoppedContainers(stopped=ctr.stop_containers(_state(request).docker(), labels))
+    state = _state(request)
+    return StoppedContainers(
+        stopped=ctr.stop_containers(state.docker(), state.settings.name, labels)
+    )
 
 
 @router.get("/containers/{container_id}/logs")
@@ -83,9 +88,12 @@ def container_logs(
 
 @router.delete("/containers/{container_id}")
 def remove_container(request: Request, container_id: str) -> dict[str, str]:
-    info = _container(request, container_id)
-    ctr.remove_container(_state(request).docker(), info.id)
-    return {"removed": info.id}
+    state = _state(request)
+    try:
+        removed = ctr.remove_container(state.docker(), state.settings.name, container_id)
+    except ctr.NotAVlmhbContainer as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return {"removed": removed}
 
 
 @router.get("/images")
