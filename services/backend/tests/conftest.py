@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,12 @@ from vlmhb_backend_testkit import TEST_HOST, TEST_TOKEN, api_client
 from vlmhb_orchestrator_testkit import shared_redis_url
 
 PG_ADMIN_DSN = os.environ.get("VLMHB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = "experiments, experiment_models, runs, stage_tasks, events, artifacts"
+TABLES = "experiments, experiment_models, runs, stage_tasks, stage_attempts, events, artifacts"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this session (dropped at the end)."""
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped at the end)."""
     name = f"vlmhb_test_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -41,6 +42,24 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session (dropped at the end)."""
+    with new_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, unmigrated database of this test's own: a new SQLite file, or a new
+    PostgreSQL database (for tests that build the schema revision by revision)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -93,6 +93,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/{experiment_id}/stages/{task_id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Stage Attempts
+         * @description Every try of the stage: host, GPUs, start, end, outcome and why it ended.
+         */
+        get: operations["get_stage_attempts_api_v1_experiments__experiment_id__stages__task_id__attempts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/stages/{task_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Stage Logs
+         * @description The stage's last log events (later ones arrive live as ``log`` events on the
+         *     WebSocket/SSE) and the tail of its log file ``logs/<stage>.log``.
+         */
+        get: operations["get_stage_logs_api_v1_experiments__experiment_id__stages__task_id__logs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/{experiment_id}/runs/{run}/samples": {
         parameters: {
             query?: never;
@@ -424,6 +465,33 @@ export interface components {
             /** Url */
             url: string;
         };
+        /**
+         * AttemptOut
+         * @description One try of a stage; ``state`` is ``RUNNING`` until it ends, ``message`` says why
+         *     it ended (for a retried try: the infrastructure failure).
+         */
+        AttemptOut: {
+            /** Attempt */
+            attempt: number;
+            /** Host */
+            host: string | null;
+            /** Gpu Ids */
+            gpu_ids: string[] | null;
+            /** State */
+            state: string;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Finished At */
+            finished_at: string | null;
+        };
         /** ComparePage */
         ComparePage: {
             /** Runs */
@@ -652,6 +720,18 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * LogLine
+         * @description One log event of a stage (``seq`` as on the WebSocket/SSE).
+         */
+        LogLine: {
+            /** Seq */
+            seq: number;
+            /** Ts */
+            ts: number;
+            /** Message */
+            message: string;
+        };
         /** Login */
         Login: {
             /**
@@ -815,7 +895,47 @@ export interface components {
          * @enum {string}
          */
         SortField: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "name" | "-name" | "status" | "-status";
-        /** StageOut */
+        /**
+         * StageAttempts
+         * @description Every try of a stage in its latest scheduling, first try first.
+         */
+        StageAttempts: {
+            /** Task Id */
+            task_id: string;
+            /** Stage */
+            stage: string;
+            /** Run Name */
+            run_name: string | null;
+            /** Attempts */
+            attempts: components["schemas"]["AttemptOut"][];
+        };
+        /**
+         * StageLog
+         * @description The last log events of a stage, and its log file (the stage's stderr) when it exists.
+         */
+        StageLog: {
+            /** Task Id */
+            task_id: string;
+            /**
+             * Lines
+             * @description oldest first; live ones follow on the WebSocket
+             */
+            lines: components["schemas"]["LogLine"][];
+            /**
+             * File Url
+             * @description logs/<stage>.log, when written
+             */
+            file_url: string | null;
+            /**
+             * File Tail
+             * @description the file's last lines
+             */
+            file_tail: string[];
+        };
+        /**
+         * StageOut
+         * @description One stage task: its state and progress, and its current try and where it runs.
+         */
         StageOut: {
             /** Task Id */
             task_id: string;
@@ -838,6 +958,26 @@ export interface components {
             started_at: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * Attempt
+             * @description the current try: 0 first, then each infrastructure retry
+             */
+            attempt: number | null;
+            /**
+             * Max Attempts
+             * @description tries allowed (first + retries), known once one was retried
+             */
+            max_attempts: number | null;
+            /**
+             * Host
+             * @description the host agent running the try; null: the orchestrator's host
+             */
+            host: string | null;
+            /**
+             * Gpu Ids
+             * @description its GPUs on that host
+             */
+            gpu_ids: string[] | null;
         };
         /** ValidationError */
         ValidationError: {
@@ -1382,6 +1522,149 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_stage_attempts_api_v1_experiments__experiment_id__stages__task_id__attempts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description stage task id */
+                task_id: string;
+                /** @description experiment id */
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StageAttempts"];
+                };
+            };
+            /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing or wrong credentials (bearer token or session cookie) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description refused: a cross-origin request (Origin not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorOut"];
+                };
+            };
+        };
+    };
+    get_stage_logs_api_v1_experiments__experiment_id__stages__task_id__logs_get: {
+        parameters: {
+            query?: {
+                /** @description lines of each source */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description stage task id */
+                task_id: string;
+                /** @description experiment id */
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StageLog"];
+                };
+            };
+            /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing or wrong credentials (bearer token or session cookie) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description refused: a cross-origin request (Origin not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid parameters or body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorOut"];
                 };
             };
         };

@@ -47,6 +47,8 @@ class ExperimentPage(ApiModel):
 
 
 class StageOut(ApiModel):
+    """One stage task: its state and progress, and its current try and where it runs."""
+
     model_config = ConfigDict(from_attributes=True)
 
     task_id: str
@@ -58,6 +60,57 @@ class StageOut(ApiModel):
     total: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    attempt: int | None = Field(
+        default=None, description="the current try: 0 first, then each infrastructure retry"
+    )
+    max_attempts: int | None = Field(
+        default=None, description="tries allowed (first + retries), known once one was retried"
+    )
+    host: str | None = Field(
+        default=None, description="the host agent running the try; null: the orchestrator's host"
+    )
+    gpu_ids: list[str] | None = Field(default=None, description="its GPUs on that host")
+
+
+class AttemptOut(ApiModel):
+    """One try of a stage; ``state`` is ``RUNNING`` until it ends, ``message`` says why
+    it ended (for a retried try: the infrastructure failure)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int
+    host: str | None = None
+    gpu_ids: list[str] | None = None
+    state: str
+    message: str = ""
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
+class StageAttempts(ApiModel):
+    """Every try of a stage in its latest scheduling, first try first."""
+
+    task_id: str
+    stage: str
+    run_name: str | None = None
+    attempts: list[AttemptOut]
+
+
+class LogLine(ApiModel):
+    """One log event of a stage (``seq`` as on the WebSocket/SSE)."""
+
+    seq: int
+    ts: float
+    message: str
+
+
+class StageLog(ApiModel):
+    """The last log events of a stage, and its log file (the stage's stderr) when it exists."""
+
+    task_id: str
+    lines: list[LogLine] = Field(description="oldest first; live ones follow on the WebSocket")
+    file_url: str | None = Field(default=None, description="logs/<stage>.log, when written")
+    file_tail: list[str] = Field(default_factory=list, description="the file's last lines")
 
 
 class RunOut(ApiModel):

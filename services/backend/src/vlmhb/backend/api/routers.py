@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from vlmhb.backend.api import analytics, auth, events, experiments, metrics_schema, samples, system
+from vlmhb.backend.api import (
+    analytics,
+    auth,
+    events,
+    experiments,
+    metrics_schema,
+    samples,
+    stages,
+    system,
+)
 from vlmhb.backend.api.security import bearer_dependency
 
 API_PREFIX = "/api/v1"
 # the only routes where ``?access_token=`` counts: a header is impossible there
 QUERY_TOKEN_ENDPOINTS = (events.sse_events, samples.sample_image, system.artifact)
-GUARDED = (experiments, samples, metrics_schema, analytics, events, system, auth)
+GUARDED = (experiments, stages, samples, metrics_schema, analytics, events, system, auth)
 
 
 def include_routers(app: FastAPI) -> None:

@@ -1,8 +1,9 @@
 """SQLAlchemy 2 models: the database is the source of truth for state.
 
-``Experiment`` → ``Run`` (one run directory) → ``StageTaskRow`` (one stage task), plus
-``EventRow`` (every event, logs included, with a global sequence number used for
-replay/ordering) and ``Artifact`` (files a run wrote, relative to the runs root).
+``Experiment`` → ``Run`` (one run directory) → ``StageTaskRow`` (one stage task) →
+``StageAttemptRow`` (each try of it, from its ``RUNNING`` events), plus ``EventRow`` (every
+event, logs included, with a global sequence number used for replay/ordering) and
+``Artifact`` (files a run wrote, relative to the runs root).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     DateTime,
     Dialect,
     Float,
@@ -148,13 +150,44 @@ class StageTaskRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the current try (``Event.attempt``; None: no try announced), where it runs (None:
+    # the orchestrator's own host) and the tries allowed once a retry announced the cap
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    gpu_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+    tries: Mapped[list[StageAttemptRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="StageAttemptRow.attempt"
+    )
+
+
+class StageAttemptRow(Base):
+    """One try of a stage (``attempt`` 0 first, then each infrastructure retry): where it
+    ran, when, how it ended (``state`` stays ``RUNNING`` while it runs) and why."""
+
+    __tablename__ = "stage_attempts"
+    __table_args__ = (UniqueConstraint("stage_id", "attempt", name="uq_stage_attempts_try"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stage_tasks.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    gpu_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    state: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EventRow(Base):
     """Every event of an experiment; ``seq`` orders them globally (replay, dedup)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_experiment_seq", "experiment_id", "seq"),)
+    __table_args__ = (
+        Index("ix_events_experiment_seq", "experiment_id", "seq"),
+        Index("ix_events_experiment_task_seq", "experiment_id", "task_id", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))

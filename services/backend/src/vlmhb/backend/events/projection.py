@@ -1,6 +1,6 @@
 """How an event or a status change moves the rows: the experiment's status and times,
-its stage rows (state, progress), its run rows (state, samples done) and the counts the
-list shows (``stages_done``/``stages_total``/``progress``)."""
+its stage rows (state, progress, tries through ``attempts``), its run rows (state, samples
+done) and the counts the list shows (``stages_done``/``stages_total``/``progress``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from vlmhb.backend.db.models import Experiment, Run, StageTaskRow, utcnow
 from vlmhb.backend.events.artifacts import answered, run_identity, scan_artifacts
+from vlmhb.backend.events.attempts import end_open_try, event_time, record_running
 from vlmhb.backend.states import (
     FROM_TASK_STATE,
     INTERRUPTED_STAGE,
@@ -90,14 +91,18 @@ class Projection:
         self, session: Session, experiment: Experiment, stage: StageTaskRow, event: Event
     ) -> None:
         assert event.state is not None
+        was_running = stage.state == TaskState.RUNNING.value
         stage.state = event.state.value
         stage.message = event.message
         if event.state == TaskState.PENDING:
             stage.started_at = stage.finished_at = None
         elif event.state == TaskState.RUNNING:
-            stage.started_at = utcnow()
+            if not was_running:  # a retry or a placement keeps the stage's start
+                stage.started_at = utcnow()
+            record_running(session, stage, event)
         elif event.state in STAGE_TERMINAL:
             stage.finished_at = utcnow()
+            end_open_try(stage, event.state.value, event.message, event_time(event))
         if event.state in STAGE_SUCCESS and stage.run_name is not None:
             scan_artifacts(session, self.runs_root, experiment, stage.run_name)
         if event.state in STAGE_SUCCESS and event.stage == StageName.EXPERIMENT_REPORT:
@@ -174,6 +179,7 @@ class Projection:
             if row.state not in STAGE_TERMINAL:
                 row.state = state
                 row.finished_at = utcnow()
+                end_open_try(row, state, experiment.message, row.finished_at)
                 if row.stage == StageName.INFERENCE.value and row.run_name:
                     self._count_from_files(session, experiment, row)
         session.flush()
