@@ -196,6 +196,24 @@ def test_a_stage_of_a_disabled_env_kind_is_refused(agent: Any, plan_inference: A
     assert refused.value.status_code == 403 and "not enabled" in str(refused.value.detail)
 
 
+def test_a_stage_reading_or_writing_outside_the_data_roots_is_refused(
+    agent: Any, plan_inference: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("not-a-data-root")
+    task = plan_inference("escape", 0)
+    outside_run = task.model_copy(update={"run_dir": elsewhere / "runs" / "x" / task.run_dir.name})
+    assert task.run is not None
+    dataset = task.run.dataset.model_copy(update={"path": elsewhere})
+    run = task.run.model_copy(update={"dataset": dataset})
+    outside_data = task.model_copy(update={"run": run})
+    dotted = task.model_copy(update={"run_dir": task.run_dir / ".." / ".." / "x"})
+    for bad, says in ((outside_run, "outside"), (outside_data, "outside"), (dotted, "'..'")):
+        with pytest.raises(AgentRefused) as refused:
+            agent.client().start_stage(bad, gpus=0)
+        assert refused.value.status_code == 403 and says in str(refused.value.detail)
+    assert not any(elsewhere.iterdir()), "nothing was written outside"
+
+
 def test_pulling_a_ref_outside_the_allow_list_is_refused_before_any_pull(agent: Any) -> None:
     for ref in ("evil.com/vlmhb/x:latest", "docker.io/library/alpine", "vlmhb/base-cpu:latest"):
         answer = httpx.post(

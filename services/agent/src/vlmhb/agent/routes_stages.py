@@ -10,6 +10,8 @@ from vlmhb.agent.gpus import NotEnoughGpus
 from vlmhb.agent.stages import AlreadyRunning, StageRecord
 from vlmhb.agent.state import AgentState
 from vlmhb.agent.wire import EventsPage, Inventory, StageStarted, StageStatus, StartStage
+from vlmhb.core.contracts import StageTask
+from vlmhb.core.envs.policy import ContainerPolicyError, container_policy, stage_mounts
 from vlmhb.core.errors import VlmhbError
 
 MAX_WAIT_S = 30.0
@@ -45,6 +47,7 @@ async def start_stage(request: Request, body: StartStage) -> StageStarted:
             f"env kind {kind!r} is not enabled on this agent "
             f"(VLMHB_AGENT_ENV_KINDS: {', '.join(state.settings.env_kinds)})",
         )
+    check_task_paths(body.task)
     try:
         record = state.runner.start(body.task, body.gpus)
     except AlreadyRunning as exc:
@@ -58,6 +61,22 @@ async def start_stage(request: Request, body: StartStage) -> StageStarted:
     return StageStarted(
         stage_id=record.task.id, attempt=record.task.attempt, gpu_ids=record.gpu_ids
     )
+
+
+def check_task_paths(task: StageTask) -> None:
+    """403 unless every path ``task`` reads or writes lies in this agent's data roots
+    (``VLMHB_DATA_ROOT``, ``VLMHB_MODEL_ROOTS``), whatever its env kind: the token alone
+    does not let a caller write outside them (the container policy's rules, applied to the
+    run folder too)."""
+    policy = container_policy()
+    try:
+        if not policy.allows_input(task.run_dir):
+            raise ContainerPolicyError(
+                f"run_dir {task.run_dir} is outside this agent's data roots ({policy.roots_text()})"
+            )
+        stage_mounts(task, policy)
+    except ContainerPolicyError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
 
 
 @router.get("/stages/{stage_id}")
