@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent } from './live';
+import { LOG_TAIL, appendLog, applyEvent, mergeLog } from './live';
+import type { StageLogs } from './live';
 import type { ExperimentDetail, LiveMessage, Stage } from './types';
 
 const stage = (task_id: string, name: string, state = 'PENDING'): Stage => ({
   task_id, stage: name, run_name: 'r1', state, message: '', done: null, total: null,
-  started_at: null, finished_at: null,
+  started_at: null, finished_at: null, attempt: null, max_attempts: null, host: null, gpu_ids: null,
 });
 
 const base: ExperimentDetail = {
@@ -62,5 +63,31 @@ describe('applyEvent', () => {
     expect(unknown.refresh).toBe(true);
     const logLine = applyEvent(base, msg({ type: 'log', task_id: 't1', message: 'hello' }));
     expect(logLine.refresh).toBe(false);
+  });
+});
+
+describe('tries and logs', () => {
+  it('moves the stage to a new try and its host, placing the open try in place', () => {
+    const placed = applyEvent(base, msg({ type: 'state', task_id: 't1', state: 'RUNNING', attempt: 0, host: 'a', gpu_ids: ['0'] }));
+    expect(placed.detail.runs[0].stages[0]).toMatchObject({ attempt: 0, host: 'a', gpu_ids: ['0'] });
+    const again = applyEvent(placed.detail, msg({ type: 'state', task_id: 't1', state: 'RUNNING', attempt: 0 }));
+    expect(again.detail.runs[0].stages[0]).toMatchObject({ attempt: 0, host: 'a' }); // kept
+    expect(again.refresh).toBe(false);
+    const retry = applyEvent(again.detail, msg({ type: 'state', task_id: 't1', state: 'RUNNING', attempt: 1, message: 'retry 1 of 2 after an infrastructure failure: x' }));
+    expect(retry.detail.runs[0].stages[0]).toMatchObject({ attempt: 1, host: null, gpu_ids: null });
+    expect(retry.refresh).toBe(true); // the cap and the history come from the backend
+  });
+
+  it('keeps the last lines of each stage and merges them after the stored ones', () => {
+    let logs: StageLogs = {};
+    for (let seq = 1; seq <= LOG_TAIL + 5; seq += 1) {
+      logs = appendLog(logs, msg({ type: 'log', task_id: 't1', message: `line ${seq}`, ts: seq }, { seq }));
+    }
+    expect(logs.t1).toHaveLength(LOG_TAIL);
+    expect(logs.t1[LOG_TAIL - 1]).toEqual({ seq: LOG_TAIL + 5, ts: LOG_TAIL + 5, message: `line ${LOG_TAIL + 5}` });
+    const progress = msg({ type: 'progress', task_id: 't1', done: 1, total: 2 });
+    expect(appendLog(logs, progress)).toBe(logs);
+    const merged = mergeLog([{ seq: LOG_TAIL + 3, ts: 0, message: 'stored' }], logs.t1);
+    expect(merged.map((l) => l.seq)).toEqual([LOG_TAIL + 3, LOG_TAIL + 4, LOG_TAIL + 5]);
   });
 });

@@ -2,7 +2,7 @@
 
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { apiFetch, auth, wsUrl } from './api';
-import type { ExperimentDetail, LiveMessage, Stage } from './types';
+import type { ExperimentDetail, LiveMessage, LogLine, Stage } from './types';
 import { SUCCESSFUL_STAGE_STATES, TERMINAL_STAGE_STATES, TERMINAL_STATUSES } from './types';
 
 /** Whether ``state`` is one of ``states`` (the backend's sets, from the OpenAPI schema). */
@@ -39,6 +39,19 @@ export function applyEvent(
       s.state = event.state;
       if (event.message) s.message = event.message;
     }
+    if (event.type === 'state' && event.attempt != null) {
+      if (event.attempt !== s.attempt) {
+        // a new try: its placement comes with it (or later); the backend knows its cap
+        refresh = true;
+        s.attempt = event.attempt;
+        s.host = event.host ?? null;
+        s.gpu_ids = event.gpu_ids ?? null;
+        if (event.attempt === 0) s.max_attempts = null;
+      } else {
+        if (event.host != null) s.host = event.host;
+        if (event.gpu_ids != null) s.gpu_ids = event.gpu_ids;
+      }
+    }
     if (event.done != null) s.done = event.done;
     if (event.total != null) s.total = event.total;
     return s;
@@ -71,6 +84,27 @@ export function applyEvent(
   return { detail: next, refresh };
 }
 
+/** Log lines kept per stage for the live tail. */
+export const LOG_TAIL = 200;
+
+/** Live log lines by stage task id. */
+export type StageLogs = Record<string, LogLine[]>;
+
+/** ``logs`` with a ``log`` event's line appended to its stage's tail (other events: as is). */
+export function appendLog(logs: StageLogs, message: EventMessage): StageLogs {
+  const { event } = message;
+  if (event.type !== 'log' || !event.task_id) return logs;
+  const line: LogLine = { seq: message.seq, ts: event.ts ?? 0, message: event.message ?? '' };
+  const tail = [...(logs[event.task_id] ?? []), line].slice(-LOG_TAIL);
+  return { ...logs, [event.task_id]: tail };
+}
+
+/** A stage's stored log lines followed by the live ones newer than them, last ``LOG_TAIL``. */
+export function mergeLog(stored: readonly LogLine[], live: readonly LogLine[]): LogLine[] {
+  const last = stored.length ? stored[stored.length - 1].seq : 0;
+  return [...stored, ...live.filter((l) => l.seq > last)].slice(-LOG_TAIL);
+}
+
 function countDone(detail: ExperimentDetail): number {
   const stages = [...detail.runs.flatMap((r) => r.stages), ...detail.experiment_stages];
   if (stages.length === 0) return detail.stages_done;
@@ -84,6 +118,8 @@ export interface LiveState {
   connection: Connection;
   seq: number;
   error: string;
+  /** the log lines that arrived over the socket, by stage task id */
+  logs: StageLogs;
   refresh: () => void;
 }
 
@@ -94,6 +130,7 @@ export function useLiveExperiment(experimentId: string): LiveState {
   const [connection, setConnection] = useState<Connection>('connecting');
   const [error, setError] = useState('');
   const [seq, setSeq] = useState(0);
+  const [logs, setLogs] = useState<StageLogs>({});
   const seqRef = useRef(0);
   const detailRef = useRef<ExperimentDetail | undefined>(undefined);
   const commit = useCallback((d: ExperimentDetail | undefined) => {
@@ -121,6 +158,7 @@ export function useLiveExperiment(experimentId: string): LiveState {
     let attempts = 0;
     seqRef.current = 0;
     commit(undefined);
+    setLogs({});
     setConnection('connecting');
 
     const connect = () => {
@@ -139,6 +177,7 @@ export function useLiveExperiment(experimentId: string): LiveState {
         if (message.type !== 'event' || message.seq <= seqRef.current) return;
         seqRef.current = message.seq;
         setSeq(message.seq);
+        setLogs((previous) => appendLog(previous, message));
         const current = detailRef.current;
         if (!current) return;
         const result = applyEvent(current, message);
@@ -185,5 +224,5 @@ export function useLiveExperiment(experimentId: string): LiveState {
     return () => window.clearInterval(timer);
   }, [connection, refresh]);
 
-  return { detail, connection, seq, error, refresh };
+  return { detail, connection, seq, error, logs, refresh };
 }

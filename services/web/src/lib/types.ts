@@ -26,6 +26,17 @@ export type ExperimentPage = Schemas['ExperimentPage'];
 
 export type Stage = Schemas['StageOut'];
 
+/** One try of a stage: where it ran, when, how it ended and why. */
+export type StageAttempt = Schemas['AttemptOut'];
+
+export type StageAttempts = Schemas['StageAttempts'];
+
+/** One log event of a stage (``seq`` as on the WebSocket). */
+export type LogLine = Schemas['LogLine'];
+
+/** A stage's stored log events and the tail of its log file. */
+export type StageLog = Schemas['StageLog'];
+
 export type Run = Schemas['RunOut'];
 
 export type Artifact = Schemas['ArtifactOut'];
@@ -74,6 +85,11 @@ export interface LiveEvent {
   total?: number | null;
   message?: string;
   ts?: number;
+  /** on a stage's RUNNING events: which try (0 first, then each infrastructure retry) */
+  attempt?: number | null;
+  /** where that try runs (a host agent); unset: the orchestrator's own host */
+  host?: string | null;
+  gpu_ids?: string[] | null;
 }
 
 export type LiveMessage =

@@ -3,11 +3,15 @@ import { Link, NavLink, useParams } from 'react-router-dom';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { apiFetch } from '../lib/api';
 import { useLiveExperiment } from '../lib/live';
+import type { StageLogs } from '../lib/live';
 import type { ActionResult, Artifact, ExperimentDetail, Run, Stage } from '../lib/types';
 import { ACTIVE_STATUSES } from '../lib/types';
 import { StatusBadge } from '../components/StatusBadge';
 import { ProgressBar } from '../components/ProgressBar';
 import { ErrorBox } from '../components/ErrorBox';
+import { StagePlacement } from '../components/StagePlacement';
+import { AttemptHistory } from '../components/AttemptHistory';
+import { StageLogView } from '../components/StageLogView';
 import { bytes, dateTime, duration } from '../lib/format';
 import { ComparePanel } from './ComparePanel';
 import { SamplesPanel } from './SamplesPanel';
@@ -38,7 +42,7 @@ export function ExperimentPage() {
         <NavLink to={`/experiments/${id}/samples`}>Samples</NavLink>
         <NavLink to={`/experiments/${id}/artifacts`}>Artifacts ({detail.artifacts.length})</NavLink>
       </nav>
-      {tab === 'runs' && <RunsPanel detail={detail} />}
+      {tab === 'runs' && <RunsPanel detail={detail} logs={live.logs} />}
       {tab === 'compare' && <ComparePanel detail={detail} />}
       {tab === 'samples' && <SamplesPanel detail={detail} />}
       {tab === 'artifacts' && <ArtifactsPanel artifacts={detail.artifacts} />}
@@ -129,15 +133,28 @@ function Header({
   );
 }
 
-function StageCell({ stage }: { stage: Stage | undefined }) {
+const NO_LINES: never[] = [];
+
+function StageCell({
+  experimentId,
+  stage,
+  logs,
+}: {
+  experimentId: string;
+  stage: Stage | undefined;
+  logs: StageLogs;
+}) {
   if (!stage) return <td className="muted">—</td>;
   return (
-    <td>
+    <td data-testid={`stage-${stage.stage}`}>
       <StatusBadge status={stage.state} title={stage.message} />
       {stage.total != null && stage.total > 0 && (
         <ProgressBar compact done={stage.done} total={stage.total} />
       )}
+      <StagePlacement stage={stage} />
       {stage.message && <div className="muted small clip" title={stage.message}>{stage.message}</div>}
+      <AttemptHistory experimentId={experimentId} stage={stage} />
+      <StageLogView experimentId={experimentId} stage={stage} live={logs[stage.task_id] ?? NO_LINES} />
     </td>
   );
 }
@@ -146,7 +163,7 @@ function runReport(detail: ExperimentDetail, run: Run): Artifact | undefined {
   return detail.artifacts.find((a) => a.run_name === run.name && a.path.endsWith('/report.html'));
 }
 
-function RunsPanel({ detail }: { detail: ExperimentDetail }) {
+function RunsPanel({ detail, logs }: { detail: ExperimentDetail; logs: StageLogs }) {
   const experimentReport = detail.experiment_stages[0];
   if (detail.runs.length === 0) {
     return <div className="empty">No runs yet — the config is being expanded into runs.</div>;
@@ -183,7 +200,7 @@ function RunsPanel({ detail }: { detail: ExperimentDetail }) {
                   <div className="muted small">{run.prompt}</div>
                 </td>
                 {STAGES.map((s) => (
-                  <StageCell key={s} stage={byStage[s]} />
+                  <StageCell key={s} experimentId={detail.id} stage={byStage[s]} logs={logs} />
                 ))}
                 <td>
                   <ProgressBar
@@ -216,7 +233,7 @@ function RunsPanel({ detail }: { detail: ExperimentDetail }) {
               <td colSpan={4} className="strong">
                 Experiment report (all runs compared)
               </td>
-              <StageCell stage={experimentReport} />
+              <StageCell experimentId={detail.id} stage={experimentReport} logs={logs} />
               <td colSpan={2} />
             </tr>
           </tfoot>
