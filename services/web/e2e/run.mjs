@@ -237,6 +237,14 @@ async function main() {
       await row.getByRole('link', { name: /report\.html/ }).waitFor({ timeout: 10_000 });
       const badges = await row.locator('.badge').evaluateAll((els) => els.map((e) => e.dataset.status));
       if (badges.join() !== 'COMPLETED,COMPLETED,COMPLETED') throw new Error(`stage states ${badges}`);
+      // where the stage ran (the local executor: this host) and its one try, from the history
+      const inference = row.getByTestId('stage-inference');
+      const placement = (await inference.getByTestId('stage-placement').textContent())?.trim();
+      if (placement !== 'local') throw new Error(`inference placement ${placement}`);
+      await inference.locator('summary', { hasText: 'tries' }).click();
+      const tries = inference.getByTestId('attempt');
+      await tries.first().locator('[data-status="COMPLETED"]').waitFor({ timeout: 10_000 });
+      if ((await tries.count()) !== 1) throw new Error(`${await tries.count()} tries shown`);
       const href = await row.getByRole('link', { name: /report\.html/ }).getAttribute('href');
       const report = await page.request.get(new URL(href, base).toString());
       if (!report.ok()) throw new Error(`report link ${href} answered ${report.status()}`);
