@@ -34,8 +34,9 @@ class Recorder(InProcessEventBus):
         super().publish(event)
 
 
-def run_through(plane: Plane, spec: ExperimentSpec, bus: Recorder | None = None,
-                during=None) -> ExperimentOutcome:  # type: ignore[no-untyped-def]
+def run_through(
+    plane: Plane, spec: ExperimentSpec, bus: Recorder | None = None, during=None
+) -> ExperimentOutcome:  # type: ignore[no-untyped-def]
     """Run ``spec`` through the celery executor of ``plane`` (``during(orchestrator)`` in
     a thread while it runs)."""
     settings = Settings(infra_retries=2, infra_retry_backoff_s=0.1)
@@ -43,7 +44,10 @@ def run_through(plane: Plane, spec: ExperimentSpec, bus: Recorder | None = None,
     setup.executor.cleanup()
     executor = CeleryExecutor(plane.settings())
     orchestrator = Orchestrator(
-        spec, settings=settings, bus=bus or Recorder(), executor=executor,
+        spec,
+        settings=settings,
+        bus=bus or Recorder(),
+        executor=executor,
         resources=setup.resources,
     )
     if during is not None:
@@ -160,7 +164,7 @@ def test_a_visibility_timeout_shorter_than_the_stage_runs_it_once(
     plane = make_plane(VLMHB_VISIBILITY_TIMEOUT_S="2")
     plane.agent("host-a")
     plane.worker(), plane.worker()
-    spec = experiment(plane.folder, dataset, "vis", latency_ms=900)
+    spec = experiment(plane.folder, dataset, "vis", latency_ms=500)
     outcome = run_through(plane, spec)
     assert outcome.ok, outcome
     stage_id = inference_id(outcome)

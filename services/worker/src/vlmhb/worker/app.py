@@ -29,6 +29,13 @@ def make_app(settings: WorkerSettings) -> Celery:
     """The app for ``settings`` (the executor sends with it, ``vlmhb worker`` consumes)."""
     app = Celery("vlmhb-worker", broker=settings.broker_url, set_as_current=False)
     transport: dict[str, object] = {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.broker_url.startswith(("redis", "rediss")):
+        # look for overdue unacked messages at least every 10 s (sooner when the timeout is
+        # short), as kombu would with its defaults only every ~100 s
+        transport["unacked_restore_interval"] = max(
+            1, min(10, int(settings.visibility_timeout_s / 2))
+        )
+        transport["unacked_restore_throttle"] = 1
     if settings.broker_url.startswith("filesystem://"):
         inbox, processed = settings.broker_folders()
         inbox.mkdir(parents=True, exist_ok=True)
@@ -36,8 +43,6 @@ def make_app(settings: WorkerSettings) -> Celery:
         transport.update(
             data_folder_in=str(inbox), data_folder_out=str(inbox), processed_folder=str(processed)
         )
-    if settings.broker_url.startswith("redis"):
-        transport["global_keyprefix"] = settings.queue_prefix
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=False,
