@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from vlmhb_worker_testkit import (  # noqa: E402
+from vlmhb_worker_testkit import (
     dataset,
     make_plane,
     pg_schema_url,
