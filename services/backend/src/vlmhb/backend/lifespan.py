@@ -72,7 +72,9 @@ async def _listen_redis(
 def _runner(settings: BackendSettings, bus: InProcessEventBus | RedisEventBus) -> Runner:
     if settings.orchestrator_url:
         return RemoteRunner(settings.orchestrator_url, orchestrator_token(settings))
-    return EmbeddedRunner(LocalRunner(bus, settings.runs_dir, policy=submission_policy(settings)))
+    return EmbeddedRunner(
+        LocalRunner(bus, settings.runs_dir, settings=settings, policy=submission_policy(settings))
+    )
 
 
 @asynccontextmanager
