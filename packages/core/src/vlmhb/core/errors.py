@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from rapidfuzz import fuzz, process
 
 
@@ -45,3 +46,11 @@ def did_you_mean(name: str, known: list[str], limit: int = 2) -> list[str]:
         name.lower(), {k: k.lower() for k in known}, limit=limit, scorer=fuzz.ratio, score_cutoff=50
     )
     return [key for _, _, key in matches]
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line naming each bad setting of a settings model and why (for CLI errors)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+        for error in exc.errors()
+    )

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from vlmhb.agent.settings import AgentSettings, read_token
+from vlmhb.core.errors import settings_problems
 
 GRACEFUL_SHUTDOWN_S = 3  # open long polls and log streams get this long at SIGTERM
 
@@ -28,10 +29,7 @@ def load_settings(**given: Any) -> AgentSettings:
     try:
         return AgentSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"error: bad agent settings (options or VLMHB_AGENT_*): {problems}")
+        fail(f"error: bad agent settings (options or VLMHB_AGENT_*): {settings_problems(exc)}")
 
 
 @agent_app.callback(invoke_without_command=True)

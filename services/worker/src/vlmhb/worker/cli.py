@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
+from vlmhb.core.errors import settings_problems
 from vlmhb.worker.settings import WorkerSettings, masked_url
 
 worker_app = typer.Typer(help="Job queue worker: takes stage tasks, runs them on host agents.")
@@ -27,10 +28,7 @@ def load_settings() -> WorkerSettings:
     try:
         return WorkerSettings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"error: bad worker settings (VLMHB_*): {problems}")
+        fail(f"error: bad worker settings (VLMHB_*): {settings_problems(exc)}")
 
 
 @worker_app.callback(invoke_without_command=True)

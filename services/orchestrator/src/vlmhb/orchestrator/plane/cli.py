@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from vlmhb.core.errors import settings_problems
 from vlmhb.orchestrator.cli import Host, RunsDir, fail, serve_orchestrator
 from vlmhb.orchestrator.plane.errors import PlaneError, ServiceFailed
 from vlmhb.orchestrator.plane.plane import Plane, docker_client, plane_folders
@@ -33,8 +34,7 @@ def _settings(project: str | None) -> PlaneSettings:
     try:
         settings = PlaneSettings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        fail(f"bad plane setting: {problems}")
+        fail(f"bad plane setting: {settings_problems(exc)}")
     if project is None:
         return settings
     if not re.fullmatch(PROJECT_PATTERN, project):
