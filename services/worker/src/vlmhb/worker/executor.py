@@ -77,7 +77,7 @@ class CeleryExecutor:
     ) -> None:
         queue = route(self.settings, task)
         lease = await asyncio.to_thread(
-            self.store.create, task.id, task.attempt, task.experiment, queue
+            self.store.create, task.id, task.attempt, task.experiment, queue, revealed_json(task)
         )
         self._leases[task.id] = lease
         if future.done():  # cancelled while the lease was being created
@@ -103,7 +103,9 @@ class CeleryExecutor:
             await asyncio.sleep(self.settings.poll_s)
 
     def _send(self, task: StageTask, lease: int, queue: str) -> None:
-        self.app.send_task(TASK_NAME, args=[revealed_json(task), lease], queue=queue)
+        """The masked task goes through the broker; its worker reads the secrets from the
+        lease row (``LeaseStore.private_task``)."""
+        self.app.send_task(TASK_NAME, args=[task.model_dump_json(), lease], queue=queue)
 
     async def _ended(
         self, attempt: Attempt, task: StageTask, future: asyncio.Future[StageResult]

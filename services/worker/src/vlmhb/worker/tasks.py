@@ -21,7 +21,9 @@ def register_run_stage(app: Celery, store: LeaseStore, agents: AgentDirectory, w
 
     @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True)  # type: ignore[untyped-decorator]
     def run_stage(self: Any, task_json: str, lease: int) -> str:
-        task = StageTask.model_validate_json(task_json)
+        # the message holds the masked task; the one with secrets is in the lease row
+        # while the attempt is unfinished (an ended one is refused at claim anyway)
+        task = StageTask.model_validate_json(store.private_task(lease) or task_json)
         outcome = StageRun(store, agents, worker, task, lease).run()
         if outcome == Outcome.RETRY:
             raise self.retry(countdown=retry_s)

@@ -125,9 +125,17 @@ class LeaseStore:
 
     # ------------------------------------------------------------------ the executor's side
 
-    def create(self, stage_id: str, attempt: int, experiment: str, queue: str) -> int:
+    def create(
+        self,
+        stage_id: str,
+        attempt: int,
+        experiment: str,
+        queue: str,
+        private_task: str | None = None,
+    ) -> int:
         """A new attempt of ``stage_id`` (queued); older unfinished ones become ``lost``.
-        Returns its lease."""
+        ``private_task``: the task with its secrets (``revealed_json``), held until the
+        attempt ends, so the broker message can carry the masked task. Returns its lease."""
         now = time.time()
         with self._session() as s:
             s.execute(
@@ -136,7 +144,12 @@ class LeaseStore:
                     AttemptRow.stage_id == stage_id,
                     AttemptRow.state.in_([AttemptState.QUEUED, AttemptState.RUNNING]),
                 )
-                .values(state=AttemptState.LOST, ended_at=now, reason="superseded by a new attempt")
+                .values(
+                    state=AttemptState.LOST,
+                    ended_at=now,
+                    reason="superseded by a new attempt",
+                    private_task=None,
+                )
             )
             row = AttemptRow(
                 stage_id=stage_id,
@@ -151,6 +164,7 @@ class LeaseStore:
                 heartbeat_at=now,
                 reason="",
                 cancel=False,
+                private_task=private_task,
             )
             s.add(row)
             s.flush()
@@ -164,6 +178,7 @@ class LeaseStore:
             state=AttemptState.LOST,
             ended_at=time.time(),
             reason=reason,
+            private_task=None,
         )
 
     def request_cancel(self, lease: int) -> None:
@@ -181,6 +196,7 @@ class LeaseStore:
             ended_at=time.time(),
             reason=result.message,
             result=result.model_dump_json(),
+            private_task=None,
         )
 
     def stale(self, ttl_s: float) -> list[Attempt]:
@@ -251,7 +267,14 @@ class LeaseStore:
             ended_at=time.time(),
             reason=result.message if result.status != "COMPLETED" else "",
             result=result.model_dump_json(),
+            private_task=None,
         )
+
+    def private_task(self, lease: int) -> str | None:
+        """The task with its secrets while the attempt is unfinished; ``None`` after."""
+        with self._session() as s:
+            row = s.get(AttemptRow, lease)
+            return None if row is None else row.private_task
 
     def add_events(self, lease: int, events: list[Event]) -> None:
         if not events:

@@ -35,6 +35,8 @@ class AttemptRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the task with its secrets (``revealed_json``), kept only while the attempt is unfinished
+    private_task: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_worker_attempts_stage", "stage_id", "lease"),)
 
