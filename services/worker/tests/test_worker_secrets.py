@@ -41,6 +41,7 @@ def test_the_broker_message_is_masked_and_the_lease_row_forgets_the_secret(
     task = next(
         t for t in plan_experiment(load_experiment(config)) if t.stage == StageName.INFERENCE
     )
+    monkeypatch.chdir(tmp_path)
     settings = WorkerSettings(data_dir=tmp_path / "queue", queue_prefix="secrets.")
     executor = CeleryExecutor(settings)  # filesystem:// broker: the messages are files
 
@@ -67,3 +68,4 @@ def test_the_broker_message_is_masked_and_the_lease_row_forgets_the_secret(
         store.close()
     finally:
         executor.cleanup()
+    assert not (tmp_path / "control").exists(), "the broker's files stay in its data folder"

@@ -41,7 +41,11 @@ def make_app(settings: WorkerSettings) -> Celery:
         inbox.mkdir(parents=True, exist_ok=True)
         processed.mkdir(parents=True, exist_ok=True)
         transport.update(
-            data_folder_in=str(inbox), data_folder_out=str(inbox), processed_folder=str(processed)
+            data_folder_in=str(inbox),
+            data_folder_out=str(inbox),
+            processed_folder=str(processed),
+            # kombu's default is ./control: exchange tables in the user's working directory
+            control_folder=str(inbox.parent / "control"),
         )
     app.conf.update(
         task_acks_late=True,
