@@ -83,7 +83,13 @@ def test_prefixes_and_roots_come_from_the_environment(
     monkeypatch.setenv("VLMHB_MODEL_ROOTS", f'["{tmp_path / "weights"}"]')
     policy = container_policy()
     assert policy.image_prefixes == ("team/", "vlmhb/base-cpu")
-    assert policy.mount_roots == ((tmp_path / "data").resolve(), (tmp_path / "weights").resolve())
+    monkeypatch.setenv("VLMHB_DATA_CACHE_DIR", str(tmp_path / "cache"))
+    policy = container_policy()
+    assert policy.mount_roots == (
+        (tmp_path / "data").resolve(),
+        (tmp_path / "weights").resolve(),
+        (tmp_path / "cache").resolve(),  # datasets synced from storage URIs, mounted read-only
+    )
     monkeypatch.delenv("VLMHB_DATA_ROOT")
     monkeypatch.delenv("VLMHB_IMAGE_PREFIXES")
     assert container_policy().mount_roots[0] == Path.cwd().resolve()  # default: the cwd

@@ -16,11 +16,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vlmhb.core.fieldtypes import OPERATOR, InputPath, OutputPath, PathRole
+from vlmhb.core.fieldtypes import OPERATOR, OutputPath, PathRole
 from vlmhb.core.secrets import seal
 from vlmhb.core.speed import parse_slo
+from vlmhb.core.storage import uri_scheme
 
 
 def stable_hash(*parts: Any, length: int = 12) -> str:
@@ -179,13 +180,40 @@ class ModelSpec(StrictModel):
 
 
 class DatasetSpec(StrictModel):
-    """A dataset on disk. ``format`` is a name in the dataset registry."""
+    """A dataset: a local folder (``path``) or a storage URI (``uri``, e.g.
+    ``s3://bucket/prefix``; written as ``path: s3://...`` too). ``format`` is a name in the
+    dataset registry. A URI dataset is synced to the node's disk before each stage that
+    reads it, which then finds the local copy in ``path`` (``vlmhb.core.envs.stage_data``);
+    ``uri``, not that path, identifies it."""
 
     name: str
     format: str
-    path: InputPath
+    path: Annotated[Path | None, PathRole.INPUT] = None
+    uri: Annotated[str | None, PathRole.URI] = None
     split: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uri_in_path(cls, data: Any) -> Any:
+        """``path: s3://bucket/prefix`` means ``uri``."""
+        path = data.get("path") if isinstance(data, dict) else None
+        if isinstance(path, str) and uri_scheme(path) and not data.get("uri"):
+            data = {key: value for key, value in data.items() if key != "path"} | {"uri": path}
+        return data
+
+    @model_validator(mode="after")
+    def _located(self) -> DatasetSpec:
+        if self.path is None and self.uri is None:
+            raise ValueError("a dataset needs 'path' (a folder) or a storage URI")
+        if self.uri is not None and uri_scheme(self.uri) is None:
+            raise ValueError(f"uri {self.uri!r} is not a storage URI (e.g. s3://bucket/prefix)")
+        return self
+
+    def identity(self) -> dict[str, Any]:
+        """What names this dataset in a run id: its fields, the URI's local copy left out
+        (a local dataset dumps exactly as before URIs existed)."""
+        return self.model_dump(mode="json", exclude={"path"} if self.uri else {"uri"})
 
 
 class Filters(StrictModel):
@@ -267,6 +295,11 @@ class ExperimentSpec(StrictModel):
     registry_dirs: Annotated[list[Path], OPERATOR] = Field(default_factory=list)
     runs: list[RunSelector] = Field(default_factory=list)
     stages: StageEnvs = Field(default_factory=StageEnvs)
+    results_uri: Annotated[str | None, PathRole.URI] = Field(
+        None,
+        description="storage URI (s3://bucket/prefix) each finished run folder is uploaded "
+        "to, as <results_uri>/<experiment>/<run folder>/; the dashboard reads runs from there",
+    )
 
     @field_validator("name")
     @classmethod
@@ -308,7 +341,7 @@ class RunSpec(StrictModel):
             self.task.model_dump(
                 include={"kind", "filters", "image_region", "system_prompt", "options", "dataset"}
             ),
-            self.dataset.model_dump(mode="json"),
+            self.dataset.identity(),
             self.prompt.sha256 if self.prompt else None,
             self.generation.model_dump(include=ANSWER_GENERATION_FIELDS)
             | self.generation.model_dump(exclude=ANSWER_GENERATION_FIELDS, exclude_defaults=True),
@@ -360,6 +393,8 @@ class StageTask(StrictModel):
     every name (stage, metric, report, backend) through ``get_registries(registry_dirs)``,
     the same registries ``vlmhb validate`` checked. ``attempt`` counts the scheduler's
     retries after an infrastructure failure (0: the first try); it is in no id.
+    ``results_uri`` is where the stage's folder is kept in storage
+    (``<ExperimentSpec.results_uri>/<experiment>``; the run folder's name below it).
     """
 
     id: str
@@ -374,6 +409,7 @@ class StageTask(StrictModel):
     gpu_ids: list[int] = Field(default_factory=list)
     registry_dirs: list[Path] = Field(default_factory=list)
     attempt: int = Field(0, ge=0)
+    results_uri: str | None = None
 
 
 FailureKind = Literal["stage", "infrastructure"]

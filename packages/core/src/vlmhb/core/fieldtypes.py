@@ -23,6 +23,7 @@ class PathRole(StrEnum):
     INPUT = "input"  # read: inside the data roots; relative to the config (CLI) or root
     OUTPUT = "output"  # written: inside the experiment's output folder
     MODEL = "model"  # a path when it exists, else a name the backend knows (a hub id)
+    URI = "uri"  # a storage URI (s3://bucket/prefix): never resolved; submitted: VLMHB_DATA_URIS
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from vlmhb.core.contracts import DatasetLoad, RowProblem, RunSpec
 from vlmhb.core.errors import ConfigError, VlmhbError
 from vlmhb.core.prepare import load_dataset, prepare_samples
+from vlmhb.core.storage import StorageError, data_store
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,36 @@ def check_run_inputs(runs: Sequence[RunSpec], base: Path | None = None) -> list[
     """Prepare each distinct (task, prompt collection) of ``runs`` (each dataset read
     once). The first problem that stops a run is raised as its stage would raise it
     (``ConfigError``, ``VlmhbError``), paths under ``base`` (the config's folder) shown
-    relative to it; rows the stage would skip are reported."""
+    relative to it; rows the stage would skip are reported. A dataset given by a storage
+    URI is synced to this node's cache first (as a stage on this node would)."""
+    with ExitStack() as held:
+        return _check(runs, base, _LocalCopies(held))
+
+
+class _LocalCopies:
+    """Runs whose dataset is a storage URI, given the local copy (synced into this node's
+    cache once per URI, held until the checks end), as their stages will get it."""
+
+    def __init__(self, held: ExitStack) -> None:
+        self.held = held
+        self.paths: dict[str, Path] = {}
+
+    def __call__(self, run: RunSpec) -> RunSpec:
+        uri = run.dataset.uri
+        if not uri:
+            return run
+        if uri not in self.paths:
+            try:
+                self.paths[uri] = self.held.enter_context(data_store(uri).materialise(uri))
+            except StorageError as exc:
+                raise ConfigError(f"dataset {run.dataset.name!r}", str(exc)) from None
+        dataset = run.dataset.model_copy(update={"path": self.paths[uri]})
+        return run.model_copy(update={"dataset": dataset})
+
+
+def _check(
+    runs: Sequence[RunSpec], base: Path | None, local_copy: _LocalCopies
+) -> list[InputReport]:
     loads: dict[str, DatasetLoad] = {}
     reports: dict[tuple[str, str | None], InputReport] = {}
     for run in runs:
@@ -65,6 +96,7 @@ def check_run_inputs(runs: Sequence[RunSpec], base: Path | None = None) -> list[
         if key in reports:
             continue
         try:
+            run = local_copy(run)
             if run.dataset.name not in loads:
                 loads[run.dataset.name] = load_dataset(run)
             prepared = prepare_samples(run, loads[run.dataset.name])
@@ -79,7 +111,7 @@ def check_run_inputs(runs: Sequence[RunSpec], base: Path | None = None) -> list[
             run=f"{run.task.name} · {prompt}",
             samples=len(prepared.samples),
             problems=prepared.problems,
-            dataset=shown_path(str(Path(run.dataset.path).resolve()), base),
+            dataset=run.dataset.uri or shown_path(str(Path(str(run.dataset.path)).resolve()), base),
         )
     return list(reports.values())
 

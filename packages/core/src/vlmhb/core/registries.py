@@ -5,7 +5,8 @@ environment variable (``os.pathsep``-separated). A YAML entry has a ``kind``:
 ``model`` (a model preset: ModelSpec fields), ``dataset`` (a DatasetSpec preset) or
 ``metric`` (a variant: ``base`` metric name + ``options`` for ``with_options``).
 Env kinds (``envs``) are code: entry points ``vlmhb.envs`` and the built-in ``process``;
-so are executor kinds (``executors``: entry points ``vlmhb.executors``, built-in ``local``).
+so are executor kinds (``executors``: entry points ``vlmhb.executors``, built-in ``local``)
+and data stores by URI scheme (``storage``: entry points ``vlmhb.storage``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Registries:
     stages: Registry[Any]
     envs: Registry[Any]  # EnvManager classes (entry points ``vlmhb.envs``; built-in process)
     executors: Registry[ExecutorFactory]  # entry points ``vlmhb.executors``; built-in local
+    storage: Registry[Any]  # DataStore factories by URI scheme (entry points ``vlmhb.storage``)
 
     def by_kind(self) -> dict[str, Registry[Any]]:
         return {
@@ -48,6 +50,7 @@ class Registries:
             "stages": self.stages,
             "envs": self.envs,
             "executors": self.executors,
+            "storage": self.storage,
         }
 
 
@@ -82,6 +85,7 @@ def _build(dirs: tuple[Path, ...]) -> Registries:
         stages=Registry("stage"),
         envs=Registry("env"),
         executors=Registry("executor"),
+        storage=Registry("data store", group="vlmhb.storage"),
     )
     register_builtin_envs(registries.envs)
     register_builtin_executors(registries.executors)

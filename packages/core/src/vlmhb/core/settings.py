@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     ``infra_retries``: how many times the scheduler runs a stage again after an
     infrastructure failure (``StageResult.failure``: engine error, OOM, killed container),
     waiting up to ``infra_retry_backoff_s`` × 2^(retry − 1) s (jittered) before each.
+    ``data_cache_dir`` (``VLMHB_DATA_CACHE_DIR``): this node's cache of datasets synced
+    from storage URIs (``vlmhb.data.storage``); container stages mount it read-only.
+    ``data_uris`` (``VLMHB_DATA_URIS``, a JSON list): storage URI prefixes a config
+    submitted through the API may read datasets from and write results to (none: no
+    storage URI at all; the CLI's own configs are not limited).
     ``executor``: the executor kind stages go through (``vlmhb.core.orchestration.executors``:
     ``local`` on this host, ``celery`` through the job queue)."""
 
@@ -37,6 +42,8 @@ class Settings(BaseSettings):
     infra_retries: int = Field(1, ge=0)
     infra_retry_backoff_s: float = Field(1.0, ge=0)
     executor: str = "local"
+    data_cache_dir: Path = Path("~/.cache/vlmhb/data").expanduser()
+    data_uris: list[str] = Field(default_factory=list)
 
     @field_validator("image_prefixes")
     @classmethod

@@ -15,6 +15,7 @@ from vlmhb.agent.wire import AGENT_LABEL, StageEvent, StageStatus
 from vlmhb.core.contracts import Event, StageResult, StageTask, TaskState
 from vlmhb.core.envs.base import EnvManager
 from vlmhb.core.envs.select import EnvManagers
+from vlmhb.core.envs.stage_data import run_with_data
 from vlmhb.core.registries import get_registries
 
 
@@ -130,7 +131,7 @@ class StageRunner:
         task = record.task
         started = time.monotonic()
         try:
-            result = await manager.execute(task, record.emit)
+            result = await run_with_data(manager, task, record.emit)
         except asyncio.CancelledError:  # cancelled before the env manager took over
             result = _result(task, TaskState.CANCELLED, "cancelled before it started", started)
         except Exception as exc:  # the env manager failed: the host's doing, not the stage's

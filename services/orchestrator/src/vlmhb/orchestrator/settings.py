@@ -33,9 +33,10 @@ class RunnerSettings(Settings):
 def submission_policy(settings: RunnerSettings) -> SubmissionPolicy:
     """The limits every submitted config is loaded under (see ``docs/security.md``): the
     data root (default: the working directory) and model roots, the runs folder, the
-    allowed model keys."""
+    allowed model keys, the allowed storage URIs."""
     return SubmissionPolicy(
         data_roots=settings.data_roots(),
         output_root=settings.runs_dir.expanduser().resolve(),
         model_keys={k: tuple(v) for k, v in settings.model_keys.items()},
+        data_uris=tuple(settings.data_uris),
     )

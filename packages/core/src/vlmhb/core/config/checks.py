@@ -12,6 +12,7 @@ from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, UnknownNameError, did_you_mean
 from vlmhb.core.registries import Registries, get_registries
 from vlmhb.core.registry import Registry
+from vlmhb.core.storage import uri_scheme
 
 AGGREGATIONS = ("by_id", "by_doc_question", "by_doc_type", "general")
 
@@ -52,8 +53,12 @@ def check_experiment(spec: ExperimentSpec, locate: Locator) -> None:
         known(registries.envs, settings.env.kind, ["stages", stage, "env", "kind"])
     for index, dataset in enumerate(spec.datasets):
         known(registries.datasets, dataset.format, ["datasets", index, "format"])
-        if not Path(dataset.path).exists():
+        if dataset.path is not None and not dataset.uri and not Path(dataset.path).exists():
             fail(["datasets", index, "path"], f"dataset folder {dataset.path} does not exist")
+        if dataset.uri:
+            known(registries.storage, uri_scheme(dataset.uri) or "", ["datasets", index, "uri"])
+    if spec.results_uri:
+        known(registries.storage, uri_scheme(spec.results_uri) or "", ["results_uri"])
     dataset_names = [d.name for d in spec.datasets]
     for index, task in enumerate(spec.tasks):
         loc: list[str | int] = ["tasks", index]

@@ -305,6 +305,15 @@ def _resolve_paths(
         return ConfigError(locate(loc), f"field '{_field(loc)}': {str(value)!r} {why}")
 
     def resolve(role: PathRole, value: Any, loc: Loc) -> Any:
+        if role is PathRole.URI:  # a storage URI: never a path on this machine
+            if policy is not None and not policy.uri_allowed(str(value)):
+                raise refuse(
+                    loc,
+                    value,
+                    "is not under a storage URI the server allows "
+                    "(its operator lists them in VLMHB_DATA_URIS)",
+                )
+            return value
         given = Path(value).expanduser() if policy is None else Path(value)
         if policy is not None and ".." in PurePath(value).parts:
             raise refuse(loc, value, "may not contain '..'")

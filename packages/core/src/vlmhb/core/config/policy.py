@@ -22,12 +22,15 @@ class SubmissionPolicy:
     ``data_roots``: folders inputs may come from (relative paths resolve against the
     first); ``output_root``: where runs are written (the config cannot choose);
     ``registry_dirs``: the operator's registry folders (presets a config picks by name);
-    ``model_keys``: environment variable → base URL prefixes its value may be sent to."""
+    ``model_keys``: environment variable → base URL prefixes its value may be sent to;
+    ``data_uris``: storage URI prefixes datasets may be read from and results written to
+    (``VLMHB_DATA_URIS``; none: no storage URI is allowed)."""
 
     data_roots: tuple[Path, ...]
     output_root: Path
     registry_dirs: tuple[Path, ...] = ()
     model_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    data_uris: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.data_roots:
@@ -49,3 +52,12 @@ class SubmissionPolicy:
             return False
         url = base_url.rstrip("/") + "/"
         return any(url.startswith(prefix.rstrip("/") + "/") for prefix in prefixes)
+
+    def uri_allowed(self, uri: str) -> bool:
+        """Whether ``uri`` lies under an allowed prefix (at a ``/`` boundary; no ``.``,
+        ``..`` or empty segments, which a store could read as another place)."""
+        rest = uri.partition("://")[2]
+        if not rest or any(part in ("", ".", "..") for part in rest.rstrip("/").split("/")):
+            return False
+        target = uri.rstrip("/") + "/"
+        return any(target.startswith(prefix.rstrip("/") + "/") for prefix in self.data_uris)

@@ -115,10 +115,12 @@ def _under_prefix(repo: str, prefix: str) -> bool:
 
 
 def container_policy(settings: Settings | None = None) -> ContainerPolicy:
-    """The policy from ``settings`` (default: the ``VLMHB_*`` environment)."""
+    """The policy from ``settings`` (default: the ``VLMHB_*`` environment): mounts from
+    the data and model roots, and this node's cache of synced datasets."""
     settings = settings or Settings()
     return ContainerPolicy(
-        image_prefixes=tuple(settings.image_prefixes), mount_roots=settings.data_roots()
+        image_prefixes=tuple(settings.image_prefixes),
+        mount_roots=(*settings.data_roots(), settings.data_cache_dir.expanduser().resolve()),
     )
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vlmhb.core.envs.base import EnvManager
+from vlmhb.core.contracts import StageResult, StageTask
+from vlmhb.core.envs.base import Emit, EnvManager
+from vlmhb.core.envs.stage_data import run_with_data
 from vlmhb.core.registry import Registry
 
 EnvFactory = Callable[[Path], EnvManager]
@@ -42,6 +44,11 @@ class EnvManagers:
         if kind not in self._managers:
             self._managers[kind] = self.registry.get(kind)(self.cache_dir)
         return self._managers[kind]
+
+    async def run(self, task: StageTask, emit: Emit) -> StageResult:
+        """``task`` through the manager of its env kind, its data synced to this node
+        before and its outputs pushed after (``vlmhb.core.envs.stage_data``)."""
+        return await run_with_data(self.for_kind(task.env.kind), task, emit)
 
     def cleanup(self) -> None:
         for manager in self._managers.values():

@@ -28,14 +28,14 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """Runs each stage as a task of the running event loop, through the ``EnvManager``
-    of its ``task.env.kind`` (picked from the env registry)."""
+    of its ``task.env.kind`` (picked from the env registry), its data synced first."""
 
     def __init__(self, envs: EnvManagers) -> None:
         self.envs = envs
         self._running: dict[str, asyncio.Task[StageResult]] = {}
 
     def submit(self, task: StageTask, emit: Emit) -> asyncio.Future[StageResult]:
-        handle = asyncio.ensure_future(self.envs.for_kind(task.env.kind).execute(task, emit))
+        handle = asyncio.ensure_future(self.envs.run(task, emit))
         self._running[task.id] = handle
         handle.add_done_callback(lambda _: self._running.pop(task.id, None))
         return handle

@@ -21,9 +21,10 @@ from vlmhb.core.contracts import (
     StageTask,
     stable_hash,
 )
-from vlmhb.core.fingerprint import dataset_fingerprint
+from vlmhb.core.fingerprint import spec_fingerprint
 from vlmhb.core.prompts import prompt_ref
 from vlmhb.core.registries import get_registries
+from vlmhb.core.storage import join_uri
 from vlmhb.core.tasks import fill_task_defaults
 
 
@@ -49,7 +50,7 @@ def plan_runs(spec: ExperimentSpec) -> list[RunSpec]:
     """The grid models × tasks × prompt collections (or only ``spec.runs`` pairs)."""
     fill_task_defaults(spec.tasks, get_registries(spec.registry_dirs).tasks)
     datasets = {d.name: d for d in spec.datasets}
-    fingerprints = {d.name: dataset_fingerprint(d.path) for d in spec.datasets}
+    fingerprints = {d.name: spec_fingerprint(d) for d in spec.datasets}
     selected = {(s.model, s.task) for s in spec.runs}
     runs = []
     for model in spec.models:
@@ -78,6 +79,7 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
     graph = TaskGraph(spec.name, experiment_dir, plan_runs(spec))
     report_ids = []
     dirs = list(spec.registry_dirs)  # every stage process resolves names through these
+    results = join_uri(spec.results_uri, spec.name) if spec.results_uri else None
     evaluation_settings, report_settings = spec.stages.evaluation, spec.stages.report
     for run in graph.runs:
         run_dir = graph.run_dir(run)
@@ -89,6 +91,7 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
                 run=run,
                 run_dir=run_dir,
                 registry_dirs=dirs,
+                results_uri=results,
                 resources=run.model.resources,
                 env=run.model.env,
             )
@@ -111,6 +114,7 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
                 run_dir=run_dir,
                 depends_on=[inference.id],
                 registry_dirs=dirs,
+                results_uri=results,
                 resources=evaluation_settings.resources,
                 env=evaluation_settings.env,
             )
@@ -124,6 +128,7 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
                 run_dir=run_dir,
                 depends_on=[evaluation.id],
                 registry_dirs=dirs,
+                results_uri=results,
                 resources=report_settings.resources,
                 env=report_settings.env,
             )
@@ -140,6 +145,7 @@ def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
             resources=report_settings.resources,
             env=report_settings.env,
             registry_dirs=dirs,
+            results_uri=results,
         )
     )
     return graph

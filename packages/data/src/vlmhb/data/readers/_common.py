@@ -18,7 +18,13 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".
 
 
 def dataset_dir(spec: DatasetSpec) -> Path:
-    """The dataset folder, resolved against the working directory; it must exist."""
+    """The dataset folder, resolved against the working directory; it must exist. A
+    storage-URI dataset is read from its local copy, which the stage's data step
+    (``vlmhb.core.envs.stage_data``) put in ``path``."""
+    if spec.path is None:
+        raise ConfigError(
+            f"dataset {spec.name!r}", f"{spec.uri} has not been synced to this node's disk"
+        )
     root = spec.path.expanduser().resolve()
     if not root.exists():
         raise ConfigError(str(spec.path), f"dataset folder of {spec.name!r} not found ({root})")
