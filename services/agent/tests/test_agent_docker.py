@@ -74,7 +74,8 @@ def test_a_docker_stage_is_listed_logged_and_stopped_by_label(
 
     stopped = time.monotonic()
     assert client.stop_containers({"vlmhb.task": task.id}) == 1
-    assert time.monotonic() - stopped < 5
+    # stopped with the agent's 5 s cap, not docker's default 10 s grace (margin for CI load)
+    assert time.monotonic() - stopped < 9
     assert client.containers({AGENT_LABEL: agent_name}) == []
     status = wait_for(lambda: (s := client.stage(task.id)).state == "finished" and s, 30)
     assert status.result is not None and status.result.status != "COMPLETED"

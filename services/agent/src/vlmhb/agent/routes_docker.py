@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from vlmhb.agent import containers as ctr
 from vlmhb.agent.images import ImageError, check_pull_ref, pull_image, remove_image
-from vlmhb.agent.state import AgentState
+from vlmhb.agent.state import agent_state
 from vlmhb.agent.wire import (
     BuildImages,
     ContainerInfo,
@@ -25,11 +25,6 @@ from vlmhb.containers.images.listing import list_images
 from vlmhb.core.envs.policy import ContainerPolicyError, container_policy
 
 router = APIRouter()
-
-
-def _state(request: Request) -> AgentState:
-    state: AgentState = request.app.state.agent
-    return state
 
 
 def _labels(selectors: list[str]) -> dict[str, str]:
@@ -47,7 +42,7 @@ def _labels(selectors: list[str]) -> dict[str, str]:
 
 
 def _container(request: Request, container_id: str) -> ContainerInfo:
-    state = _state(request)
+    state = agent_state(request)
     try:
         return ctr.get_container(state.docker(), state.settings.name, container_id)
     except ctr.NotAVlmhbContainer as exc:
@@ -59,14 +54,14 @@ def list_containers(
     request: Request, label: Annotated[list[str] | None, Query()] = None
 ) -> list[ContainerInfo]:
     """This agent's containers with every ``label=k=v`` given."""
-    state = _state(request)
+    state = agent_state(request)
     return ctr.list_containers(state.docker(), state.settings.name, _labels(label or []))
 
 
 @router.post("/containers/stop")
 def stop_containers(request: Request, body: StopContainers) -> StoppedContainers:
     labels = _labels([f"{k}={v}" for k, v in body.labels.items()])
-    state = _state(request)
+    state = agent_state(request)
     return StoppedContainers(
         stopped=ctr.stop_containers(state.docker(), state.settings.name, labels)
     )
@@ -82,13 +77,13 @@ def container_logs(
     """The container's output lines, each with its timestamp; streamed while it runs when
     ``follow``."""
     info = _container(request, container_id)
-    chunks = ctr.stream_logs(_state(request).docker(), info.id, follow, tail)
+    chunks = ctr.stream_logs(agent_state(request).docker(), info.id, follow, tail)
     return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
 
 
 @router.delete("/containers/{container_id}")
 def remove_container(request: Request, container_id: str) -> dict[str, str]:
-    state = _state(request)
+    state = agent_state(request)
     try:
         removed = ctr.remove_container(state.docker(), state.settings.name, container_id)
     except ctr.NotAVlmhbContainer as exc:
@@ -98,19 +93,19 @@ def remove_container(request: Request, container_id: str) -> dict[str, str]:
 
 @router.get("/images")
 def images(request: Request) -> Images:
-    return Images(images=list_images(_state(request).docker()))
+    return Images(images=list_images(agent_state(request).docker()))
 
 
 @router.post("/images/build", status_code=status.HTTP_202_ACCEPTED)
 def build_images(request: Request, body: BuildImages) -> ImageJob:
     """Build the project's images (``vlmhb images build``) in the background."""
-    state = _state(request)
+    state = agent_state(request)
     return state.builds.start(state.docker(), body.names, body.force)
 
 
 @router.get("/images/jobs/{job_id}")
 def image_job(request: Request, job_id: str) -> ImageJob:
-    job = _state(request).builds.get(job_id)
+    job = agent_state(request).builds.get(job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no image job {job_id}")
     return job
@@ -124,7 +119,7 @@ def pull(request: Request, body: PullImage) -> dict[str, str]:
     except ContainerPolicyError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     try:
-        image_id = pull_image(_state(request).docker(), body.ref)
+        image_id = pull_image(agent_state(request).docker(), body.ref)
     except ImageError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
     return {"ref": body.ref, "image_id": image_id}
@@ -137,7 +132,7 @@ def delete_image(request: Request, ref: str) -> dict[str, str]:
     except ContainerPolicyError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     try:
-        remove_image(_state(request).docker(), ref)
+        remove_image(agent_state(request).docker(), ref)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except ImageError as exc:

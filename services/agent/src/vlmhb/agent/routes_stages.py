@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from vlmhb.agent.gpus import NotEnoughGpus
 from vlmhb.agent.stages import AlreadyRunning, StageRecord
-from vlmhb.agent.state import AgentState
+from vlmhb.agent.state import agent_state
 from vlmhb.agent.wire import EventsPage, Inventory, StageStarted, StageStatus, StartStage
 from vlmhb.core.contracts import StageTask
 from vlmhb.core.envs.policy import ContainerPolicyError, container_policy, stage_mounts
@@ -19,13 +19,8 @@ MAX_WAIT_S = 30.0
 router = APIRouter()
 
 
-def _state(request: Request) -> AgentState:
-    state: AgentState = request.app.state.agent
-    return state
-
-
 def _record(request: Request, stage_id: str) -> StageRecord:
-    record = _state(request).runner.get(stage_id)
+    record = agent_state(request).runner.get(stage_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stage {stage_id} on this agent")
     return record
@@ -33,13 +28,13 @@ def _record(request: Request, stage_id: str) -> StageRecord:
 
 @router.get("/inventory")
 def inventory(request: Request) -> Inventory:
-    return _state(request).inventory()
+    return agent_state(request).inventory()
 
 
 @router.post("/stages", status_code=status.HTTP_202_ACCEPTED)
 async def start_stage(request: Request, body: StartStage) -> StageStarted:
     """Run ``body.task`` on ``body.gpus`` free GPUs, in the background."""
-    state = _state(request)
+    state = agent_state(request)
     kind = body.task.env.kind
     if kind not in state.settings.env_kinds:
         raise HTTPException(
@@ -99,4 +94,4 @@ async def stage_events(
 @router.post("/stages/{stage_id}/stop", status_code=status.HTTP_202_ACCEPTED)
 async def stop_stage(request: Request, stage_id: str) -> dict[str, bool]:
     """Cancel the stage (idempotent: an unknown or finished one is left as it is)."""
-    return {"stopping": _state(request).runner.stop(stage_id)}
+    return {"stopping": agent_state(request).runner.stop(stage_id)}

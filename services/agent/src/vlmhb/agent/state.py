@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 
 import docker
+from fastapi import Request
 
 from vlmhb.agent.gpus import GpuPool
 from vlmhb.agent.images import BuildJobs
@@ -68,3 +69,9 @@ class AgentState:
             if self._docker is not None:
                 self._docker.close()
                 self._docker = None
+
+
+def agent_state(request: Request) -> AgentState:
+    """The ``AgentState`` of the app serving ``request`` (set by ``make_app``)."""
+    state: AgentState = request.app.state.agent
+    return state
