@@ -1,0 +1,1 @@
+"""Test helpers other packages' tests may use: a local S3 server and its pytest fixture."""
