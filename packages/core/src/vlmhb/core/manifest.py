@@ -93,6 +93,7 @@ def build_manifest(
         "dataset": {
             "name": run.dataset.name,
             "path": str(run.dataset.path),
+            **({"uri": run.dataset.uri} if run.dataset.uri else {}),
             "fingerprint": run.dataset_fingerprint,
         },
         "prompt": (
