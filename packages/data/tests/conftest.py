@@ -44,10 +44,15 @@ def storage_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
     """This test's environment for storage: the S3 server's VLMHB_S3_* variables, a
-    private cache (``tmp_path/cache``), no AWS variables from outside; the variables."""
+    private cache (``tmp_path/cache``), short retry waits, no AWS variables from outside;
+    the variables."""
     for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
-    env = {**s3_server.env(), "VLMHB_DATA_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        **s3_server.env(),
+        "VLMHB_DATA_CACHE_DIR": str(tmp_path / "cache"),
+        "VLMHB_TRANSFER_BACKOFF_S": "0.01",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env

@@ -72,6 +72,18 @@ class S3Server:
         found: list[dict[str, Any]] = self._control("GET", "requests")
         return found
 
+    def object_requests(self, bucket: str, method: str = "GET") -> list[dict[str, Any]]:
+        """Recorded ``method`` requests on objects of ``bucket`` (not on the bucket
+        itself, like listings), each with its ``key`` added."""
+        prefix = f"/{bucket}/"
+        return [
+            {**request, "key": request["path"][len(prefix) :]}
+            for request in self.requests()
+            if request["method"] == method
+            and request["path"].startswith(prefix)
+            and len(request["path"]) > len(prefix)
+        ]
+
     def reset(self) -> None:
         """Forget recorded requests and pending faults; stop throttling."""
         self._control("POST", "requests/reset")
