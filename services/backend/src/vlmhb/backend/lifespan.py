@@ -18,6 +18,7 @@ from vlmhb.backend.db.engine import Database
 from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
+from vlmhb.backend.results_mirror import ResultsMirror
 from vlmhb.backend.runner.base import EmbeddedRunner, Runner
 from vlmhb.backend.runner.remote import RemoteRunner
 from vlmhb.backend.services import Services
@@ -95,9 +96,11 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
         bus = InProcessEventBus()
         bus.add_listener(recorder.enqueue)
     runner = _runner(settings, bus)
-    services = Services(
-        settings, db, hub, recorder, runner, "redis" if settings.redis_url else "inprocess", bus
+    mirror = ResultsMirror(
+        settings.runs_dir, submission_policy(settings), settings.results_refresh_s
     )
+    bus_kind = "redis" if settings.redis_url else "inprocess"
+    services = Services(settings, db, hub, recorder, runner, bus_kind, bus, mirror)
     await recover(services)
     try:
         yield services

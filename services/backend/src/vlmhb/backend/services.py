@@ -1,4 +1,5 @@
-"""The objects one backend process shares: settings, DB, event hub, recorder, runner."""
+"""The objects one backend process shares: settings, DB, event hub, recorder, runner,
+the mirror of results kept in storage."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.requests import HTTPConnection
 from vlmhb.backend.db.engine import Database
 from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
+from vlmhb.backend.results_mirror import ResultsMirror
 from vlmhb.backend.runner.base import Runner
 from vlmhb.backend.settings import BackendSettings
 
@@ -24,6 +26,7 @@ class Services:
     runner: Runner
     bus_kind: str
     bus: Any
+    mirror: ResultsMirror
 
 
 def get_services(request: Request) -> Services:

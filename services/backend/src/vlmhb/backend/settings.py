@@ -25,7 +25,9 @@ class BackendSettings(RunnerSettings):
     ``with_token``). ``no_auth``: no token at all (loopback only; Host and Origin are
     still checked). ``allowed_hosts``: Host header names accepted besides localhost,
     127.0.0.1 and [::1] (``*``: any). ``orchestrator_token``: what ``vlmhb backend``
-    sends to the orchestrator (default: ``auth_token``).
+    sends to the orchestrator (default: ``auth_token``). ``results_refresh_s``: how old
+    a run folder mirrored from an experiment's ``results_uri`` may get before a read pulls
+    it again (``vlmhb.backend.results_mirror``).
     The runs folder and the submission limits (``data_root``, ``model_roots``,
     ``model_keys``) come from ``RunnerSettings``, shared with the orchestrator.
     """
@@ -50,6 +52,7 @@ class BackendSettings(RunnerSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     ws_queue_size: int = Field(4096, ge=16)
+    results_refresh_s: float = Field(5.0, ge=0)
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -1,10 +1,16 @@
 """An experiment's and a run's folders under the runs root, for the routes (404 when the
 run or a folder inside the root is not found; the experiment comes from
-``get_experiment_or_404``), and ``get_run_or_404``, the dependency of the run routes."""
+``get_experiment_or_404``), and ``get_run_or_404``, the dependency of the run routes.
+
+An experiment with ``results_uri`` has its folders brought from storage first where the
+runs root lacks them (``vlmhb.backend.results_mirror``); a storage failure is a 502
+naming the URI."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 from typing import Annotated, NamedTuple
 
 from fastapi import Depends, HTTPException
@@ -14,7 +20,9 @@ from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
 from vlmhb.backend.crud import experiments, runs
 from vlmhb.backend.db.models import Experiment, Run
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
+from vlmhb.backend.results_mirror import storage_problem
 from vlmhb.backend.services import Services
+from vlmhb.core.storage import StorageError
 
 RunName = Annotated[
     str, PathParam(min_length=1, max_length=255, description="run name, or its numeric id")
@@ -36,6 +44,7 @@ def find_run(services: Services, experiment: Experiment, run: str) -> tuple[Run,
         run_dir = resolve_inside(services.settings.runs_dir, f"{experiment.name}/{row.name}")
     except OutsideRoot:
         raise HTTPException(404, "run folder outside the runs root") from None
+    mirror_run(services, experiment, row.name)
     return row, run_dir
 
 
@@ -55,11 +64,47 @@ def find_experiment_dirs(services: Services, experiment: Experiment) -> tuple[Pa
     with services.db.session() as session:
         names = runs.names(session, experiment.id)
     try:
-        return resolve_inside(root, experiment.name), [
-            resolve_inside(root, f"{experiment.name}/{run}") for run in names
-        ]
+        folders = (
+            resolve_inside(root, experiment.name),
+            [resolve_inside(root, f"{experiment.name}/{run}") for run in names],
+        )
     except OutsideRoot:
         raise HTTPException(404, "experiment folder outside the runs root") from None
+    with _storage_errors():
+        services.mirror.experiment(experiment.id, experiment.name, experiment.config_path, names)
+    return folders
+
+
+def mirror_run(services: Services, experiment: Experiment, run: str | None) -> None:
+    """Bring the run's folder (``run`` None: the experiment's own) from ``results_uri``
+    where the runs root lacks it or holds a mirror."""
+    with _storage_errors():
+        if run is None:
+            services.mirror.experiment(experiment.id, experiment.name, experiment.config_path, [])
+        else:
+            services.mirror.run(experiment.id, experiment.name, experiment.config_path, run)
+
+
+def mirror_artifact(services: Services, path: str) -> None:
+    """Bring the folder of an artifact (``<experiment>/<run>/<file>`` or
+    ``<experiment>/<file>``, relative to the runs root) from the ``results_uri`` of the
+    latest experiment of that name."""
+    parts = PurePosixPath(path).parts
+    if len(parts) < 2:
+        return
+    with services.db.session() as session:
+        experiment = experiments.latest_named(session, parts[0])
+        row = runs.find(session, experiment.id, parts[1]) if experiment else None
+    if experiment is not None:
+        mirror_run(services, experiment, row.name if row and row.name == parts[1] else None)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        raise HTTPException(502, storage_problem(exc)) from None
 
 
 def _run_name(run: RunName) -> str:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
 
 from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
+from vlmhb.backend.api.run_lookup import mirror_run
 from vlmhb.backend.crud import stages as crud
 from vlmhb.backend.crud.experiments import API
 from vlmhb.backend.db.models import Experiment, StageTaskRow
@@ -72,6 +73,7 @@ def _log_file(
         path = resolve_inside(services.settings.runs_dir, rel)
     except OutsideRoot:
         return None, []
+    mirror_run(services, experiment, stage.run_name)
     if not path.is_file():
         return None, []
     return f"{API}/artifacts/{quote(rel)}", tail_lines(path, lines)

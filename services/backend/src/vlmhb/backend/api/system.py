@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from vlmhb.backend import __version__
+from vlmhb.backend.api.run_lookup import mirror_artifact
 from vlmhb.backend.paths import OutsideRoot, resolve_inside
 from vlmhb.backend.schemas import SECURED_RESPONSES, Health, RegistryEntryOut
 from vlmhb.backend.services import Services, get_services
@@ -79,6 +80,7 @@ def artifact(path: str, services: ServicesDep) -> FileResponse:
         target = resolve_inside(services.settings.runs_dir, path)
     except OutsideRoot:
         raise HTTPException(403, "path outside the runs root") from None
+    mirror_artifact(services, path)  # an experiment with results_uri: its folder from storage
     if not target.is_file():
         raise HTTPException(404, "no such artifact")
     return FileResponse(target)

@@ -163,6 +163,16 @@ def get(session: Session, experiment_id: str) -> Experiment | None:
     return session.get(Experiment, experiment_id)
 
 
+def latest_named(session: Session, name: str) -> Experiment | None:
+    """The newest experiment named ``name``, if any."""
+    return session.scalar(
+        select(Experiment)
+        .where(Experiment.name == name)
+        .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+        .limit(1)
+    )
+
+
 def _active() -> list[str]:
     return [s.value for s in ACTIVE]
 
