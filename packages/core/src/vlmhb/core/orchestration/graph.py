@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlmhb.core.contracts import (
+    DatasetSpec,
     ExperimentSpec,
     PromptRef,
     RunSpec,
@@ -21,10 +22,11 @@ from vlmhb.core.contracts import (
     StageTask,
     stable_hash,
 )
+from vlmhb.core.errors import ConfigError
 from vlmhb.core.fingerprint import spec_fingerprint
 from vlmhb.core.prompts import prompt_ref
 from vlmhb.core.registries import get_registries
-from vlmhb.core.storage import join_uri
+from vlmhb.core.storage import StorageError, join_uri
 from vlmhb.core.tasks import fill_task_defaults
 
 
@@ -50,7 +52,7 @@ def plan_runs(spec: ExperimentSpec) -> list[RunSpec]:
     """The grid models × tasks × prompt collections (or only ``spec.runs`` pairs)."""
     fill_task_defaults(spec.tasks, get_registries(spec.registry_dirs).tasks)
     datasets = {d.name: d for d in spec.datasets}
-    fingerprints = {d.name: spec_fingerprint(d) for d in spec.datasets}
+    fingerprints = {d.name: _fingerprint(d, i) for i, d in enumerate(spec.datasets)}
     selected = {(s.model, s.task) for s in spec.runs}
     runs = []
     for model in spec.models:
@@ -72,6 +74,15 @@ def plan_runs(spec: ExperimentSpec) -> list[RunSpec]:
                     )
                 )
     return runs
+
+
+def _fingerprint(dataset: DatasetSpec, index: int) -> str:
+    """The dataset's fingerprint; storage that cannot be read is a ``ConfigError`` naming
+    the field (the CLI and the API show it without a traceback)."""
+    try:
+        return spec_fingerprint(dataset)
+    except StorageError as exc:
+        raise ConfigError(f"datasets.{index}.uri", str(exc)) from None
 
 
 def plan_experiment(spec: ExperimentSpec) -> TaskGraph:
