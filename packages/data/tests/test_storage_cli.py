@@ -4,6 +4,7 @@ a same-size corruption, progress lines when piped."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import subprocess
@@ -11,10 +12,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
 from typer.testing import CliRunner
 
-from vlmhb.core.storage import DATASET_MANIFEST
+from vlmhb.core.storage import DATASET_MANIFEST, SyncProgress
 from vlmhb.data.storage.manifest import read_manifest
+from vlmhb.data.storage.progress import TransferProgress
 from vlmhb.data.storage.store import S3DataStore
 from vlmhb.data.testing.fixtures import S3Server
 
@@ -159,3 +162,31 @@ def test_progress_lines_when_piped(
     assert all(pattern.match(line) for line in lines), lines
     assert lines[-1].startswith(f"sync {uri}: 3/3 files, 3.0 MB/3.0 MB")
     assert "ETA" in lines[0] and "\x1b[" not in result.stdout
+
+
+def _updates() -> list[SyncProgress]:
+    return [
+        SyncProgress("sync s3://b/p", 0, 4, 1_000_000, 8_000_000, 0.5),
+        SyncProgress("sync s3://b/p", 2, 4, 4_000_000, 8_000_000, 1.0),
+        SyncProgress("sync s3://b/p", 4, 4, 8_000_000, 8_000_000, 2.0),
+    ]
+
+
+def test_progress_is_a_bar_on_a_terminal() -> None:
+    out = io.StringIO()
+    with TransferProgress(Console(file=out, force_terminal=True, width=150)) as progress:
+        for update in _updates():
+            progress(update)
+    text = out.getvalue()
+    assert "sync s3://b/p" in text and "4/4 files" in text and "8.0/8.0 MB" in text
+
+
+def test_progress_lines_are_throttled_when_not_a_terminal() -> None:
+    out = io.StringIO()
+    with TransferProgress(Console(file=out, width=80)) as progress:
+        for update in _updates():
+            progress(update)
+    assert out.getvalue().splitlines() == [
+        "sync s3://b/p: 0/4 files, 1.0 MB/8.0 MB, 2.0 MB/s, ETA 4 s, 0.5 s",
+        "sync s3://b/p: 4/4 files, 8.0 MB/8.0 MB, 4.0 MB/s, 2.0 s",
+    ]

@@ -231,11 +231,6 @@ class Cache:
         """Take a dataset's ``COMPLETE`` marker away (it is rebuilt before its next use)."""
         (self.dataset_dir(dataset_hash) / COMPLETE).unlink(missing_ok=True)
 
-    def relink(self, dataset_hash: str, entry: ManifestEntry) -> None:
-        """Point ``entry``'s file of a dataset folder at its blob again."""
-        with lock(self.blob_lock_path(entry.sha256)):
-            _link(self.blob_path(entry.sha256), self.files_dir(dataset_hash) / entry.path)
-
     def drop_blob(self, sha: str) -> None:
         """Remove a blob (a bad one, before it is fetched again)."""
         with lock(self.blob_lock_path(sha)):

@@ -111,12 +111,13 @@ def excluded(relpath: PurePosixPath, patterns: tuple[str, ...]) -> bool:
 
 
 def folder_files(folder: Path, exclude: tuple[str, ...] = ()) -> Iterator[PurePosixPath]:
-    """Relative paths of the regular files under ``folder`` (symbolic links followed
-    only when they stay inside), without the root's manifest and ``exclude``'s matches."""
+    """Relative paths of the regular files under ``folder`` (a symbolic link to a file
+    inside it counts; linked folders are not entered), without the root's manifest and
+    ``exclude``'s matches."""
     root = folder.resolve()
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if (here / d).resolve().is_relative_to(root))
+        dirnames.sort()
         for name in sorted(filenames):
             path = here / name
             relpath = PurePosixPath(path.relative_to(folder).as_posix())

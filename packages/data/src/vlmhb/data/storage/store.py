@@ -9,6 +9,9 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from vlmhb.core.errors import settings_problems
 from vlmhb.core.storage import ProgressFn, StorageError, uri_scheme
 from vlmhb.data.storage.cache import Cache
 from vlmhb.data.storage.local import LocalProvider
@@ -42,7 +45,10 @@ class ProviderStore:
     scheme = ""
 
     def __init__(self, settings: StorageSettings | None = None) -> None:
-        self.settings = settings or StorageSettings()
+        try:
+            self.settings = settings or StorageSettings()
+        except ValidationError as exc:
+            raise StorageError(f"bad storage setting: {settings_problems(exc)}") from None
         self.cache = Cache(self.settings.data_cache_dir)
 
     def provider(self, uri: str) -> StorageProvider:
