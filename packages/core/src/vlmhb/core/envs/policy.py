@@ -162,7 +162,10 @@ def role_paths(
 
 def is_path(role: PathRole, value: str) -> bool:
     """A ``model_path`` is a path when it is absolute (the loader resolves existing
-    relative ones), else a name its backend knows (a hub id)."""
+    relative ones), else a name its backend knows (a hub id); a storage URI never is (its
+    local copy, in ``path``, is what a container mounts)."""
+    if role is PathRole.URI:
+        return False
     return role is not PathRole.MODEL or Path(value).is_absolute()
 
 
