@@ -2,7 +2,8 @@
 experiment run by the embedded backend uploads its folders to the local S3 test server;
 with the local folders gone the run routes answer the same from a mirror; a folder a
 local stage wrote is never overwritten; a mirror follows the remote until a stage of
-this host writes in it; a storage failure is a 502 naming the URI."""
+this host writes in it; a storage failure is a 502 naming the URI, and a submitted
+dataset URI holding no dataset a 422 naming the field."""
 
 from __future__ import annotations
 
@@ -194,3 +195,15 @@ def change_remote(scratch: Path, uri: str, sample_id: str, answer: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
     assert store.push_folder(scratch, uri) == 1
+
+
+async def test_a_submitted_dataset_uri_holding_no_dataset_is_a_422_naming_the_field(
+    tmp_path: Path, dataset: Path, bucket: str
+) -> None:
+    async with api_client(settings(tmp_path, bucket, refresh_s=0)) as client:
+        text = experiment_yaml(dataset, NAME).replace(str(dataset), f"s3://{bucket}/results/none")
+        missing = await submit(client, text)
+        assert missing.status_code == 422, missing.text
+        detail = missing.json()["detail"]
+        assert "datasets.0.uri" in detail and f"s3://{bucket}/results/none" in detail
+        assert (await client.get(f"{API}/experiments")).json()["total"] == 0
