@@ -91,12 +91,15 @@ class DataStore(Protocol):
         uri: str,
         exclude: tuple[str, ...] = (),
         progress: ProgressFn | None = None,
+        merge: bool = False,
     ) -> int:
         """Upload the files of ``folder`` to ``uri``, only those missing there or
-        different (sha256), then the folder's manifest (``DATASET_MANIFEST``). A file is
+        different (sha256), then the manifest (``DATASET_MANIFEST``): the folder's, or
+        with ``merge`` the remote manifest updated with the folder's files (what the
+        folder lacks stays named: a run folder filled from several hosts). A file is
         left out when its relative path, or that of a folder above it, matches a pattern
         of ``exclude`` (``fnmatch``: ``*.lock``, ``run-a``). Returns how many files were
-        uploaded."""
+        uploaded; nothing at all is written when nothing changed."""
         ...
 
     def pull_folder(

@@ -51,7 +51,7 @@ async def run_with_data(manager: EnvManager, task: StageTask, emit: Emit) -> Sta
         result = await manager.execute(task, emit)
     if result.status is TaskState.COMPLETED and task.results_uri:
         try:
-            await asyncio.to_thread(_push_outputs, task, progress)
+            await asyncio.to_thread(push_stage_outputs, task, progress)
         except StorageError as exc:
             return _storage_failure(task, f"could not upload the results: {exc}", started)
     return result
@@ -76,7 +76,11 @@ def _folders_read(task: StageTask) -> list[Path]:
     return list(task.run_dirs) if task.stage is StageName.EXPERIMENT_REPORT else [task.run_dir]
 
 
-def _push_outputs(task: StageTask, progress: ProgressFn) -> None:
+def push_stage_outputs(task: StageTask, progress: ProgressFn | None = None) -> int:
+    """Push the folder of ``task`` to its ``results_uri`` (merged into what other hosts
+    pushed there; only changed files): the run folder, or the experiment folder's own
+    files for the experiment report. Called where the stage ran and again by the
+    orchestrator once it has written the run's manifest and done marker."""
     assert task.results_uri is not None
     store = data_store(task.results_uri)
     exclude: tuple[str, ...] = NOT_PUSHED
@@ -85,7 +89,7 @@ def _push_outputs(task: StageTask, progress: ProgressFn) -> None:
     target = task.results_uri
     if task.stage is not StageName.EXPERIMENT_REPORT:
         target = join_uri(task.results_uri, task.run_dir.name)
-    store.push_folder(task.run_dir, target, exclude=exclude, progress=progress)
+    return store.push_folder(task.run_dir, target, exclude=exclude, progress=progress, merge=True)
 
 
 def _progress_events(task: StageTask, emit: Emit) -> ProgressFn:

@@ -9,12 +9,21 @@ runs when ``run`` ends."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlmhb.core.contracts import ExperimentSpec, StageResult, StageTask, TaskState
+from vlmhb.core.contracts import (
+    Event,
+    EventType,
+    ExperimentSpec,
+    StageResult,
+    StageTask,
+    TaskState,
+)
 from vlmhb.core.envs.select import EnvManagers
+from vlmhb.core.envs.stage_data import push_stage_outputs
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import RUN_SPEC_FILE
 from vlmhb.core.manifest import write_manifest
@@ -25,6 +34,7 @@ from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.orchestration.scheduler import Scheduler
 from vlmhb.core.registries import get_registries
 from vlmhb.core.settings import Settings
+from vlmhb.core.storage import StorageError
 
 
 @dataclass
@@ -113,6 +123,32 @@ class Orchestrator:
         return ExperimentOutcome(graph, results, cancelled=self._cancelled)
 
     def _record(self, task: StageTask, result: StageResult) -> None:
+        self._record_timings(task, result)
+        if task.results_uri and result.status in (TaskState.COMPLETED, TaskState.SKIPPED):
+            self._push_results(task)
+
+    def _push_results(self, task: StageTask) -> None:
+        """The files the orchestrator writes after a stage (``manifest.json``, the done
+        marker) to ``results_uri``, with whatever else changed: before the dependents
+        start, so pushes of one run folder never overlap. A skipped stage pushes too (a
+        ``results_uri`` added to a finished experiment uploads it; nothing when it is
+        there already). A failure is reported, the stage's result stands."""
+        try:
+            push_stage_outputs(task)
+        except StorageError as exc:
+            self.bus.publish(
+                Event(
+                    type=EventType.LOG,
+                    topic=task.experiment,
+                    task_id=task.id,
+                    run=task.run_dir.name,
+                    stage=task.stage,
+                    message=f"could not upload the results: {exc}",
+                    ts=time.time(),
+                )
+            )
+
+    def _record_timings(self, task: StageTask, result: StageResult) -> None:
         if task.run is None:
             return
         timings = self._timings.setdefault(task.run_dir.name, {})

@@ -78,9 +78,11 @@ class ProviderStore:
         uri: str,
         exclude: tuple[str, ...] = (),
         progress: ProgressFn | None = None,
+        merge: bool = False,
     ) -> int:
         with storage_errors(uri):
-            count, _ = push_folder(self.provider(uri), folder, self.settings, exclude, progress)
+            provider = self.provider(uri)
+            count, _ = push_folder(provider, folder, self.settings, exclude, progress, merge)
         return count
 
     def pull_folder(

@@ -18,6 +18,7 @@ from vlmhb.data.storage.manifest import (
     Manifest,
     ManifestEntry,
     build_manifest,
+    make_manifest,
     parse_manifest,
     sha256_file,
 )
@@ -134,20 +135,24 @@ def push_folder(
     settings: StorageSettings,
     exclude: tuple[str, ...] = (),
     progress: ProgressFn | None = None,
+    merge: bool = False,
 ) -> tuple[int, Manifest]:
     """Upload ``folder``'s files that are missing at the provider or differ from its
-    manifest (sha256), in parallel, then the folder's manifest. Returns how many files
-    were uploaded and the manifest."""
-    manifest = build_manifest(folder, settings.transfer_workers, exclude)
+    manifest (sha256), in parallel, then the manifest: the folder's, or with ``merge``
+    the remote one's entries updated by the folder's (files the folder lacks stay named:
+    a run folder is filled by stages on several hosts). An unchanged manifest is not
+    written again. Returns how many files were uploaded and the manifest."""
+    local = build_manifest(folder, settings.transfer_workers, exclude)
     try:
         remote = fetch_manifest(provider)
     except StorageError:
         remote = None  # an unreadable remote manifest is replaced
     known = remote.by_path() if remote else {}
+    manifest = make_manifest([*(known | local.by_path()).values()]) if merge else local
     present = {item.key: item.size for item in provider.list()}
     todo = [
         entry
-        for entry in manifest.files
+        for entry in local.files
         if known.get(entry.path) != entry or present.get(entry.path) != entry.size
     ]
     tally = Tally(f"push {provider.uri}", len(todo), sum(e.size for e in todo), progress)
@@ -158,7 +163,8 @@ def push_folder(
         tally.add(files=1)
 
     run_parallel(upload, todo, settings.transfer_workers)
-    provider.put_bytes(DATASET_MANIFEST, manifest.canonical())  # last: names only uploaded files
+    if remote is None or remote.canonical() != manifest.canonical():
+        provider.put_bytes(DATASET_MANIFEST, manifest.canonical())  # last: names uploaded files
     return len(todo), manifest
 
 
