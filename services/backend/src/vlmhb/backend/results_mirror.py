@@ -131,9 +131,13 @@ def _stamps(folder: Path) -> Stamps:
         for name in files:
             path = Path(top) / name
             rel = path.relative_to(folder).as_posix()
-            if rel != MARKER:
+            if rel == MARKER:
+                continue
+            try:
                 stat = path.stat()
-                stamps[rel] = [stat.st_size, stat.st_mtime_ns]
+            except FileNotFoundError:
+                continue  # replaced meanwhile (a temporary file)
+            stamps[rel] = [stat.st_size, stat.st_mtime_ns]
     return stamps
 
 
