@@ -21,7 +21,7 @@ import pytest
 
 from vlmhb.data.testing.fixtures import S3Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the module fixture: 5 CLI runs
 VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
 NAME = "s3demo"
 MODELS = ("oracle", "noisy-oracle")
