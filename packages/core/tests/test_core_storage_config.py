@@ -14,7 +14,9 @@ import yaml
 from vlmhb.core.config import load_experiment
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import DatasetSpec, GenerationParams, ModelSpec, RunSpec, TaskSpec
+from vlmhb.core.envs.policy import is_path
 from vlmhb.core.errors import ConfigError
+from vlmhb.core.fieldtypes import PathRole
 
 ALLOWED = "s3://team-data/datasets"
 
@@ -126,3 +128,9 @@ def test_an_unknown_scheme_is_named_with_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_experiment(path)
     assert "s4" in str(caught.value) and "s3" in str(caught.value)
+
+
+def test_a_storage_uri_is_never_a_path_to_mount() -> None:
+    """A container stage mounts a URI dataset's local copy (``path``), never the URI."""
+    assert not is_path(PathRole.URI, "s3://team-data/datasets/a")
+    assert is_path(PathRole.INPUT, "/data/a")
