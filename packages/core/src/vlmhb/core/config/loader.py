@@ -99,6 +99,9 @@ def _load_structured(
     from vlmhb.core.config.presets import expand_presets
 
     registry_dirs = None if policy is None else list(policy.registry_dirs)
+    checked = data
+    if policy is not None:
+        data, checked = _expand_model_catalog(data, path, text, list(policy.registry_dirs))
     expanded = expand_presets(data, path, text, registry_dirs)
     try:
         spec = ExperimentSpec.model_validate(expanded)
@@ -109,7 +112,22 @@ def _load_structured(
         line = line_of(text, loc)
         return f"{path}:{line}" if line else str(path)
 
-    return spec, locate, data
+    return spec, locate, checked
+
+
+def _expand_model_catalog(
+    data: dict[str, Any], path: Path, text: str, registry_dirs: list[Path]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A submitted config with its catalog models (``vlmhb.core.config.catalog``)
+    expanded from the snapshot stored beside it, and what the operator check reads."""
+    from vlmhb.core.config.catalog import expand_catalog, read_catalog
+    from vlmhb.core.registries import get_registries
+
+    catalog = read_catalog(path.parent)
+    if not catalog:
+        return data, data
+    presets = set(get_registries(registry_dirs).model_presets.names())
+    return expand_catalog(data, path, text, catalog, presets)
 
 
 def _parse(path: Path, text: str) -> Any:
