@@ -56,7 +56,7 @@ def validate_catalog_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
     """``entry`` as the model ``name`` (``ValueError`` naming the field when it is not a
     valid model entry, sets an operator-only field, or picks more of an environment than
     its ``kind`` and ``image``; the image is checked against the allow-list)."""
-    from vlmhb.core.envs.policy import container_policy
+    from vlmhb.core.envs.policy import ContainerPolicyError, container_policy
     from vlmhb.core.fieldtypes import OpenParams, params_model
     from vlmhb.core.registries import get_registries
 
@@ -82,7 +82,10 @@ def validate_catalog_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
             f"field 'env.{extra[0]}': a catalog model picks only env.kind and env.image"
         )
     if spec.env.image:
-        container_policy().check_image(spec.env.image)
+        try:
+            container_policy().check_image(spec.env.image)
+        except ContainerPolicyError as exc:
+            raise ValueError(f"field 'env.image': {exc}") from None
     return spec
 
 
