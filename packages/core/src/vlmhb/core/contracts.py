@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -432,6 +433,18 @@ class StageResult(BaseModel):
     failure: FailureKind | None = None
 
 
+def infrastructure_failure(task: StageTask, message: str, duration_s: float) -> StageResult:
+    """A ``FAILED`` result that is the infrastructure's fault (retried by the scheduler)."""
+    return StageResult(
+        task_id=task.id,
+        stage=task.stage,
+        status=TaskState.FAILED,
+        duration_s=duration_s,
+        message=message,
+        failure="infrastructure",
+    )
+
+
 # --------------------------------------------------------------------------- samples
 
 
@@ -514,3 +527,16 @@ class Event(BaseModel):
     attempt: int | None = None
     host: str | None = None
     gpu_ids: list[str] | None = None
+
+
+def task_log(task: StageTask, message: str) -> Event:
+    """A log line of stage ``task``, stamped now."""
+    return Event(
+        type=EventType.LOG,
+        topic=task.experiment,
+        task_id=task.id,
+        run=task.run_dir.name,
+        stage=task.stage,
+        message=message,
+        ts=time.time(),
+    )

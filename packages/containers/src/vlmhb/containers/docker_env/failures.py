@@ -11,8 +11,6 @@ from __future__ import annotations
 import docker.errors
 import requests
 
-from vlmhb.core.contracts import StageResult, StageTask, TaskState
-
 KILLED = 137
 RUNTIME_ERROR = 125
 NOT_EXECUTABLE = 126
@@ -48,15 +46,3 @@ def engine_failure(exc: Exception, image: str | None = None) -> str:
 
 
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
-
-
-def infrastructure_failure(task: StageTask, message: str, duration_s: float) -> StageResult:
-    """A failed result that is the infrastructure's fault (retryable)."""
-    return StageResult(
-        task_id=task.id,
-        stage=task.stage,
-        status=TaskState.FAILED,
-        duration_s=duration_s,
-        message=message,
-        failure="infrastructure",
-    )

@@ -56,7 +56,6 @@ from vlmhb.containers.docker_env.failures import (
     ENGINE_ERRORS,
     container_failure,
     engine_failure,
-    infrastructure_failure,
 )
 from vlmhb.containers.docker_env.logs import LogPump, note
 from vlmhb.containers.docker_env.orphans import remove_orphans
@@ -69,7 +68,14 @@ from vlmhb.containers.docker_env.packages import (
 from vlmhb.containers.docker_env.spec import PRIVATE_MOUNT, ContainerSpec
 from vlmhb.containers.docker_env.user import ContainerUser
 from vlmhb.core.childproc import stop_grace_s
-from vlmhb.core.contracts import EnvSpec, StageName, StageResult, StageTask, TaskState
+from vlmhb.core.contracts import (
+    EnvSpec,
+    StageName,
+    StageResult,
+    StageTask,
+    TaskState,
+    infrastructure_failure,
+)
 from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.network import stage_network
 from vlmhb.core.envs.policy import (

@@ -24,12 +24,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from vlmhb.core.contracts import (
-    Event,
-    EventType,
     StageName,
     StageResult,
     StageTask,
     TaskState,
+    infrastructure_failure,
+    task_log,
 )
 from vlmhb.core.envs.base import Emit, EnvManager
 from vlmhb.core.storage import ProgressFn, StorageError, SyncProgress, data_store, join_uri
@@ -47,13 +47,17 @@ async def run_with_data(manager: EnvManager, task: StageTask, emit: Emit) -> Sta
         try:
             task = await asyncio.to_thread(_bring_inputs, task, held, progress)
         except StorageError as exc:
-            return _storage_failure(task, f"could not sync the stage's data: {exc}", started)
+            return infrastructure_failure(
+                task, f"could not sync the stage's data: {exc}", time.monotonic() - started
+            )
         result = await manager.execute(task, emit)
     if result.status is TaskState.COMPLETED and task.results_uri:
         try:
             await asyncio.to_thread(push_stage_outputs, task, progress)
         except StorageError as exc:
-            return _storage_failure(task, f"could not upload the results: {exc}", started)
+            return infrastructure_failure(
+                task, f"could not upload the results: {exc}", time.monotonic() - started
+            )
     return result
 
 
@@ -104,30 +108,12 @@ def _progress_events(task: StageTask, emit: Emit) -> ProgressFn:
         last[0] = now
         eta = f", ETA {done.eta_s:.0f} s" if done.eta_s is not None and not finished else ""
         emit(
-            Event(
-                type=EventType.LOG,
-                topic=task.experiment,
-                task_id=task.id,
-                run=task.run_dir.name,
-                stage=task.stage,
-                message=(
-                    f"{done.what}: {done.files_done}/{done.files_total} files, "
-                    f"{done.bytes_done / 1e6:.1f}/{done.bytes_total / 1e6:.1f} MB, "
-                    f"{done.throughput_bps / 1e6:.1f} MB/s{eta}"
-                ),
-                ts=time.time(),
+            task_log(
+                task,
+                f"{done.what}: {done.files_done}/{done.files_total} files, "
+                f"{done.bytes_done / 1e6:.1f}/{done.bytes_total / 1e6:.1f} MB, "
+                f"{done.throughput_bps / 1e6:.1f} MB/s{eta}",
             )
         )
 
     return report
-
-
-def _storage_failure(task: StageTask, message: str, started: float) -> StageResult:
-    return StageResult(
-        task_id=task.id,
-        stage=task.stage,
-        status=TaskState.FAILED,
-        message=message,
-        duration_s=time.monotonic() - started,
-        failure="infrastructure",
-    )

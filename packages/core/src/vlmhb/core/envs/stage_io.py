@@ -11,11 +11,10 @@ stdout (``EventRelay``) and its log on stderr (``logs/<stage>.log``).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vlmhb.core.contracts import Event, EventType, StageResult, StageTask
+from vlmhb.core.contracts import Event, StageResult, StageTask, task_log
 from vlmhb.core.envs.base import Emit
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import TASKS_DIR
@@ -91,14 +90,4 @@ class EventRelay:
         try:
             self.emit(Event.model_validate(json.loads(line)))
         except (ValueError, TypeError):
-            self.emit(
-                Event(
-                    type=EventType.LOG,
-                    topic=self.task.experiment,
-                    task_id=self.task.id,
-                    run=self.task.run_dir.name,
-                    stage=self.task.stage,
-                    message=line,
-                    ts=time.time(),
-                )
-            )
+            self.emit(task_log(self.task, line))

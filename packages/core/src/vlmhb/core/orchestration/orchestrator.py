@@ -9,18 +9,16 @@ runs when ``run`` ends."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vlmhb.core.contracts import (
-    Event,
-    EventType,
     ExperimentSpec,
     StageResult,
     StageTask,
     TaskState,
+    task_log,
 )
 from vlmhb.core.envs.select import EnvManagers
 from vlmhb.core.envs.stage_data import push_stage_outputs
@@ -136,17 +134,7 @@ class Orchestrator:
         try:
             push_stage_outputs(task)
         except StorageError as exc:
-            self.bus.publish(
-                Event(
-                    type=EventType.LOG,
-                    topic=task.experiment,
-                    task_id=task.id,
-                    run=task.run_dir.name,
-                    stage=task.stage,
-                    message=f"could not upload the results: {exc}",
-                    ts=time.time(),
-                )
-            )
+            self.bus.publish(task_log(task, f"could not upload the results: {exc}"))
 
     def _record_timings(self, task: StageTask, result: StageResult) -> None:
         if task.run is None:
