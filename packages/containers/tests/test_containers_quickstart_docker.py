@@ -16,13 +16,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import docker
 import pytest
 from docker.models.containers import Container
+
+from vlmhb.core.testing import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
@@ -179,8 +181,10 @@ def test_a_killed_docker_run_resumes_without_asking_again_and_leaves_no_containe
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        answers = wait_for(lambda: next(iter(experiment_dir.glob("*/answers.csv")), None), proc)
-        wait_for(lambda: len(read_rows(answers)) >= 4, proc)
+        answers = wait_for(
+            lambda: next(iter(experiment_dir.glob("*/answers.csv")), None), proc, timeout_s=300
+        )
+        wait_for(lambda: len(read_rows(answers)) >= 4, proc, timeout_s=300)
         os.kill(proc.pid, signal.SIGKILL)  # the CLI only: its stage container runs on
         proc.wait()
     left = containers_of(docker_client, experiment)
@@ -203,18 +207,3 @@ def test_a_killed_docker_run_resumes_without_asking_again_and_leaves_no_containe
     assert len(read_rows(answers.parent / "metrics_by_id.csv")) == 26
     assert (experiment_dir / "report.html").is_file()
     assert containers_of(docker_client, experiment) == []
-
-
-def wait_for(probe: Callable[[], T | None], proc: subprocess.Popen[Any], timeout: float = 300) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except (OSError, ValueError):
-            value = None
-        if value:
-            return value
-        if proc.poll() is not None:
-            raise AssertionError(f"vlmhb run ended early with code {proc.returncode}")
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for the run to make progress")

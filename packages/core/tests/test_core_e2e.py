@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from vlmhb.core.testing import wait_for
+
 REPO = Path(__file__).resolve().parents[3]
 QUICKSTART = REPO / "examples" / "quickstart"
 VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
@@ -153,7 +155,7 @@ def _start_slow_run(
         encoding="utf-8",
     )
     proc = subprocess.Popen([*VLMHB, "run", str(config)], cwd=tmp_path, **popen)
-    answers_path = _wait_for(
+    answers_path = wait_for(
         lambda: list((tmp_path / "runs" / "killme").glob("*/answers.csv")), proc
     )[0]
     return config, proc, answers_path
@@ -171,7 +173,7 @@ def test_sigkill_mid_inference_resumes_without_redoing_finished_samples(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    _wait_for(lambda: len(read_answers(answers_path)) >= 8 or None, proc)
+    wait_for(lambda: len(read_answers(answers_path)) >= 8 or None, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(1.0)  # the stage gets SIGTERM from the kernel (parent death) and stops
@@ -217,7 +219,7 @@ def test_a_killed_session_still_counts_in_throughput(quickstart: Path, tmp_path:
         start_new_session=True,
     )
     stats_path = answers_path.with_name("inference_stats.json")
-    _wait_for(lambda: len(read_answers(answers_path)) >= 10 and stats_path.is_file(), proc)
+    wait_for(lambda: len(read_answers(answers_path)) >= 10 and stats_path.is_file(), proc)
     for pid in _family(proc.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -237,21 +239,6 @@ def test_a_killed_session_still_counts_in_throughput(quickstart: Path, tmp_path:
     assert general["sessions"] == 2 and general["sessions_interrupted"] == 1
     assert general["duration_inference_s"] == pytest.approx(stats["active_s"])
     assert general["throughput_rps"] == pytest.approx(stats["requests"] / stats["active_s"])
-
-
-def _wait_for(probe, proc: subprocess.Popen[bytes], timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except (OSError, ValueError):
-            value = None
-        if value:
-            return value
-        if proc.poll() is not None:
-            raise AssertionError(f"vlmhb run ended early with code {proc.returncode}")
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for the run to make progress")
 
 
 def test_legacy_quickstart_plans_the_same_runs_as_yaml(quickstart: Path) -> None:
@@ -306,7 +293,7 @@ def test_a_signal_cancels_the_stage_and_the_rerun_resumes(
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait_for(lambda: len(read_answers(answers_path)) >= 4 or None, proc)
+    wait_for(lambda: len(read_answers(answers_path)) >= 4 or None, proc)
     run_dir = answers_path.parent
     stage = _stage_pid(proc.pid)
     server = [pid for pid in _family(stage) if pid != stage]

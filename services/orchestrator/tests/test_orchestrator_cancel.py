@@ -11,7 +11,6 @@ import csv
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ import psutil
 import pytest
 
 from vlmhb.core.contracts import Event, EventType, TaskState
+from vlmhb.core.testing import wait_for_async
 from vlmhb.orchestrator.app import create_orchestrator_app
 
 TOKEN = "orchestrator-test-token-0123456789"
@@ -58,19 +58,6 @@ def stage_processes() -> list[psutil.Process]:
     return found
 
 
-async def wait_for(probe, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-        except (OSError, ValueError):
-            value = None
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 async def test_api_cancel_stops_the_stage_process_and_keeps_finished_answers(
     tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,8 +92,8 @@ async def test_api_cancel_stops_the_stage_process_and_keeps_finished_answers(
             "/run", json={"experiment_id": "exp1", "config_path": str(config)}
         )
         assert started.status_code == 202, started.text
-        answers_path = (await wait_for(lambda: list(runs.glob("cancelme/*/answers.csv"))))[0]
-        await wait_for(lambda: len(answers(answers_path)) >= 4)
+        answers_path = (await wait_for_async(lambda: list(runs.glob("cancelme/*/answers.csv"))))[0]
+        await wait_for_async(lambda: len(answers(answers_path)) >= 4)
         stages = stage_processes()
         assert len(stages) == 1
         cancel = await client.post("/cancel/exp1")

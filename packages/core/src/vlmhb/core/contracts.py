@@ -433,15 +433,18 @@ class StageResult(BaseModel):
     failure: FailureKind | None = None
 
 
-def infrastructure_failure(task: StageTask, message: str, duration_s: float) -> StageResult:
-    """A ``FAILED`` result that is the infrastructure's fault (retried by the scheduler)."""
+def failed_result(
+    task: StageTask, message: str, duration_s: float, failure: FailureKind
+) -> StageResult:
+    """A ``FAILED`` result of ``task``: the stage's own ``failure`` or the
+    infrastructure's (retried by the scheduler)."""
     return StageResult(
         task_id=task.id,
         stage=task.stage,
         status=TaskState.FAILED,
         duration_s=duration_s,
         message=message,
-        failure="infrastructure",
+        failure=failure,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vlmhb.agent.gpus import GpuPool
 from vlmhb.agent.wire import AGENT_LABEL, StageEvent, StageStatus
-from vlmhb.core.contracts import Event, StageResult, StageTask, TaskState, infrastructure_failure
+from vlmhb.core.contracts import Event, StageResult, StageTask, TaskState, failed_result
 from vlmhb.core.envs.base import EnvManager
 from vlmhb.core.envs.select import EnvManagers
 from vlmhb.core.envs.stage_data import run_with_data
@@ -136,7 +136,7 @@ class StageRunner:
             result = _result(task, TaskState.CANCELLED, "cancelled before it started", started)
         except Exception as exc:  # the env manager failed: the host's doing, not the stage's
             message = f"env manager failed: {exc}"
-            result = infrastructure_failure(task, message, time.monotonic() - started)
+            result = failed_result(task, message, time.monotonic() - started, "infrastructure")
         finally:
             self.gpus.release(task.id)
         record.finish(result)

@@ -74,7 +74,7 @@ from vlmhb.core.contracts import (
     StageResult,
     StageTask,
     TaskState,
-    infrastructure_failure,
+    failed_result,
 )
 from vlmhb.core.envs.base import Emit, PreparedEnv
 from vlmhb.core.envs.network import stage_network
@@ -322,13 +322,13 @@ class _StageJob:
             with private_dir("vlmhb-task-") as private:
                 return self._run(started, private)
         except ContainerPolicyError as exc:
-            return _stage_failure(self.task, str(exc), time.monotonic() - started)
+            return failed_result(self.task, str(exc), time.monotonic() - started, "stage")
         except (*ENGINE_ERRORS, VlmhbError) as exc:  # VlmhbError: installing packages failed
             duration = time.monotonic() - started
             if self.cancelled:  # the failure is the cancel's doing (a killed prepare)
                 return self._cancelled(duration, "before the stage started")
             message = str(exc) if isinstance(exc, VlmhbError) else engine_failure(exc, self.image)
-            return infrastructure_failure(self.task, message, duration)
+            return failed_result(self.task, message, duration, "infrastructure")
 
     def _run(self, started: float, private: Path) -> StageResult:
         task = self.task
@@ -399,8 +399,11 @@ class _StageJob:
         result = self.files.result(duration)
         if result is not None:
             if oom_killed and result.status == TaskState.FAILED:
-                return infrastructure_failure(
-                    task, container_failure(code, True, memory, self.image) or "", duration
+                return failed_result(
+                    task,
+                    container_failure(code, True, memory, self.image) or "",
+                    duration,
+                    "infrastructure",
                 )
             if result.status == TaskState.FAILED:
                 result.failure = "stage"
@@ -409,25 +412,15 @@ class _StageJob:
             return self._cancelled(duration, f"the stage container was stopped (exit code {code})")
         infra = container_failure(code, oom_killed, memory, self.image)
         if infra is not None:
-            return infrastructure_failure(task, infra, duration)
+            return failed_result(task, infra, duration, "infrastructure")
         tail = pump.tail() if pump else "(no output)"
-        return _stage_failure(
+        return failed_result(
             task,
             f"stage container exited with code {code}; last output "
             f"(full log: {self.log_path}):\n{tail}",
             duration,
+            "stage",
         )
-
-
-def _stage_failure(task: StageTask, message: str, duration_s: float) -> StageResult:
-    return StageResult(
-        task_id=task.id,
-        stage=task.stage,
-        status=TaskState.FAILED,
-        duration_s=duration_s,
-        message=message,
-        failure="stage",
-    )
 
 
 def _check_no_key_env(task: StageTask) -> None:

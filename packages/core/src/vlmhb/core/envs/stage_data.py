@@ -28,7 +28,7 @@ from vlmhb.core.contracts import (
     StageResult,
     StageTask,
     TaskState,
-    infrastructure_failure,
+    failed_result,
     task_log,
 )
 from vlmhb.core.envs.base import Emit, EnvManager
@@ -47,16 +47,22 @@ async def run_with_data(manager: EnvManager, task: StageTask, emit: Emit) -> Sta
         try:
             task = await asyncio.to_thread(_bring_inputs, task, held, progress)
         except StorageError as exc:
-            return infrastructure_failure(
-                task, f"could not sync the stage's data: {exc}", time.monotonic() - started
+            return failed_result(
+                task,
+                f"could not sync the stage's data: {exc}",
+                time.monotonic() - started,
+                "infrastructure",
             )
         result = await manager.execute(task, emit)
     if result.status is TaskState.COMPLETED and task.results_uri:
         try:
             await asyncio.to_thread(push_stage_outputs, task, progress)
         except StorageError as exc:
-            return infrastructure_failure(
-                task, f"could not upload the results: {exc}", time.monotonic() - started
+            return failed_result(
+                task,
+                f"could not upload the results: {exc}",
+                time.monotonic() - started,
+                "infrastructure",
             )
     return result
 

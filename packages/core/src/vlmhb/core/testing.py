@@ -1,0 +1,49 @@
+"""Helpers for the packages' end-to-end tests (waiting on a running ``vlmhb run``)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+POLL_S = 0.05
+
+
+def _probe(probe: Callable[[], T | None]) -> T | None:
+    """``probe()``, or None while the file it reads is missing or half written."""
+    try:
+        return probe()
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    proc: subprocess.Popen[Any] | None = None,
+    timeout_s: float = 60.0,
+) -> T:
+    """The first truthy ``probe()``; ``AssertionError`` when ``proc`` ends first or after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = _probe(probe)
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"vlmhb run ended early with code {proc.returncode}")
+        time.sleep(POLL_S)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for the run to make progress")
+
+
+async def wait_for_async(probe: Callable[[], T | None], timeout_s: float = 60.0) -> T:
+    """``wait_for`` inside an event loop (it sleeps without blocking the loop)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = _probe(probe)
+        if value:
+            return value
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s")
