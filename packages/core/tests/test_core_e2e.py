@@ -19,27 +19,13 @@ from typing import Any
 
 import pytest
 
-from vlmhb.core.testing import wait_for
+from vlmhb.core.testing import COMPLETED_RUN_FILES, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 QUICKSTART = REPO / "examples" / "quickstart"
 VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
 
 pytestmark = pytest.mark.slow
-
-RUN_FILES = [
-    "answers.csv",
-    "metrics_by_id.csv",
-    "metrics_by_doc_question.csv",
-    "metrics_by_doc_type.csv",
-    "metrics_general.csv",
-    "metrics_schema.json",
-    "report.md",
-    "report.html",
-    "manifest.json",
-    "samples.jsonl",
-    "run.json",
-]
 
 
 def vlmhb(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -95,7 +81,7 @@ def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
     samples = sum(1 for _ in (runs[0] / "samples.jsonl").open(encoding="utf-8"))
     assert samples == 26  # one passport, one invoice, one SNILS: 26 fields
     for run in runs:
-        for name in RUN_FILES:
+        for name in COMPLETED_RUN_FILES:
             assert (run / name).is_file(), f"{run.name} lacks {name}"
         answers = read_answers(run / "answers.csv")
         assert len(answers) == samples and len({a["id"] for a in answers}) == samples

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from vlmhb.core.testing import COMPLETED_RUN_FILES
 from vlmhb.data.testing.fixtures import S3Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the module fixture: 5 CLI runs
@@ -26,19 +27,6 @@ VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
 NAME = "s3demo"
 MODELS = ("oracle", "noisy-oracle")
 QUALITY = ("cer", "anls", "exact_match", "error_rate")
-UPLOADED = (
-    "answers.csv",
-    "metrics_by_id.csv",
-    "metrics_by_doc_question.csv",
-    "metrics_by_doc_type.csv",
-    "metrics_general.csv",
-    "metrics_schema.json",
-    "report.md",
-    "report.html",
-    "manifest.json",
-    "run.json",
-    "samples.jsonl",
-)
 
 
 def vlmhb(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -194,7 +182,7 @@ def test_results_uri_holds_each_run_folder_and_the_experiment_report(
     stored = objects(runs, s3_server, f"results/{NAME}/")
     for run in runs.run_dirs("remote"):
         folder = runs.run_dirs("remote")[run].name
-        for name in UPLOADED:
+        for name in COMPLETED_RUN_FILES:
             key = f"{folder}/{name}"
             assert f"results/{NAME}/{key}" in stored, f"{key} not uploaded"
             if name != "manifest.json":  # see the next test

@@ -1,4 +1,5 @@
-"""Helpers for the packages' end-to-end tests (waiting on a running ``vlmhb run``)."""
+"""Helpers for the packages' end-to-end tests: what a completed run folder holds, and
+waiting on a running ``vlmhb run``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 POLL_S = 0.05
+# What a run folder holds once inference, evaluation and report completed (written out
+# here, not taken from the stages: a test of the stages compares against this list).
+COMPLETED_RUN_FILES = (
+    "answers.csv",
+    "metrics_by_id.csv",
+    "metrics_by_doc_question.csv",
+    "metrics_by_doc_type.csv",
+    "metrics_general.csv",
+    "metrics_schema.json",
+    "report.md",
+    "report.html",
+    "manifest.json",
+    "samples.jsonl",
+    "run.json",
+)
 
 
 def _probe(probe: Callable[[], T | None]) -> T | None:
