@@ -41,7 +41,9 @@ class BootstrapOptions(BaseModel):
     (its disk free is a fact). ``check``: Ansible's check mode (report, change nothing).
     ``packages``: the system packages the host needs (default: the Docker engine).
     ``wheelhouse``: a folder of wheels the agent is installed from offline (default: built
-    from this checkout and its pins, cached)."""
+    from this checkout and its pins, cached; not built in check mode, where the tasks that
+    copy it are skipped). ``nvidia_toolkit``: install the NVIDIA container toolkit
+    (``auto``: when ``nvidia-smi`` lists GPUs)."""
 
     agent_name: str | None = Field(None, pattern=NAME_PATTERN)
     agent_bind: str = "127.0.0.1"
@@ -53,6 +55,7 @@ class BootstrapOptions(BaseModel):
     check: bool = False
     packages: list[str] | None = None
     wheelhouse: Path | None = None
+    nvidia_toolkit: Literal["auto"] | bool = "auto"
 
 
 class GpuFact(BaseModel):
