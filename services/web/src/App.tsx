@@ -6,6 +6,9 @@ import { ExperimentsPage } from './pages/ExperimentsPage';
 import { NewExperimentPage } from './pages/NewExperimentPage';
 import { ExperimentPage } from './pages/ExperimentPage';
 import { TokenDialog } from './components/TokenDialog';
+import { HostsBadge } from './components/HostsBadge';
+import { HostsPage } from './pages/HostsPage';
+import { CatalogPage } from './pages/CatalogPage';
 
 function HealthBadge() {
   const health = useQuery({
@@ -36,10 +39,13 @@ export function App() {
             Experiments
           </NavLink>
           <NavLink to="/new">New experiment</NavLink>
+          <NavLink to="/hosts">Hosts</NavLink>
+          <NavLink to="/catalog">Catalog</NavLink>
           <a href="/docs" target="_blank" rel="noreferrer">
             API docs
           </a>
         </nav>
+        <HostsBadge />
         <HealthBadge />
       </header>
       <main>
@@ -47,6 +53,8 @@ export function App() {
           <Route path="/" element={<ExperimentsPage />} />
           <Route path="/new" element={<NewExperimentPage />} />
           <Route path="/experiments/:id/:tab?" element={<ExperimentPage />} />
+          <Route path="/hosts/:name?" element={<HostsPage />} />
+          <Route path="/catalog" element={<CatalogPage />} />
           <Route path="*" element={<div className="empty">Page not found.</div>} />
         </Routes>
       </main>
