@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { directionArrow, directionWords, improves } from './format';
+import { bytes, directionArrow, directionWords, improves } from './format';
 import type { MetricInfo } from './types';
 
 function info(name: string, higher_is_better: boolean | null, kind: MetricInfo['kind'] = 'speed'): MetricInfo {
@@ -32,5 +32,14 @@ describe('metric directions come from the metric metadata, not the name', () => 
     expect(directionArrow(undefined)).toBe('');
     expect(directionWords(info('cer', false))).toBe('lower is better');
     expect(directionWords(info('sessions', null))).toBeUndefined();
+  });
+});
+
+describe('bytes', () => {
+  it('picks B, KiB, MiB or GiB', () => {
+    expect(bytes(512)).toBe('512 B');
+    expect(bytes(2048)).toBe('2.0 KiB');
+    expect(bytes(3 * 1024 ** 2)).toBe('3.0 MiB');
+    expect(bytes(5.5 * 1024 ** 3)).toBe('5.5 GiB');
   });
 });
