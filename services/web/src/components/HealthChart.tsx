@@ -1,6 +1,9 @@
+import { lazy, Suspense } from 'react';
 import type { HostCheck } from '../lib/hosts';
 import type { PlotlyFigure } from '../lib/types';
-import { Figure } from './Plot';
+
+// Plotly is big: loaded with the first chart (as on the Compare tab)
+const Figure = lazy(() => import('./Plot').then((m) => ({ default: m.Figure })));
 
 /** The traces of a host's health history (oldest first): latency, then per GPU its memory
  * used and temperature where the checks reported them. */
@@ -37,5 +40,9 @@ export function healthFigure(checks: readonly HostCheck[]): PlotlyFigure {
 
 export function HealthChart({ checks }: { checks: readonly HostCheck[] }) {
   if (!checks.length) return <div className="muted small">No health checks yet.</div>;
-  return <Figure figure={healthFigure(checks)} height={260} />;
+  return (
+    <Suspense fallback={<div className="muted small">Loading chart…</div>}>
+      <Figure figure={healthFigure(checks)} height={260} />
+    </Suspense>
+  );
 }
