@@ -27,7 +27,10 @@ from vlmhb_backend_testkit import TEST_HOST, TEST_TOKEN, api_client
 from vlmhb_orchestrator_testkit import shared_redis_url
 
 PG_ADMIN_DSN = os.environ.get("VLMHB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = "experiments, experiment_models, runs, stage_tasks, stage_attempts, events, artifacts"
+TABLES = (
+    "experiments, experiment_models, runs, stage_tasks, stage_attempts, events, artifacts, "
+    "hosts, host_jobs, host_job_events, host_checks, container_checks, host_events, catalog_models"
+)
 
 
 @contextmanager

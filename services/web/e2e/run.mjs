@@ -1,6 +1,9 @@
 // End-to-end check of the UI against a real `vlmhb serve`:
 // build a tiny dataset, start the server with the built UI, submit an experiment through the
-// New experiment form, watch it complete live, open Compare (Plotly) and Samples. The
+// New experiment form, watch it complete live, open Compare (Plotly) and Samples; on the
+// Hosts page add this machine as a host (connection local), press "Check (dry run)" (the
+// bootstrap playbook in check mode: real Ansible) and see its live log and facts; on the
+// Catalog page add a model and see it listed (hosts and catalog pages at 1280 px). The
 // browser logs in the way a user does: the login prompt, then the /?token= link.
 // Screenshots go to e2e-artifacts/. Exit code 0 only when every step passed.
 //
@@ -107,7 +110,15 @@ async function main() {
       ['serve', '--port', String(port), '--data-dir', path.join(tmp, 'state'), '--runs-dir', path.join(tmp, 'runs')],
       {
         cwd: tmp,
-        env: { ...process.env, VLMHB_DATA_ROOT: dataRoot, VLMHB_WEB_DIST: dist, VLMHB_AUTH_TOKEN: token },
+        env: {
+          ...process.env,
+          // ansible-playbook (the bootstrap's dry run) lives beside vlmhb in the venv
+          PATH: `${path.dirname(vlmhb)}${path.delimiter}${process.env.PATH ?? ''}`,
+          VLMHB_DATA_ROOT: dataRoot,
+          VLMHB_WEB_DIST: dist,
+          VLMHB_AUTH_TOKEN: token,
+          VLMHB_HOST_CONNECTIONS: 'ssh,local',
+        },
         stdio: ['ignore', serverLog, serverLog],
         detached: true,
       },
@@ -295,6 +306,88 @@ async function main() {
       });
       log(`sample rows: ${count}`);
       await shot('07-samples');
+    });
+
+    await page.setViewportSize({ width: 1280, height: 900 }); // the hosts and catalog pages fit at 1280 px
+    const fits = async (what) => {
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (width > 1280) throw new Error(`${what} is ${width} px wide (more than 1280)`);
+    };
+
+    await step('hosts: add this machine', async () => {
+      await page.getByRole('link', { name: 'Hosts', exact: true }).click();
+      await page.getByRole('heading', { name: 'Hosts' }).waitFor();
+      await page.getByText('No hosts yet').waitFor();
+      await page.getByTestId('hosts-badge').waitFor();
+      const form = page.getByRole('form', { name: 'Add host' });
+      await form.getByPlaceholder('gpu-01').fill('local');
+      await form.getByPlaceholder('10.0.0.5').fill('127.0.0.1');
+      // a key reference that is a path is refused next to its field
+      await form.getByPlaceholder('gpu-fleet').fill('../id_rsa');
+      await form.getByRole('button', { name: 'Add host' }).click();
+      await form.getByTestId('error-ssh_key').waitFor({ timeout: 10_000 });
+      await shot('hosts-01-key-refused');
+      await form.getByPlaceholder('gpu-fleet').fill('');
+      await form.getByRole('combobox').selectOption('local');
+      await form.getByRole('button', { name: 'Add host' }).click();
+      const row = page.getByTestId('host-row').filter({ hasText: 'local' });
+      await row.locator('[data-status="new"]').waitFor({ timeout: 10_000 });
+      await fits('the Hosts page');
+      await shot('hosts-02-added');
+    });
+
+    await step('hosts: dry run with live log and facts', async () => {
+      await page.getByTestId('host-row').getByRole('link', { name: 'local' }).click();
+      const detail = page.getByTestId('host-detail');
+      await detail.waitFor();
+      await detail.getByRole('button', { name: 'Check (dry run)' }).click();
+      const log = detail.getByTestId('job-log');
+      await log.locator('.job-task').first().waitFor({ timeout: 30_000 }); // events while it runs
+      const status = detail.getByTestId('job-status');
+      const end = Date.now() + deadlineS * 1000;
+      for (;;) {
+        const s = await status.getAttribute('data-status');
+        if (s === 'successful') break;
+        if (s === 'failed' || s === 'canceled') {
+          throw new Error(`dry run ${s}: ${await detail.getByTestId('job-summary').innerText()}`);
+        }
+        if (Date.now() > end) throw new Error(`dry run not finished after ${deadlineS} s (${s})`);
+        await page.waitForTimeout(200);
+      }
+      const tasks = await log.locator('.job-task').count();
+      const oks = await log.locator('.job-ok, .job-changed, .job-skipped').count();
+      if (tasks < 2 || oks < 2) throw new Error(`log shows ${tasks} tasks, ${oks} results`);
+      const facts = detail.getByTestId('host-facts');
+      await facts.getByText('Kernel').waitFor({ timeout: 10_000 });
+      const text = await facts.innerText();
+      const kernel = os.release();
+      if (!text.includes(kernel)) throw new Error(`facts do not show this kernel (${kernel}): ${text}`);
+      await fits('the host detail');
+      await shot('hosts-03-dry-run');
+    });
+
+    await step('catalog: add a model', async () => {
+      await page.getByRole('link', { name: 'Catalog', exact: true }).click();
+      await page.getByRole('heading', { name: 'Catalog' }).waitFor();
+      await page.getByText('No models.').waitFor({ timeout: 10_000 }); // no registry presets here
+      const table = page.getByTestId('models-table');
+      const form = page.getByRole('form', { name: 'Catalog model' });
+      await form.getByLabel('Name', { exact: true }).fill('e2e-oracle');
+      await form.getByLabel('Backend', { exact: true }).fill('scripted');
+      await form.getByLabel('Version').fill('1');
+      await form.getByLabel('Notes').fill('added by the web e2e');
+      await form.getByTestId('params-input').fill(`answers_file: ${dataset}/annotation.csv\nanswer_column: answer`);
+      await form.getByRole('button', { name: 'Add model' }).click();
+      const row = table.getByTestId('model-row').filter({ hasText: 'e2e-oracle' });
+      await row.waitFor({ timeout: 10_000 });
+      if (!(await row.innerText()).includes('catalog')) throw new Error(`row lacks the catalog tag: ${await row.innerText()}`);
+      const listed = await page.request.get(`${base}/api/v1/catalog/models/e2e-oracle`);
+      const body = await listed.json();
+      if (!listed.ok() || body.spec?.params?.answer_column !== 'answer') {
+        throw new Error(`the API has ${listed.status()} ${JSON.stringify(body)}`);
+      }
+      await fits('the Catalog page');
+      await shot('catalog-01-model-added');
     });
 
     if (pageErrors.length) {

@@ -21,6 +21,8 @@ from vlmhb.agent.wire import (
     EventsPage,
     Health,
     Heartbeat,
+    ImageJob,
+    Images,
     Inventory,
     StageStarted,
     StageStatus,
@@ -104,6 +106,21 @@ class AgentClient:
         """Stop and remove the vlmhb containers with ``labels``; how many there were."""
         answer = self._call("POST", "/containers/stop", json={"labels": labels})
         return len(StoppedContainers.model_validate(answer).stopped)
+
+    def images(self) -> Images:
+        return Images.model_validate(self._call("GET", "/images"))
+
+    def build_images(self, names: list[str], force: bool = False) -> ImageJob:
+        """Start building image folders ``names`` (all when empty): the build job."""
+        body = {"names": names, "force": force}
+        return ImageJob.model_validate(self._call("POST", "/images/build", json=body))
+
+    def image_job(self, job_id: str) -> ImageJob:
+        return ImageJob.model_validate(self._call("GET", f"/images/jobs/{job_id}"))
+
+    def pull_image(self, ref: str) -> dict[str, str]:
+        answer: dict[str, str] = self._call("POST", "/images/pull", json={"ref": ref})
+        return answer
 
     def close(self) -> None:
         self._http.close()

@@ -52,6 +52,7 @@ def _info(attrs: dict[str, Any]) -> ContainerInfo:
         state=str(state.get("Status", "")),
         exit_code=None if running else state.get("ExitCode"),
         oom_killed=bool(state.get("OOMKilled")),
+        restarts=int(attrs.get("RestartCount") or 0),
     )
 
 

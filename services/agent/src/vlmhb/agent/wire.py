@@ -83,6 +83,7 @@ class ContainerInfo(BaseModel):
     state: str
     exit_code: int | None = None
     oom_killed: bool = False
+    restarts: int = 0
 
 
 class StopContainers(BaseModel):

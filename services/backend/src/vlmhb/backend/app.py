@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from vlmhb.backend import __version__
 from vlmhb.backend.api.routers import include_routers
 from vlmhb.backend.api.security import BodyLimit
+from vlmhb.backend.api.validation import install_validation_errors
 from vlmhb.backend.api.web import mount_web
 from vlmhb.backend.guards import BrowserGuard, install_log_filter
 from vlmhb.backend.lifespan import running_services
@@ -43,6 +44,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         "and analytics. See docs/backend.md.",
     )
     include_routers(app)
+    install_validation_errors(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -18,6 +18,8 @@ from vlmhb.backend.db.engine import Database
 from vlmhb.backend.db.migrate import upgrade
 from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
+from vlmhb.backend.hosts.health import HealthMonitor
+from vlmhb.backend.hosts.jobs import HostJobs
 from vlmhb.backend.results_mirror import ResultsMirror
 from vlmhb.backend.runner.base import EmbeddedRunner, Runner
 from vlmhb.backend.runner.remote import RemoteRunner
@@ -100,11 +102,21 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
         settings.runs_dir, submission_policy(settings), settings.results_refresh_s
     )
     bus_kind = "redis" if settings.redis_url else "inprocess"
-    services = Services(settings, db, hub, recorder, runner, bus_kind, bus, mirror)
+    host_jobs = HostJobs(db, settings)
+    await run_in_threadpool(host_jobs.recover)
+    health = HealthMonitor(db, settings)
+    services = Services(
+        settings, db, hub, recorder, runner, bus_kind, bus, mirror, host_jobs, health
+    )
     await recover(services)
+    monitor = asyncio.create_task(health.run_forever())
     try:
         yield services
     finally:
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+        await run_in_threadpool(host_jobs.shutdown)
         await runner.shutdown()
         if runner.mode == "embedded":
             await mark_interrupted(services, "the server stopped while it ran")

@@ -274,3 +274,4 @@ SECURED_RESPONSES: Responses = {
 }
 INVALID: Responses = {422: error("invalid parameters or body", ValidationErrorOut)}
 NOT_FOUND: Responses = {404: error("not found")}
+CONFLICT: Responses = {409: error("conflicts with the current state (exists, or busy)")}

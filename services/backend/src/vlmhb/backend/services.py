@@ -1,5 +1,5 @@
 """The objects one backend process shares: settings, DB, event hub, recorder, runner,
-the mirror of results kept in storage."""
+the mirror of results kept in storage, the hosts' bootstrap jobs and health monitor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from starlette.requests import HTTPConnection
 from vlmhb.backend.db.engine import Database
 from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
+from vlmhb.backend.hosts.health import HealthMonitor
+from vlmhb.backend.hosts.jobs import HostJobs
 from vlmhb.backend.results_mirror import ResultsMirror
 from vlmhb.backend.runner.base import Runner
 from vlmhb.backend.settings import BackendSettings
@@ -27,6 +29,8 @@ class Services:
     bus_kind: str
     bus: Any
     mirror: ResultsMirror
+    host_jobs: HostJobs
+    health: HealthMonitor
 
 
 def get_services(request: Request) -> Services:

@@ -27,7 +27,10 @@ class BackendSettings(RunnerSettings):
     127.0.0.1 and [::1] (``*``: any). ``orchestrator_token``: what ``vlmhb backend``
     sends to the orchestrator (default: ``auth_token``). ``results_refresh_s``: how old
     a run folder mirrored from an experiment's ``results_uri`` may get before a read pulls
-    it again (``vlmhb.backend.results_mirror``).
+    it again (``vlmhb.backend.results_mirror``). Hosts (``docs/hosts.md``):
+    ``ssh_keys_dir`` (default ``<data_dir>/ssh-keys``) holds the keys a host's key
+    reference names; ``agent_token_file`` the agents' token; ``host_connections`` the
+    connections a host may use; ``health_interval_s``/``health_kept``: the monitor.
     The runs folder and the submission limits (``data_root``, ``model_roots``,
     ``model_keys``) come from ``RunnerSettings``, shared with the orchestrator.
     """
@@ -53,6 +56,11 @@ class BackendSettings(RunnerSettings):
     max_upload_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     ws_queue_size: int = Field(4096, ge=16)
     results_refresh_s: float = Field(5.0, ge=0)
+    ssh_keys_dir: Path | None = None
+    agent_token_file: Path | None = None
+    host_connections: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["ssh"])
+    health_interval_s: float = Field(10.0, gt=0)
+    health_kept: int = Field(1000, ge=10)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -62,6 +70,16 @@ class BackendSettings(RunnerSettings):
         """Blank, whitespace-padded or short tokens are refused (a clear error at start)."""
         source = f"VLMHB_{(info.field_name or 'auth_token').upper()}"
         return None if value is None else check_token(value, source)
+
+    @field_validator("host_connections", mode="before")
+    @classmethod
+    def _connections(cls, value: Any) -> Any:
+        """``VLMHB_HOST_CONNECTIONS``: ``ssh,local,docker`` (comma-separated)."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and set(value) - {"ssh", "local", "docker"}:
+            raise ValueError(f"host connections are ssh, local and docker; got {value}")
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -105,6 +123,10 @@ class BackendSettings(RunnerSettings):
     def experiments_dir(self) -> Path:
         """Submitted configs are stored in ``<data_dir>/experiments/<id>/``."""
         return self.data_dir / "experiments"
+
+    @property
+    def keys_dir(self) -> Path:
+        return (self.ssh_keys_dir or self.data_dir / "ssh-keys").expanduser()
 
     @property
     def url(self) -> str:

@@ -16,6 +16,7 @@ from vlmhb.backend.api.deps import ExperimentDep, ServicesDep, http_error
 from vlmhb.backend.api.routing import allow_all_methods
 from vlmhb.backend.crud import experiments as crud
 from vlmhb.backend.errors import Conflict, NotFound, Unavailable
+from vlmhb.backend.hosts.catalog import catalog_entries
 from vlmhb.backend.schemas import (
     INVALID,
     NOT_FOUND,
@@ -39,6 +40,7 @@ from vlmhb.backend.submission import (
     store_legacy,
     store_structured,
 )
+from vlmhb.core.config.catalog import write_catalog
 from vlmhb.core.config.loader import LEGACY_USER_CONFIG
 from vlmhb.orchestrator.settings import submission_policy
 
@@ -134,6 +136,7 @@ async def _store_and_register(
         else:
             fmt = config_format(content_type)
             path = await run_in_threadpool(store_structured, folder, await request.body(), fmt)
+            await run_in_threadpool(_snapshot_catalog, services, folder)
         spec = await run_in_threadpool(load_spec, path, policy)
         await actions.register(services, experiment_id, spec, fmt, path)
     except SubmissionError as exc:
@@ -141,6 +144,14 @@ async def _store_and_register(
     except Conflict as exc:
         raise http_error(exc) from None
     return path, spec.name
+
+
+def _snapshot_catalog(services: Services, folder: Path) -> None:
+    """The model catalog as it is now, beside the config: a catalog model a config picks
+    by name loads the same wherever and whenever the config is loaded."""
+    entries = catalog_entries(services.db)
+    if entries:
+        write_catalog(folder, entries)
 
 
 async def _store_multipart(request: Request, folder: Path, data_root: Path) -> Path:

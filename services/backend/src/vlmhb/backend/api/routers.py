@@ -9,8 +9,10 @@ from fastapi import APIRouter, FastAPI
 from vlmhb.backend.api import (
     analytics,
     auth,
+    catalog,
     events,
     experiments,
+    hosts,
     metrics_schema,
     samples,
     stages,
@@ -21,7 +23,18 @@ from vlmhb.backend.api.security import bearer_dependency
 API_PREFIX = "/api/v1"
 # the only routes where ``?access_token=`` counts: a header is impossible there
 QUERY_TOKEN_ENDPOINTS = (events.sse_events, samples.sample_image, system.artifact)
-GUARDED = (experiments, stages, samples, metrics_schema, analytics, events, system, auth)
+GUARDED = (
+    experiments,
+    stages,
+    samples,
+    metrics_schema,
+    analytics,
+    events,
+    system,
+    auth,
+    hosts,
+    catalog,
+)
 
 
 def include_routers(app: FastAPI) -> None:

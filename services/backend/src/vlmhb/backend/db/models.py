@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Float,
@@ -213,3 +214,133 @@ class Artifact(Base):
     kind: Mapped[str] = mapped_column(String(40))
     size: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Host(Base):
+    """A host of the platform (``docs/hosts.md``): where it is, how Ansible reaches it
+    (``ssh_key`` is a reference: a file name in ``VLMHB_SSH_KEYS_DIR``, never the key),
+    its agent, status and the facts its last bootstrap gathered."""
+
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(255))
+    connection: Mapped[str] = mapped_column(String(20), default="ssh")
+    ssh_user: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ssh_port: Mapped[int] = mapped_column(Integer, default=22)
+    ssh_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    agent_port: Mapped[int] = mapped_column(Integer, default=8101)
+    agent_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    agent_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    facts: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    facts_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HostJob(Base):
+    """One bootstrap run of a host (``check``: Ansible's check mode)."""
+
+    __tablename__ = "host_jobs"
+    __table_args__ = (Index("ix_host_jobs_host_created", "host_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20), default="bootstrap")
+    check: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    rc: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    changed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failures: Mapped[list[str]] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class HostJobEvent(Base):
+    """One Ansible event of a job (``vlmhb.hosts.models.JobEvent``, scrubbed)."""
+
+    __tablename__ = "host_job_events"
+    __table_args__ = (UniqueConstraint("job_id", "seq", name="uq_host_job_events_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("host_jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(40))
+    task: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    changed: Mapped[bool] = mapped_column(default=False)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HostCheck(Base):
+    """One health check of a host's agent (the history the monitor keeps)."""
+
+    __tablename__ = "host_checks"
+    __table_args__ = (Index("ix_host_checks_host_checked", "host_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpus: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class ContainerCheck(Base):
+    """A stage container as the monitor saw it: a row when it first shows and each time
+    its state, restarts, exit code or OOM kill changes."""
+
+    __tablename__ = "container_checks"
+    __table_args__ = (Index("ix_container_checks_host_checked", "host_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    container_id: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(40))
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    oom_killed: Mapped[bool] = mapped_column(default=False)
+
+
+class HostEvent(Base):
+    """A host or container turning unhealthy or healthy, or a bootstrap ending."""
+
+    __tablename__ = "host_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CatalogModel(Base):
+    """A model of the catalog (``vlmhb.core.config.catalog``): ``spec`` is the model
+    entry a config picking it by name gets; the other columns describe it."""
+
+    __tablename__ = "catalog_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    backend: Mapped[str] = mapped_column(String(100))
+    weights: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    gpu_memory_gb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    version: Mapped[str] = mapped_column(String(100), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
