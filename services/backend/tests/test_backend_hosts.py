@@ -137,6 +137,7 @@ def all_bytes_under(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the database file is grepped
 async def test_a_dry_run_bootstrap_of_this_machine_streams_events_and_stores_facts(
     make_settings: Any, tmp_path: Path
 ) -> None:
@@ -149,8 +150,6 @@ async def test_a_dry_run_bootstrap_of_this_machine_streams_events_and_stores_fac
         ssh_keys_dir=keys_folder(tmp_path),
         host_connections=["ssh", "local"],
         agent_token_file=token_file,
-        redis_url=None,
-        database_url=f"sqlite:///{tmp_path / 'hosts.db'}",
     )
     async with api_client(settings) as client:
         body = host_body(name="this-machine", address="127.0.0.1", connection="local")
@@ -201,7 +200,9 @@ async def test_a_dry_run_bootstrap_of_this_machine_streams_events_and_stores_fac
                 "/api/v1/host-events",
             )
         ]
-    stored = (tmp_path / "hosts.db").read_bytes() + all_bytes_under(settings.data_dir)
+    database = [p.read_bytes() for p in tmp_path.glob("vlmhb.db*")]  # with its WAL
+    assert database, "the SQLite file is where the settings put it"
+    stored = b"".join(database) + all_bytes_under(settings.data_dir)  # jobs' folders too
     shown = "".join(responses) + str(events)
     for secret in (agent_token, TEST_TOKEN, KEY_TEXT.split("\n")[1]):
         assert secret.encode() not in stored

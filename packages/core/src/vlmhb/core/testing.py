@@ -4,9 +4,10 @@ waiting on a running ``vlmhb run``."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,12 +55,20 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for the run to make progress")
 
 
-async def wait_for_async(probe: Callable[[], T | None], timeout_s: float = 60.0) -> T:
-    """``wait_for`` inside an event loop (it sleeps without blocking the loop)."""
+async def wait_for_async(
+    probe: Callable[[], T | None] | Callable[[], Awaitable[T | None]], timeout_s: float = 60.0
+) -> T:
+    """``wait_for`` inside an event loop (it sleeps without blocking the loop); ``probe``
+    may be a coroutine function."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = _probe(probe)
+        if inspect.isawaitable(value):
+            try:
+                value = await value
+            except (OSError, ValueError):
+                value = None
         if value:
-            return value
+            return value  # type: ignore[return-value]
         await asyncio.sleep(POLL_S)
     raise AssertionError(f"timed out after {timeout_s:.0f} s")
