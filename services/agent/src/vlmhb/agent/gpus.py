@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,8 @@ class NvmlGpu:
     name: str
     memory_total_mb: int
     memory_used_mb: int
+    temperature_c: int | None = None
+    utilization_pct: int | None = None
 
 
 @contextlib.contextmanager
@@ -62,9 +64,23 @@ def nvml_gpus() -> list[NvmlGpu]:
                     name=_text(nvml.nvmlDeviceGetName(handle)),
                     memory_total_mb=int(memory.total) // 2**20,
                     memory_used_mb=int(memory.used) // 2**20,
+                    temperature_c=_optional(
+                        nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU
+                    ),
+                    utilization_pct=_optional(
+                        lambda h: nvml.nvmlDeviceGetUtilizationRates(h).gpu, handle
+                    ),
                 )
             )
         return found
+
+
+def _optional(read: Callable[..., Any], *args: Any) -> int | None:
+    """``read(*args)``: a reading some GPUs and drivers do not give (``None`` then)."""
+    try:
+        return int(read(*args))
+    except Exception:  # NVMLError_NotSupported and the like
+        return None
 
 
 def _text(value: str | bytes) -> str:
@@ -119,6 +135,8 @@ class GpuPool:
                         "name": seen.name,
                         "memory_total_mb": seen.memory_total_mb,
                         "memory_used_mb": seen.memory_used_mb,
+                        "temperature_c": seen.temperature_c,
+                        "utilization_pct": seen.utilization_pct,
                     }
                 )
             elif gpu.isdigit():

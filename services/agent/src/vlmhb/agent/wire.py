@@ -22,7 +22,8 @@ class Health(BaseModel):
 
 
 class GpuInfo(BaseModel):
-    """A declared GPU: ``id`` as declared; what NVML knows of it when a driver answers."""
+    """A declared GPU: ``id`` as declared; what NVML knows of it when a driver answers
+    (name, memory, temperature and utilisation where the GPU reports them)."""
 
     id: str
     index: int | None = None
@@ -30,6 +31,8 @@ class GpuInfo(BaseModel):
     name: str | None = None
     memory_total_mb: int | None = None
     memory_used_mb: int | None = None
+    temperature_c: int | None = None
+    utilization_pct: int | None = None
     busy: bool = False
 
 
