@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vlmhb.core.config.locate import line_of
+from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.config.roles import operator_fields
 from vlmhb.core.contracts import ModelSpec
 from vlmhb.core.errors import ConfigError
+from vlmhb.core.fieldtypes import PathRole, field_roles
 
 MODEL_CATALOG_FILE = "model-catalog.json"
 CATALOG_ENV_KEYS = frozenset({"kind", "image"})
@@ -52,12 +54,16 @@ def write_catalog(folder: Path, entries: CatalogEntries) -> Path:
     return path
 
 
-def validate_catalog_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+def validate_catalog_entry(
+    name: str, entry: Mapping[str, Any], policy: SubmissionPolicy | None = None
+) -> ModelSpec:
     """``entry`` as the model ``name`` (``ValueError`` naming the field when it is not a
-    valid model entry, sets an operator-only field, or picks more of an environment than
-    its ``kind`` and ``image``; the image is checked against the allow-list)."""
+    valid model entry, names a backend no registry has, sets an operator-only field, or
+    picks more of an environment than its ``kind`` and ``image``; the image is checked
+    against the allow-list). With ``policy`` (the server's submission limits) its paths
+    must lie inside the data roots and its API key be one the server allows for its URL."""
     from vlmhb.core.envs.policy import ContainerPolicyError, container_policy
-    from vlmhb.core.fieldtypes import OpenParams, params_model
+    from vlmhb.core.fieldtypes import params_model
     from vlmhb.core.registries import get_registries
 
     body = {key: value for key, value in entry.items() if key != "name"}
@@ -67,8 +73,11 @@ def validate_catalog_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(entry)"
         raise ValueError(f"field '{field}': {first['msg']}") from None
-    models = get_registries([]).models
-    params = params_model(models.get(spec.backend)) if spec.backend in models else OpenParams
+    models = get_registries(list(policy.registry_dirs) if policy else []).models
+    if spec.backend not in models:
+        known = ", ".join(sorted(models.names()))
+        raise ValueError(f"field 'backend': no backend {spec.backend!r} (known: {known})")
+    params = params_model(models.get(spec.backend))
     for loc in operator_fields(_without_env(body), ModelSpec, lambda _loc: params):
         field = ".".join(str(p) for p in loc)
         raise ValueError(
@@ -86,7 +95,34 @@ def validate_catalog_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
             container_policy().check_image(spec.env.image)
         except ContainerPolicyError as exc:
             raise ValueError(f"field 'env.image': {exc}") from None
+    if policy is not None:
+        _check_policy(spec, params, policy)
     return spec
+
+
+def _check_policy(spec: ModelSpec, params: type[BaseModel], policy: SubmissionPolicy) -> None:
+    """The entry's key and paths against the server's limits, as a submitted model's are."""
+    if spec.api_key_env and not policy.key_allowed(spec.api_key_env, spec.base_url):
+        raise ValueError(
+            f"field 'api_key_env': the server does not allow the key {spec.api_key_env!r} "
+            f"for base_url {spec.base_url!r} (VLMHB_MODEL_KEYS)"
+        )
+    paths: list[tuple[str, Any]] = [("model_path", spec.model_path)]
+    for field, roles in field_roles(params).items():
+        if PathRole.INPUT in roles and spec.params.get(field):
+            value = spec.params[field]
+            paths += [
+                (f"params.{field}", item)
+                for item in (value if isinstance(value, list) else [value])
+            ]
+    for field, value in paths:
+        if not value:
+            continue
+        given = Path(str(value))
+        path = given if given.is_absolute() else policy.base / given
+        hub_name = field == "model_path" and not given.is_absolute() and not path.exists()
+        if ".." in given.parts or (not hub_name and not policy.inside_data(path)):
+            raise ValueError(f"field '{field}': {str(value)!r} is outside the server's data roots")
 
 
 def expand_catalog(

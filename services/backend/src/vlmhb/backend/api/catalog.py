@@ -68,7 +68,7 @@ def _validated(body: CatalogModelIn, services: Services) -> None:
         raise HTTPException(422, f"field 'spec.{sorted(reserved)[0]}': set it at the top level")
     probe = CatalogModel(name=body.name, backend=body.backend, weights=body.weights, spec=body.spec)
     try:
-        validate_catalog_entry(body.name, entry_of(probe))
+        validate_catalog_entry(body.name, entry_of(probe), submission_policy(services.settings))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
