@@ -17,6 +17,7 @@ import httpx
 from PIL import Image
 
 from vlmhb.core.contracts import GenerationParams, ModelSpec, PreparedSample
+from vlmhb.core.metrics import scraped
 from vlmhb.inference.backends.base import (
     Backend,
     Generation,
@@ -278,7 +279,7 @@ async def test_crash_mid_stream_ends_with_error_event_and_server_stays_up() -> N
         assert fine.error == "" and fine.model_answer == "fine answer"
         assert http.get("/health").json() == {"status": "ok"}
         metrics = http.get("/metrics").text
-        assert "vlmhb_request_errors_total 2" in metrics
+        assert scraped(metrics)["vlmhb_request_errors_total"] == 2
 
 
 def test_api_key_guards_every_endpoint_but_health() -> None:
@@ -303,7 +304,7 @@ def test_api_key_guards_every_endpoint_but_health() -> None:
         assert anonymous.get("/v1/models", headers={"x-api-key": "s3cret-key"}).status_code == 200
         assert http.post("/v1/chat/completions", json=text_chat()).status_code == 200
         assert backend.requests and len(backend.requests) == 1
-        assert "vlmhb_auth_failures_total 6" in http.get("/metrics").text
+        assert scraped(http.get("/metrics").text)["vlmhb_auth_failures_total"] == 6
         anonymous.close()
 
 
@@ -341,18 +342,14 @@ def test_metrics_are_prometheus_text_with_statuses_and_histograms() -> None:
         response = http.get("/metrics")
         assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         lines = response.text.splitlines()
-        assert 'vlmhb_responses_total{status="200"} 2' in lines
-        assert 'vlmhb_responses_total{status="400"} 1' in lines
-        assert "vlmhb_requests_total 3" in lines
+        assert scraped(response.text)['vlmhb_responses_total{status="200"}'] == 2
+        assert scraped(response.text)['vlmhb_responses_total{status="400"}'] == 1
+        assert scraped(response.text)["vlmhb_requests_total"] == 3
         assert "# TYPE vlmhb_request_duration_seconds histogram" in lines
-        assert 'vlmhb_request_duration_seconds_bucket{le="+Inf"} 3' in lines
-        assert "vlmhb_request_duration_seconds_count 3" in lines
-        assert 'vlmhb_time_to_first_token_seconds_bucket{le="+Inf"} 1' in lines
-        peak = next(line for line in lines if line.startswith("vlmhb_process_peak_rss_bytes"))
-        assert int(peak.split()[1]) > 0
-        buckets = [
-            int(line.rsplit(" ", 1)[1])
-            for line in lines
-            if line.startswith("vlmhb_request_duration_seconds_bucket")
-        ]
-        assert buckets == sorted(buckets)
+        assert scraped(response.text)['vlmhb_request_duration_seconds_bucket{le="+Inf"}'] == 3
+        assert scraped(response.text)["vlmhb_request_duration_seconds_count"] == 3
+        assert scraped(response.text)['vlmhb_time_to_first_token_seconds_bucket{le="+Inf"}'] == 1
+        found = scraped(response.text)
+        assert found["vlmhb_process_peak_rss_bytes"] > 0
+        buckets = [v for k, v in found.items() if k.startswith("vlmhb_request_duration_seconds_b")]
+        assert len(buckets) == 15 and buckets == sorted(buckets)

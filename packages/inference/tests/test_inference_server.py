@@ -14,6 +14,7 @@ import httpx
 from PIL import Image
 
 from vlmhb.core.contracts import ModelSpec
+from vlmhb.core.metrics import scraped
 from vlmhb.inference.backends.base import Backend
 from vlmhb.inference.backends.scripted import ScriptedBackend
 from vlmhb.inference.server import LATENCY_HEADER
@@ -103,8 +104,8 @@ def test_backend_failure_is_openai_style_500(serve: ServeFn) -> None:
             assert response.status_code == 500
             assert "fail_ids" in response.json()["error"]["message"]
         metrics = http.get("/metrics").text
-        assert "vlmhb_requests_total 2" in metrics
-        assert "vlmhb_request_errors_total 2" in metrics
+        assert scraped(metrics)["vlmhb_requests_total"] == 2
+        assert scraped(metrics)["vlmhb_request_errors_total"] == 2
         assert "vlmhb_process_peak_rss_bytes" in metrics
 
 

@@ -9,20 +9,25 @@ from typing import Any
 
 import pytest
 
-from vlmhb.inference.telemetry import GpuMemory, Histogram, Telemetry
+from vlmhb.core.metrics import scraped
+from vlmhb.inference.telemetry import GpuMemory, Telemetry
 
 
-def test_histogram_lines_are_cumulative_with_sum_and_count() -> None:
-    histogram = Histogram((0.1, 1.0))
-    for value in (0.05, 0.1, 0.5, 3.0):
-        histogram.observe(value)
-    assert histogram.lines("h") == [
-        'h_bucket{le="0.1"} 2',
-        'h_bucket{le="1.0"} 3',
-        'h_bucket{le="+Inf"} 4',
-        "h_sum 3.65",
-        "h_count 4",
-    ]
+def test_histograms_are_cumulative_with_sum_and_count() -> None:
+    telemetry = Telemetry(gpu=None)
+    for duration in (0.004, 0.01, 0.5, 200.0):
+        telemetry.started()
+        telemetry.finished(duration, error=False)
+    found = scraped(telemetry.render())
+    name = "vlmhb_request_duration_seconds"
+    assert found[f'{name}_bucket{{le="0.005"}}'] == 1
+    assert found[f'{name}_bucket{{le="0.01"}}'] == 2
+    assert found[f'{name}_bucket{{le="0.5"}}'] == 3
+    assert found[f'{name}_bucket{{le="120.0"}}'] == 3
+    assert found[f'{name}_bucket{{le="+Inf"}}'] == 4
+    assert found[f"{name}_count"] == 4 and found[f"{name}_sum"] == pytest.approx(200.514)
+    assert found["vlmhb_requests_in_flight"] == 0
+    assert found['vlmhb_responses_total{status="200"}'] == 4
 
 
 def test_gpu_peaks_follow_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:

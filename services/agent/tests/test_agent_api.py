@@ -19,6 +19,7 @@ from vlmhb.agent.client import AgentClient, AgentRefused, AgentUnavailable, pars
 from vlmhb.agent.settings import AgentSettings
 from vlmhb.agent.wire import StageStatus
 from vlmhb.core.contracts import EventType, StageTask, TaskState
+from vlmhb.core.metrics import scraped
 
 T = TypeVar("T")
 ROUTES = [
@@ -36,6 +37,7 @@ ROUTES = [
     ("GET", "/images/jobs/x"),
     ("POST", "/images/pull"),
     ("DELETE", "/images/vlmhb/base-cpu:latest"),
+    ("GET", "/metrics"),
 ]
 
 
@@ -120,6 +122,18 @@ def test_inventory_shows_the_declared_gpus_and_disk(agent: Any) -> None:
     assert [g.index for g in inventory.gpus] == [0, 1]
     assert inventory.gpus_free == ["0", "1"] and not any(g.busy for g in inventory.gpus)
     assert inventory.disk_free_bytes > 0 and inventory.running == []
+
+
+def test_metrics_show_the_gpus_disk_and_stages(agent: Any) -> None:
+    answer = httpx.get(f"{agent.url}/metrics", headers={"Authorization": f"Bearer {agent.token}"})
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    found = scraped(answer.text)
+    name = f'agent="{agent.name}"'
+    assert found[f'vlmhb_agent_gpus{{{name},state="declared"}}'] == 2
+    assert found[f"vlmhb_agent_stages_running{{{name}}}"] == 0
+    assert found[f"vlmhb_agent_disk_free_bytes{{{name}}}"] > 0
+    # the tests' GPUs are declared ids without a driver: no NVML readings to export
+    assert not [key for key in found if "temperature" in key]
 
 
 def test_a_process_stage_runs_end_to_end(agent: Any, plan_inference: Any) -> None:

@@ -46,6 +46,7 @@ from fastapi.requests import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vlmhb.core.metrics import METRICS_CONTENT_TYPE
 from vlmhb.inference.backends.base import Backend, BackendError, GenerationRequest, StreamEnd
 from vlmhb.inference.images import DEFAULT_MAX_IMAGE_BYTES, ImageError, ImagePolicy
 from vlmhb.inference.protocol import (
@@ -151,7 +152,7 @@ class ApiKeyMiddleware:
         if given is not None and hmac.compare_digest(given, self.key):
             await self.app(scope, receive, send)
             return
-        self.telemetry.auth_failures += 1
+        self.telemetry.auth_failed()
         message = (
             "invalid API key"
             if given
@@ -248,9 +249,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(
-            telemetry.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        return PlainTextResponse(telemetry.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:

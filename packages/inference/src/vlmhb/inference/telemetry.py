@@ -1,5 +1,5 @@
-"""Request counters, latency histograms and memory peaks of the API wrapper, rendered as
-Prometheus text (exposition format 0.0.4) for ``GET /metrics``.
+"""Request counters, latency histograms and memory peaks of the API wrapper, served as
+Prometheus text for ``GET /metrics`` (``prometheus_client``; ``vlmhb.core.metrics``).
 
 GPU memory is read through NVML (``pynvml``, package ``nvidia-ml-py``) only when it is
 importable and finds a GPU; otherwise no GPU series are exported. The devices are those
@@ -8,16 +8,16 @@ of ``CUDA_VISIBLE_DEVICES`` when it lists indices, else all.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import importlib
 import os
-from collections import Counter
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import psutil
+from prometheus_client import Counter, Gauge, Histogram
+
+from vlmhb.core.metrics import GaugeReading, ScrapedGauges, exposition, new_registry
 
 LATENCY_BUCKETS_S = (
     0.005,
@@ -35,29 +35,6 @@ LATENCY_BUCKETS_S = (
     60.0,
     120.0,
 )
-
-
-class Histogram:
-    """A Prometheus histogram with fixed upper bounds (seconds)."""
-
-    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def lines(self, name: str) -> list[str]:
-        out, total = [], 0
-        for bound, count in zip([*self.buckets, float("inf")], self.counts, strict=True):
-            total += count
-            le = "+Inf" if bound == float("inf") else repr(bound)
-            out.append(f'{name}_bucket{{le="{le}"}} {total}')
-        return [*out, f"{name}_sum {round(self.sum, 6)}", f"{name}_count {self.count}"]
 
 
 class GpuMemory:
@@ -92,25 +69,58 @@ class GpuMemory:
         }
 
 
-def _metric(name: str, kind: str, help_text: str, samples: list[str]) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
-
-
-@dataclass
 class Telemetry:
-    """Counters updated by the server; ``render`` gives the ``GET /metrics`` body."""
+    """What the server counts (``prometheus_client`` series in a registry of its own);
+    ``render`` gives the ``GET /metrics`` body."""
 
-    requests: int = 0
-    errors: int = 0
-    in_flight: int = 0
-    auth_failures: int = 0
-    peak_rss: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    latency: Histogram = field(default_factory=Histogram)
-    ttft: Histogram = field(default_factory=Histogram)
-    gpu: GpuMemory | None = field(default_factory=GpuMemory.open)
-    peak_gpu: dict[str, int] = field(default_factory=dict)
-    _process: psutil.Process = field(default_factory=psutil.Process, repr=False)
+    def __init__(self, gpu: GpuMemory | Literal["open"] | None = "open") -> None:
+        self.gpu = GpuMemory.open() if gpu == "open" else gpu
+        self.peak_rss = 0
+        self.peak_gpu: dict[str, int] = {}
+        self._seen = 0
+        self._process = psutil.Process()
+        self.registry = new_registry(ScrapedGauges(self._gpu_peaks))
+        registry = self.registry
+        self.requests = Counter(
+            "vlmhb_requests", "Chat completion requests received.", registry=registry
+        )
+        self.responses = Counter(
+            "vlmhb_responses",
+            "Finished chat completion requests by HTTP status.",
+            ["status"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "vlmhb_request_errors", "Chat completion requests that failed.", registry=registry
+        )
+        self.auth_failures = Counter(
+            "vlmhb_auth_failures",
+            "Requests refused for a missing or wrong API key.",
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "vlmhb_requests_in_flight", "Requests being served now.", registry=registry
+        )
+        self.latency = Histogram(
+            "vlmhb_request_duration_seconds",
+            "Time from request to the end of the reply.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "vlmhb_time_to_first_token_seconds",
+            "Time from request to the first streamed chunk.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        Gauge(
+            "vlmhb_process_rss_bytes", "Resident memory of the server now.", registry=registry
+        ).set_function(self.sample_memory)
+        Gauge(
+            "vlmhb_process_peak_rss_bytes",
+            "Highest resident memory sampled (background sampler and scrapes).",
+            registry=registry,
+        ).set_function(lambda: self.peak_rss)
 
     def sample_memory(self) -> int:
         """Current RSS in bytes; keeps the peaks of RSS and GPU memory seen."""
@@ -122,93 +132,40 @@ class Telemetry:
                     self.peak_gpu[index] = max(self.peak_gpu.get(index, 0), used)
         return rss
 
+    def _gpu_peaks(self) -> list[GaugeReading]:
+        if not self.peak_gpu:
+            return []
+        return [
+            GaugeReading(
+                "vlmhb_gpu_peak_memory_used_bytes",
+                "Highest GPU memory in use sampled through NVML, per device.",
+                ("gpu",),
+                {(index,): float(used) for index, used in self.peak_gpu.items()},
+            )
+        ]
+
     def started(self) -> None:
-        self.requests += 1
-        self.in_flight += 1
+        self.requests.inc()
+        self.in_flight.inc()
+        self._seen += 1
+
+    def auth_failed(self) -> None:
+        self.auth_failures.inc()
 
     def finished(
         self, duration_s: float, error: bool, status: int | None = None, ttft_s: float | None = None
     ) -> None:
         """One chat request done; ``status`` defaults to 500 on error, else 200."""
-        self.in_flight -= 1
+        self.in_flight.dec()
         self.latency.observe(duration_s)
         if ttft_s is not None:
             self.ttft.observe(ttft_s)
-        self.statuses[status or (500 if error else 200)] += 1
+        self.responses.labels(str(status or (500 if error else 200))).inc()
         if error:
-            self.errors += 1
-        if self.requests % 64 == 1:
+            self.errors.inc()
+        if self._seen % 64 == 1:
             self.sample_memory()
 
     def render(self) -> str:
-        rss = self.sample_memory()
-        lines = [
-            *_metric(
-                "vlmhb_requests_total",
-                "counter",
-                "Chat completion requests received.",
-                [f"vlmhb_requests_total {self.requests}"],
-            ),
-            *_metric(
-                "vlmhb_responses_total",
-                "counter",
-                "Finished chat completion requests by HTTP status.",
-                [
-                    f'vlmhb_responses_total{{status="{status}"}} {count}'
-                    for status, count in sorted(self.statuses.items())
-                ],
-            ),
-            *_metric(
-                "vlmhb_request_errors_total",
-                "counter",
-                "Chat completion requests that failed.",
-                [f"vlmhb_request_errors_total {self.errors}"],
-            ),
-            *_metric(
-                "vlmhb_auth_failures_total",
-                "counter",
-                "Requests refused for a missing or wrong API key.",
-                [f"vlmhb_auth_failures_total {self.auth_failures}"],
-            ),
-            *_metric(
-                "vlmhb_requests_in_flight",
-                "gauge",
-                "Requests being served now.",
-                [f"vlmhb_requests_in_flight {self.in_flight}"],
-            ),
-            *_metric(
-                "vlmhb_request_duration_seconds",
-                "histogram",
-                "Time from request to the end of the reply.",
-                self.latency.lines("vlmhb_request_duration_seconds"),
-            ),
-            *_metric(
-                "vlmhb_time_to_first_token_seconds",
-                "histogram",
-                "Time from request to the first streamed chunk.",
-                self.ttft.lines("vlmhb_time_to_first_token_seconds"),
-            ),
-            *_metric(
-                "vlmhb_process_rss_bytes",
-                "gauge",
-                "Resident memory of the server now.",
-                [f"vlmhb_process_rss_bytes {rss}"],
-            ),
-            *_metric(
-                "vlmhb_process_peak_rss_bytes",
-                "gauge",
-                "Highest resident memory sampled (background sampler and scrapes).",
-                [f"vlmhb_process_peak_rss_bytes {self.peak_rss}"],
-            ),
-        ]
-        if self.peak_gpu:
-            lines += _metric(
-                "vlmhb_gpu_peak_memory_used_bytes",
-                "gauge",
-                "Highest GPU memory in use sampled through NVML, per device.",
-                [
-                    f'vlmhb_gpu_peak_memory_used_bytes{{gpu="{index}"}} {used}'
-                    for index, used in sorted(self.peak_gpu.items())
-                ],
-            )
-        return "\n".join(lines) + "\n"
+        """The ``GET /metrics`` body (``METRICS_CONTENT_TYPE``)."""
+        return exposition(self.registry).decode()

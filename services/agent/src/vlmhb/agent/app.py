@@ -13,15 +13,17 @@ from collections.abc import AsyncIterator, Callable
 
 import requests
 from docker.errors import DockerException
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from vlmhb.agent import routes_docker, routes_stages
 from vlmhb.agent.auth import bearer_guard
 from vlmhb.agent.heartbeat import beat_forever
+from vlmhb.agent.metrics import agent_gauges
 from vlmhb.agent.state import AgentState
 from vlmhb.agent.wire import AGENT_LABEL, Health
 from vlmhb.containers.docker_env.orphans import remove_orphans
+from vlmhb.core.metrics import METRICS_CONTENT_TYPE, exposition, new_registry
 
 log = logging.getLogger("vlmhb.agent")
 
@@ -78,6 +80,13 @@ def create_agent_app(
         return state.health()
 
     guard = [Depends(bearer_guard(token))]
+    registry = new_registry(agent_gauges(state))
+
+    @app.get("/metrics", dependencies=guard)
+    def metrics() -> Response:
+        """Prometheus text (``docs/operations.md``); the token is needed, as elsewhere."""
+        return Response(exposition(registry), media_type=METRICS_CONTENT_TYPE)
+
     app.include_router(routes_stages.router, dependencies=guard)
     app.include_router(routes_docker.router, dependencies=guard)
 

@@ -20,6 +20,7 @@ from vlmhb.backend.events.hub import Hub
 from vlmhb.backend.events.recorder import Recorder
 from vlmhb.backend.hosts.health import HealthMonitor
 from vlmhb.backend.hosts.jobs import HostJobs
+from vlmhb.backend.metrics import backend_registry
 from vlmhb.backend.results_mirror import ResultsMirror
 from vlmhb.backend.runner.base import EmbeddedRunner, Runner
 from vlmhb.backend.runner.remote import RemoteRunner
@@ -106,7 +107,17 @@ async def running_services(settings: BackendSettings) -> AsyncIterator[Services]
     await run_in_threadpool(host_jobs.recover)
     health = HealthMonitor(db, settings)
     services = Services(
-        settings, db, hub, recorder, runner, bus_kind, bus, mirror, host_jobs, health
+        settings,
+        db,
+        hub,
+        recorder,
+        runner,
+        bus_kind,
+        bus,
+        mirror,
+        host_jobs,
+        health,
+        backend_registry(db, runner),
     )
     await recover(services)
     monitor = asyncio.create_task(health.run_forever())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from prometheus_client import CollectorRegistry
 from starlette.requests import HTTPConnection
 
 from vlmhb.backend.db.engine import Database
@@ -31,6 +32,7 @@ class Services:
     mirror: ResultsMirror
     host_jobs: HostJobs
     health: HealthMonitor
+    metrics: CollectorRegistry
 
 
 def get_services(request: Request) -> Services:

@@ -1,7 +1,8 @@
 """The orchestrator as its own HTTP service (``vlmhb orchestrator``) for the split mode.
 
 ``POST /run`` starts an experiment from a config path the backend stored (shared
-folder), ``POST /cancel/{id}``, ``GET /status/{id}``, ``GET /resources``, ``GET /health``
+folder), ``POST /cancel/{id}``, ``GET /status/{id}``, ``GET /resources``, ``GET /metrics``
+(Prometheus text), ``GET /health``
 (routes in ``vlmhb.orchestrator.routes``). Events go out on Redis; the backend persists
 them. A bearer token is required on every route but ``/health`` (``VLMHB_AUTH_TOKEN``,
 else the one generated into the data folder it shares with the backend);

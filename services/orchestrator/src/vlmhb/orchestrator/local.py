@@ -15,6 +15,8 @@ import contextlib
 import time
 from pathlib import Path
 
+from prometheus_client.registry import Collector
+
 from vlmhb.core.config import load_experiment
 from vlmhb.core.config.policy import SubmissionPolicy
 from vlmhb.core.contracts import Event, EventType, TaskState
@@ -23,6 +25,7 @@ from vlmhb.core.orchestration.executors import LOCAL
 from vlmhb.core.orchestration.orchestrator import Orchestrator
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.settings import Settings
+from vlmhb.orchestrator.metrics import OrchestratorMetrics
 from vlmhb.orchestrator.settings import RunnerSettings, submission_policy
 from vlmhb.orchestrator.topic import TopicBus
 
@@ -49,6 +52,7 @@ class LocalRunner:
         self._orchestrators: dict[str, Orchestrator] = {}
         self.last_state: dict[str, str] = {}
         self._stopping = False
+        self.metrics = OrchestratorMetrics()
 
     def submit(self, experiment_id: str, config_path: Path, force: bool = False) -> None:
         """Start the experiment in the background; returns at once."""
@@ -80,6 +84,8 @@ class LocalRunner:
 
     def _publish(self, experiment_id: str, state: TaskState, message: str = "") -> None:
         self.last_state[experiment_id] = state.value
+        if state in (TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED):
+            self.metrics.ended(state.value)
         self.bus.publish(
             Event(
                 type=EventType.STATE,
@@ -125,6 +131,10 @@ class LocalRunner:
 
     def snapshot(self) -> dict[str, int]:
         return {**self.resources.snapshot(), "experiments_running": len(self._tasks)}
+
+    def metric_collectors(self) -> list[Collector]:
+        """What this runner adds to a ``/metrics`` registry."""
+        return self.metrics.collectors(self.snapshot)
 
     async def shutdown(self) -> None:
         """Stop every experiment (their stage processes get SIGTERM); no CANCELLED news:

@@ -1,17 +1,18 @@
 """The orchestrator service's routes: ``POST /run``, ``POST /cancel/{id}``,
-``GET /status/{id}``, ``GET /resources`` (``runs``, bearer token) and ``GET /health``
-(``public``). The app (``vlmhb.orchestrator.app``) puts ``app.state.runner`` and
-``app.state.bus`` in place."""
+``GET /status/{id}``, ``GET /resources``, ``GET /metrics`` (``runs``, bearer token) and
+``GET /health`` (``public``). The app (``vlmhb.orchestrator.app``) puts
+``app.state.runner`` and ``app.state.bus`` in place."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from vlmhb.core import __version__
+from vlmhb.core.metrics import METRICS_CONTENT_TYPE, exposition, new_registry
 from vlmhb.orchestrator.local import AlreadyRunning, LocalRunner
 from vlmhb.orchestrator.redis_bus import RedisEventBus
 
@@ -77,3 +78,10 @@ async def resources(runner: RunnerDep) -> dict[str, Any]:
 async def health(request: Request) -> dict[str, str]:
     bus: RedisEventBus = request.app.state.bus
     return {"status": "ok" if await bus.ping() else "degraded", "version": __version__}
+
+
+@runs.get("/metrics")
+async def metrics(runner: RunnerDep) -> Response:
+    """Prometheus text (``docs/operations.md``)."""
+    registry = new_registry(*runner.metric_collectors())
+    return Response(exposition(registry), media_type=METRICS_CONTENT_TYPE)

@@ -13,6 +13,7 @@ from vlmhb.backend.api import (
     events,
     experiments,
     hosts,
+    metrics,
     metrics_schema,
     samples,
     stages,
@@ -34,6 +35,7 @@ GUARDED = (
     auth,
     hosts,
     catalog,
+    metrics,
 )
 
 
