@@ -1151,6 +1151,34 @@ export interface components {
             /** Uuid */
             uuid?: string | null;
         };
+        /**
+         * GpuInfo
+         * @description A declared GPU: ``id`` as declared; what NVML knows of it when a driver answers
+         *     (name, memory, temperature and utilisation where the GPU reports them).
+         */
+        GpuInfo: {
+            /** Id */
+            id: string;
+            /** Index */
+            index?: number | null;
+            /** Uuid */
+            uuid?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Memory Total Mb */
+            memory_total_mb?: number | null;
+            /** Memory Used Mb */
+            memory_used_mb?: number | null;
+            /** Temperature C */
+            temperature_c?: number | null;
+            /** Utilization Pct */
+            utilization_pct?: number | null;
+            /**
+             * Busy
+             * @default false
+             */
+            busy: boolean;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1183,9 +1211,7 @@ export interface components {
             /** Disk Free Bytes */
             disk_free_bytes: number | null;
             /** Gpus */
-            gpus: {
-                [key: string]: unknown;
-            }[];
+            gpus: components["schemas"]["GpuInfo"][];
             /** Running */
             running: number;
             /** Message */
@@ -1237,14 +1263,15 @@ export interface components {
             /** Gpus */
             gpus?: components["schemas"]["GpuFact"][];
         };
-        /** HostImages */
+        /**
+         * HostImages
+         * @description A host's stage images as its agent lists them, or the error reaching it.
+         */
         HostImages: {
             /** Host */
             host: string;
             /** Images */
-            images: {
-                [key: string]: unknown;
-            }[];
+            images: components["schemas"]["ImageRow"][];
             /** Error */
             error?: string | null;
         };
@@ -1357,6 +1384,74 @@ export interface components {
             ssh_key?: string | null;
             /** Agent Port */
             agent_port?: number | null;
+        };
+        /**
+         * ImageContents
+         * @description The ``org.vlmhb.contents`` label: ``packages`` maps distribution → version.
+         */
+        ImageContents: {
+            /** Python */
+            python?: string | null;
+            /** Python Path */
+            python_path?: string | null;
+            /**
+             * Vlmhb
+             * @default
+             */
+            vlmhb: string;
+            /** Packages */
+            packages?: {
+                [key: string]: string;
+            };
+            /** Apt */
+            apt?: {
+                [key: string]: string;
+            };
+            /** Error */
+            error?: string | null;
+        };
+        /** ImageJob */
+        ImageJob: {
+            /** Id */
+            id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "finished" | "failed";
+            /** Names */
+            names: string[];
+            /** Log */
+            log?: string[];
+            /** Outcomes */
+            outcomes?: {
+                [key: string]: unknown;
+            }[];
+            /** Error */
+            error?: string | null;
+        };
+        /**
+         * ImageRow
+         * @description One tag of a ``vlmhb/*`` image. ``digest``: the registry digest when the image was
+         *     pushed or pulled, else the local image id.
+         */
+        ImageRow: {
+            /** Tag */
+            tag: string;
+            /** Image Id */
+            image_id: string;
+            /** Digest */
+            digest: string;
+            /**
+             * Created
+             * Format: date-time
+             */
+            created: string;
+            /** Size */
+            size: number;
+            /** Source Hash */
+            source_hash: string | null;
+            contents: components["schemas"]["ImageContents"] | null;
         };
         /**
          * JobEvent
@@ -4381,9 +4476,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ImageJob"];
                 };
             };
             /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
@@ -4471,9 +4564,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ImageJob"];
                 };
             };
             /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
@@ -4771,6 +4862,7 @@ export const pathsApiV1ExperimentsExperiment_idEventsGetResponses200ContentTextE
 export const catalogModelOutSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CatalogModelOut"]["source"]> = ["catalog", "registry"];
 export const experimentStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ExperimentStatus"]> = ["ACCEPTED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"];
 export const hostInConnectionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["HostIn"]["connection"]> = ["ssh", "local", "docker"];
+export const imageJobStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ImageJob"]["state"]> = ["running", "finished", "failed"];
 export const jobEventStatusAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["JobEvent"]["status"]> = ["ok", "changed", "failed", "skipped", "unreachable"];
 export const metricInfoKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricInfo"]["kind"]> = ["quality", "speed", "cost", "reliability"];
 export const registryKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RegistryKind"]> = ["models", "tasks", "datasets", "metrics", "reports", "stages"];

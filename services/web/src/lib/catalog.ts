@@ -1,63 +1,19 @@
 // The catalogs (docs/hosts.md "API"): models an experiment picks by name, and the stage
 // images on each host. Shapes, and the model form <-> API body conversion.
 
+import type { components } from './api-types';
+
+type Schemas = components['schemas'];
+
 /** A model of ``GET /catalog/models``: a registry preset (read-only) or a catalog model. */
-export interface CatalogModel {
-  name: string;
-  source: 'catalog' | 'registry';
-  backend: string;
-  weights: Record<string, string>;
-  gpu_memory_gb: number | null;
-  version: string;
-  notes: string;
-  spec: Record<string, unknown>;
-  editable: boolean;
-}
-
+export type CatalogModel = Schemas['CatalogModelOut'];
 /** The body of ``POST /catalog/models`` and ``PUT /catalog/models/{name}``. */
-export interface CatalogModelBody {
-  name: string;
-  backend: string;
-  weights: Record<string, string>;
-  gpu_memory_gb: number | null;
-  version: string;
-  notes: string;
-  spec: Record<string, unknown>;
-}
-
-export interface ImageContents {
-  python?: string | null;
-  vlmhb?: string;
-  packages?: Record<string, string>;
-  apt?: Record<string, string>;
-  error?: string | null;
-}
-
-export interface ImageRow {
-  tag: string;
-  image_id: string;
-  digest: string;
-  created: string;
-  size: number;
-  source_hash: string | null;
-  contents: ImageContents | null;
-}
-
-export interface HostImages {
-  host: string;
-  images: ImageRow[];
-  error?: string | null;
-}
-
+export type CatalogModelBody = Schemas['CatalogModelIn'];
+export type ImageContents = Schemas['ImageContents'];
+export type ImageRow = Schemas['ImageRow'];
+export type HostImages = Schemas['HostImages'];
 /** An agent's image build or pull job. */
-export interface ImageJob {
-  id: string;
-  state: 'running' | 'finished' | 'failed';
-  names: string[];
-  log: string[];
-  outcomes: Record<string, unknown>[];
-  error?: string | null;
-}
+export type ImageJob = Schemas['ImageJob'];
 
 export const WEIGHT_KINDS = ['path', 'hf_id', 's3_uri'] as const;
 export type WeightKind = (typeof WEIGHT_KINDS)[number];

@@ -55,7 +55,7 @@ describe('tones', () => {
   });
 
   it('marks changed events amber and failed ones red', () => {
-    const base = { seq: 1, created_at: '2025-01-01T00:00:00Z' };
+    const base = { seq: 1, created_at: '2025-01-01T00:00:00Z', changed: false, message: '' };
     expect(eventTone({ ...base, event: 'runner_on_ok', status: 'changed', changed: true })).toBe('changed');
     expect(eventTone({ ...base, event: 'runner_on_ok', status: 'ok', changed: true })).toBe('changed');
     expect(eventTone({ ...base, event: 'runner_on_failed', status: 'failed' })).toBe('failed');
@@ -83,6 +83,8 @@ describe('followJob', () => {
     event: 'runner_on_ok',
     status,
     task: `t${seq}`,
+    changed: false,
+    message: '',
     created_at: '2025-01-01T00:00:00Z',
   });
 

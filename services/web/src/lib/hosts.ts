@@ -2,122 +2,24 @@
 // Hosts page and the header badge share.
 
 import { apiFetch } from './api';
+import type { components } from './api-types';
+
+type Schemas = components['schemas'];
 
 /** One GPU as the bootstrap's ``nvidia-smi --query-gpu`` task reported it. */
-export interface GpuFact {
-  index: number;
-  name: string;
-  memory_total_mb?: number | null;
-  driver_version?: string | null;
-  uuid?: string | null;
-}
-
+export type GpuFact = Schemas['GpuFact'];
 /** What the bootstrap gathered on a host. */
-export interface HostFacts {
-  distro?: string | null;
-  distro_version?: string | null;
-  kernel?: string | null;
-  architecture?: string | null;
-  cpus?: number | null;
-  memory_mb?: number | null;
-  cache_path?: string | null;
-  disk_free_bytes?: number | null;
-  docker_version?: string | null;
-  service_manager?: string | null;
-  python?: string | null;
-  gpus?: GpuFact[];
-}
-
-export interface HostJob {
-  id: string;
-  host: string;
-  kind: string;
-  check: boolean;
-  status: string;
-  rc: number | null;
-  changed: number | null;
-  failures: string[];
-  message: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-}
-
-/** A GPU as a health check saw it (NVML, where a driver answers). */
-export interface GpuReading {
-  id?: string | number;
-  name?: string;
-  memory_used_mb?: number | null;
-  memory_total_mb?: number | null;
-  temperature_c?: number | null;
-  utilization_pct?: number | null;
-}
-
-export interface HostCheck {
-  checked_at: string;
-  status: string;
-  latency_ms: number | null;
-  disk_free_bytes: number | null;
-  gpus: GpuReading[];
-  running: number;
-  message: string;
-}
-
-export interface ContainerCheck {
-  checked_at: string;
-  container_id: string;
-  name: string;
-  task_id: string | null;
-  state: string;
-  restarts: number;
-  exit_code: number | null;
-  oom_killed: boolean;
-}
-
-export interface Host {
-  name: string;
-  address: string;
-  connection: string;
-  ssh_user: string | null;
-  ssh_port: number;
-  ssh_key: string | null;
-  agent_port: number;
-  agent_name: string | null;
-  agent_url: string | null;
-  status: string;
-  status_message: string;
-  healthy: boolean;
-  facts: HostFacts | null;
-  facts_at: string | null;
-  last_seen_at: string | null;
-  last_check: HostCheck | null;
-  last_job: HostJob | null;
-}
-
+export type HostFacts = Schemas['HostFacts'];
+export type HostJob = Schemas['HostJobOut'];
+/** A GPU as a health check saw it (NVML's readings where a driver answers). */
+export type GpuReading = Schemas['GpuInfo'];
+export type HostCheck = Schemas['HostCheckOut'];
+export type ContainerCheck = Schemas['ContainerCheckOut'];
+export type Host = Schemas['HostOut'];
 /** One Ansible event of a job (scrubbed by the backend). */
-export interface JobEvent {
-  seq: number;
-  event: string;
-  task?: string | null;
-  host?: string | null;
-  status?: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable' | null;
-  changed?: boolean;
-  message?: string;
-  created_at: string;
-}
-
-export interface JobEvents {
-  events: JobEvent[];
-  finished: boolean;
-}
-
-export interface HostEvent {
-  id: number;
-  host: string;
-  kind: string;
-  message: string;
-  created_at: string;
-}
+export type JobEvent = Schemas['JobEvent'];
+export type JobEvents = Schemas['JobEvents'];
+export type HostEvent = Schemas['HostEventOut'];
 
 export const ACTIVE_JOB_STATUSES: readonly string[] = ['queued', 'running'];
 

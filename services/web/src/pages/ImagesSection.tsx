@@ -121,7 +121,7 @@ export function HostImagesCard({ entry }: { entry: HostImages }) {
             </span>{' '}
             {job.data.error && <span className="bad">{job.data.error}</span>}
           </div>
-          <pre className="log-tail">{job.data.log.join('\n')}</pre>
+          <pre className="log-tail">{(job.data.log ?? []).join('\n')}</pre>
         </div>
       )}
     </div>

@@ -76,6 +76,8 @@ const JOB: HostJob = {
 const ev = (seq: number, rest: Partial<JobEvent>): JobEvent => ({
   seq,
   event: 'runner_on_ok',
+  changed: false,
+  message: '',
   created_at: '2025-01-01T00:00:02Z',
   ...rest,
 });
@@ -136,8 +138,8 @@ describe('JobLog', () => {
 describe('healthFigure', () => {
   it('plots latency, then each GPU memory and temperature, oldest first', () => {
     const checks: HostCheck[] = [
-      { checked_at: '2025-01-01T00:00:10Z', status: 'ok', latency_ms: 4, disk_free_bytes: 1, running: 0, message: '', gpus: [{ id: 0, memory_used_mb: 900, temperature_c: 51 }] },
-      { checked_at: '2025-01-01T00:00:00Z', status: 'ok', latency_ms: 3, disk_free_bytes: 1, running: 0, message: '', gpus: [{ id: 0, memory_used_mb: 100, temperature_c: 40 }] },
+      { checked_at: '2025-01-01T00:00:10Z', status: 'ok', latency_ms: 4, disk_free_bytes: 1, running: 0, message: '', gpus: [{ id: '0', busy: false, memory_used_mb: 900, temperature_c: 51 }] },
+      { checked_at: '2025-01-01T00:00:00Z', status: 'ok', latency_ms: 3, disk_free_bytes: 1, running: 0, message: '', gpus: [{ id: '0', busy: false, memory_used_mb: 100, temperature_c: 40 }] },
     ];
     const figure = healthFigure(checks);
     const traces = figure.data as { name: string; x: string[]; y: number[] }[];

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from vlmhb.agent.client import AgentClient, AgentError, AgentRefused
 from vlmhb.agent.settings import read_token
+from vlmhb.agent.wire import ImageJob
 from vlmhb.backend.api.deps import ServicesDep
 from vlmhb.backend.api.routing import allow_all_methods
 from vlmhb.backend.db.models import CatalogModel, Host
@@ -185,28 +186,27 @@ def list_images(services: ServicesDep) -> list[HostImages]:
     for name in names:
         try:
             with _agent(services, name) as agent:
-                rows = [row.model_dump(mode="json") for row in agent.images().images]
-            found.append(HostImages(host=name, images=rows))
+                found.append(HostImages(host=name, images=agent.images().images))
         except AgentError as exc:
             found.append(HostImages(host=name, images=[], error=str(exc)))
     return found
 
 
 @router.post("/catalog/images/{host}/build", status_code=202, responses=AGENT_CALL)
-def build_images(host: HostName, body: BuildImagesIn, services: ServicesDep) -> dict[str, Any]:
+def build_images(host: HostName, body: BuildImagesIn, services: ServicesDep) -> ImageJob:
     """Build image folders on the host through its agent: the agent's build job."""
     try:
         with _agent(services, host) as agent:
-            return agent.build_images(body.names, body.force).model_dump(mode="json")
+            return agent.build_images(body.names, body.force)
     except AgentError as exc:
         raise _agent_error(exc) from None
 
 
 @router.get("/catalog/images/{host}/jobs/{job_id}", responses=AGENT_CALL)
-def image_job(host: HostName, job_id: JobId, services: ServicesDep) -> dict[str, Any]:
+def image_job(host: HostName, job_id: JobId, services: ServicesDep) -> ImageJob:
     try:
         with _agent(services, host) as agent:
-            return agent.image_job(job_id).model_dump(mode="json")
+            return agent.image_job(job_id)
     except AgentError as exc:
         raise _agent_error(exc) from None
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi import Path as PathParam
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from vlmhb.backend.api.deps import ServicesDep, http_error
@@ -45,8 +46,12 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 POLL_S = 0.25
 
 
-def _no_host(name: str) -> HTTPException:
-    return HTTPException(404, f"host {name!r} not found")
+def _host(session: Session, name: str) -> Host:
+    """The host ``name`` (404 when there is none)."""
+    host = store.find(session, name)
+    if host is None:
+        raise HTTPException(404, f"host {name!r} not found")
+    return host
 
 
 def _checked(services: Services, connection: str | None, ssh_key: str | None) -> None:
@@ -91,18 +96,14 @@ def add_host(body: HostIn, services: ServicesDep) -> HostOut:
 @router.get("/hosts/{name}", response_model=HostOut, responses=NOT_FOUND)
 def get_host(name: HostName, services: ServicesDep) -> HostOut:
     with services.db.session() as session:
-        host = store.find(session, name)
-        if host is None:
-            raise _no_host(name)
+        host = _host(session, name)
         return store.host_out(session, host)
 
 
 @router.patch("/hosts/{name}", response_model=HostOut, responses=NOT_FOUND)
 def patch_host(name: HostName, body: HostPatch, services: ServicesDep) -> HostOut:
     with services.db.session() as session:
-        host = store.find(session, name)
-        if host is None:
-            raise _no_host(name)
+        host = _host(session, name)
         _checked(services, None, body.ssh_key)
         for key, value in body.model_dump(exclude_unset=True).items():
             setattr(host, key, value)
@@ -113,9 +114,7 @@ def patch_host(name: HostName, body: HostPatch, services: ServicesDep) -> HostOu
 @router.delete("/hosts/{name}", status_code=204, responses=NOT_FOUND)
 def delete_host(name: HostName, services: ServicesDep) -> Response:
     with services.db.session() as session:
-        host = store.find(session, name)
-        if host is None:
-            raise _no_host(name)
+        host = _host(session, name)
         session.delete(host)
     return Response(status_code=204)
 
@@ -132,7 +131,7 @@ def bootstrap_host(name: HostName, body: BootstrapIn, services: ServicesDep) -> 
     try:
         job_id = services.host_jobs.submit(name, body.check)
     except LookupError:
-        raise _no_host(name) from None
+        raise HTTPException(404, f"host {name!r} not found") from None
     except Conflict as exc:
         raise http_error(exc) from None
     return _job(services, job_id)
@@ -141,9 +140,7 @@ def bootstrap_host(name: HostName, body: BootstrapIn, services: ServicesDep) -> 
 @router.get("/hosts/{name}/jobs", response_model=list[HostJobOut], responses=NOT_FOUND)
 def host_jobs(name: HostName, services: ServicesDep, limit: Limit = 50) -> list[HostJobOut]:
     with services.db.session() as session:
-        host = store.find(session, name)
-        if host is None:
-            raise _no_host(name)
+        host = _host(session, name)
         rows = session.scalars(
             select(HostJob)
             .where(HostJob.host_id == host.id)
@@ -199,9 +196,7 @@ async def job_events(
 def host_health(name: HostName, services: ServicesDep, limit: Limit = 100) -> list[HostCheckOut]:
     """The host's health checks, newest first."""
     with services.db.session() as session:
-        host = store.find(session, name)
-        if host is None:
-            raise _no_host(name)
+        host = _host(session, name)
         rows = session.scalars(
             select(HostCheck)
             .where(HostCheck.host_id == host.id)
@@ -217,9 +212,7 @@ def host_containers(
 ) -> list[ContainerCheckOut]:
     """The host's stage containers as seen by the monitor, newest first."""
     with services.db.session() as session:
-        host = store.find(session, name)
-        if host is None:
-            raise _no_host(name)
+        host = _host(session, name)
         rows = session.scalars(
             select(ContainerCheck)
             .where(ContainerCheck.host_id == host.id)

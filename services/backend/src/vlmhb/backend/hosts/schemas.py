@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vlmhb.agent.wire import GpuInfo
+from vlmhb.containers.images.listing import ImageRow
 from vlmhb.hosts.models import NAME_PATTERN, HostFacts, JobEvent
 
 
@@ -68,7 +70,7 @@ class HostCheckOut(BaseModel):
     status: str
     latency_ms: float | None
     disk_free_bytes: int | None
-    gpus: list[dict[str, Any]]
+    gpus: list[GpuInfo]
     running: int
     message: str
 
@@ -152,8 +154,10 @@ class CatalogModelOut(BaseModel):
 
 
 class HostImages(BaseModel):
+    """A host's stage images as its agent lists them, or the error reaching it."""
+
     host: str
-    images: list[dict[str, Any]]
+    images: list[ImageRow]
     error: str | None = None
 
 

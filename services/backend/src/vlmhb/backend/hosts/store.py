@@ -53,34 +53,15 @@ def job_out(job: HostJob, host: str) -> HostJobOut:
 
 
 def check_out(row: HostCheck) -> HostCheckOut:
-    return HostCheckOut(
-        checked_at=row.checked_at,
-        status=row.status,
-        latency_ms=row.latency_ms,
-        disk_free_bytes=row.disk_free_bytes,
-        gpus=list(row.gpus or []),
-        running=row.running,
-        message=row.message,
-    )
+    return HostCheckOut.model_validate(row, from_attributes=True)
 
 
 def container_out(row: ContainerCheck) -> ContainerCheckOut:
-    return ContainerCheckOut(
-        checked_at=row.checked_at,
-        container_id=row.container_id,
-        name=row.name,
-        task_id=row.task_id,
-        state=row.state,
-        restarts=row.restarts,
-        exit_code=row.exit_code,
-        oom_killed=row.oom_killed,
-    )
+    return ContainerCheckOut.model_validate(row, from_attributes=True)
 
 
 def event_out(row: HostEvent) -> HostEventOut:
-    return HostEventOut(
-        id=row.id, host=row.host, kind=row.kind, message=row.message, created_at=row.created_at
-    )
+    return HostEventOut.model_validate(row, from_attributes=True)
 
 
 def host_out(session: Session, host: Host) -> HostOut:
