@@ -5,6 +5,7 @@ token or password shows in the database, the job's folder or any response."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -139,9 +140,10 @@ def all_bytes_under(folder: Path) -> bytes:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the database file is grepped
 async def test_a_dry_run_bootstrap_of_this_machine_streams_events_and_stores_facts(
-    make_settings: Any, tmp_path: Path
+    make_settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Real Ansible against this machine (connection local, check mode: nothing changes)."""
+    caplog.set_level(logging.DEBUG)
     agent_token = secrets.token_urlsafe(32)
     token_file = tmp_path / "agent-token"
     token_file.write_text(agent_token)
@@ -203,7 +205,7 @@ async def test_a_dry_run_bootstrap_of_this_machine_streams_events_and_stores_fac
     database = [p.read_bytes() for p in tmp_path.glob("vlmhb.db*")]  # with its WAL
     assert database, "the SQLite file is where the settings put it"
     stored = b"".join(database) + all_bytes_under(settings.data_dir)  # jobs' folders too
-    shown = "".join(responses) + str(events)
+    shown = "".join(responses) + str(events) + caplog.text
     for secret in (agent_token, TEST_TOKEN, KEY_TEXT.split("\n")[1]):
         assert secret.encode() not in stored
         assert secret not in shown
