@@ -48,7 +48,9 @@ def test_imports_and_starts_without_the_backend_stack(tmp_path: str) -> None:
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "['/cancel/{experiment_id}', '/health', '/resources', '/run', " in proc.stdout
+    assert (
+        "['/cancel/{experiment_id}', '/health', '/metrics', '/resources', '/run', " in proc.stdout
+    )
     assert "--redis-url" in proc.stdout  # the command's help
 
 
