@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -49,7 +50,7 @@ async def test_built_ui_is_served_with_spa_fallback(
         assert "immutable" in asset.headers["cache-control"]
         assert (await client.get("/favicon.svg")).text == "<svg/>"
         # client-side routes get index.html; the UI is open without the token
-        for page in ("/experiments/abc", "/experiments/abc/compare", "/new"):
+        for page in ("/experiments/abc", "/experiments/abc/compare", "/new", "/hosts/gpu-01.lab"):
             response = await client.get(page)
             assert response.status_code == 200 and "VLMHB-UI" in response.text, page
         # a missing asset is a 404, not the page; no escaping the folder
@@ -64,6 +65,26 @@ async def test_built_ui_is_served_with_spa_fallback(
         assert (await client.get("/api")).status_code == 404
         assert (await client.get("/openapi.json")).status_code == 200
         assert (await client.get("/api/v1/health")).json()["status"] == "ok"
+        # names an API client tries, and missing top-level files, are 404s, never the page
+        for path in ("/health", "/metrics", "/favicon.ico", "/robots.txt"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+            assert response.json() == {"detail": "Not Found"}, path
+
+
+@pytest.mark.parametrize(
+    ("page", "script"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc")]
+)
+async def test_api_docs_work_offline(tmp_path: Path, page: str, script: str) -> None:
+    """The docs pages load their scripts and styles from this server, never a CDN."""
+    async with api_client(_settings(tmp_path), authenticated=False) as client:
+        html = (await client.get(page)).text
+        assert "cdn." not in html and "http://" not in html and "https://" not in html
+        assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', html)
+        assert any(script in a for a in assets), html
+        for asset in assets:
+            response = await client.get(asset)
+            assert response.status_code == 200 and len(response.content) > 100, asset
 
 
 async def test_unbuilt_ui_explains_how_to_build(

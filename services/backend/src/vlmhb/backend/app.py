@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from vlmhb.backend import __version__
 from vlmhb.backend.api.routers import include_routers
 from vlmhb.backend.api.security import BodyLimit
 from vlmhb.backend.api.validation import install_validation_errors
-from vlmhb.backend.api.web import mount_web
+from vlmhb.backend.api.web import DOCS_ASSETS, mount_web
 from vlmhb.backend.guards import BrowserGuard, install_log_filter
 from vlmhb.backend.lifespan import running_services
 from vlmhb.backend.openapi import install_state_schemas
@@ -36,7 +37,8 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
             app.state.services = services
             yield
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets served here, never a CDN
+        static_url=DOCS_ASSETS,
         title="VLMHyperBench management API",
         version=__version__,
         lifespan=lifespan,

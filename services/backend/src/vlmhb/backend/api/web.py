@@ -1,6 +1,7 @@
 """The web UI: built assets (``services/web/dist`` or ``VLMHB_WEB_DIST``) served at ``/``.
 
-Unknown non-API paths fall back to ``index.html`` (the UI routes in the browser). When the
+Unknown non-API paths fall back to ``index.html`` (the UI routes in the browser), except a
+missing top-level file (``/favicon.ico``) or asset: a 404. When the
 folder has not been built, ``/`` answers a short page saying how to build it. The folder
 is looked up on each request, so building the UI does not need a server restart.
 Any page opened with ``?token=<the server's token>`` logs the browser in (session cookie)
@@ -26,11 +27,15 @@ ENV = "VLMHB_WEB_DIST"
 DEFAULT_DIST = Path(__file__).resolve().parents[5] / "web" / "dist"
 
 
-class WebPath(Convertor[str]):
-    """Any path except the API's own (``/api/...``, ``/ws/...``, ``/docs``, ...), so those
-    keep their 404/405 answers."""
+DOCS_ASSETS = "/docs/assets"  # the API docs' scripts and styles (``fastapi_offline``)
 
-    regex = r"(?!(?:api|ws|docs|redoc|openapi\.json)(?:/|$)).*"
+
+class WebPath(Convertor[str]):
+    """Any path except the API's own (``/api/...``, ``/ws/...``, ``/docs``, ...) and the
+    names an API client may try (``/health``, ``/metrics``), so those keep their 404/405
+    answers."""
+
+    regex = r"(?!(?:api|ws|docs|redoc|openapi\.json|health|metrics)(?:/|$)).*"
 
     def convert(self, value: str) -> str:
         return value
@@ -91,6 +96,8 @@ def _page(folder: Path, path: str) -> Response:
                 "public, max-age=31536000, immutable" if path.startswith("assets/") else "no-cache"
             )
             return FileResponse(target, headers={"Cache-Control": cache})
-        if path.startswith("assets/"):
-            raise HTTPException(404, "Not Found")  # a missing asset is not a page
+        if path.startswith("assets/") or ("/" not in path and "." in path):
+            # a missing file is not a page (``/favicon.ico``); a UI route with a dot in a
+            # name below it (``/hosts/gpu-01.lab``) still is
+            raise HTTPException(404, "Not Found")
     return FileResponse(index, headers={"Cache-Control": "no-cache"})
