@@ -5,6 +5,7 @@
 # VLMHB_NO_SERVE=1 stops after the run; VLMHB_PORT picks the dashboard port (8000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$HOME/.local/bin:$PATH"   # where scripts/setup.sh links uv for a non-root user
 bash scripts/setup.sh
 data=examples/quickstart/data/quickstart
 [ -f "$data/annotation.csv" ] || uv run --frozen vlmhb datasets synth --out "$data" --n 3 --seed 7

@@ -11,11 +11,22 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
   >/dev/null 2>&1 || missing+=(tesseract-ocr-rus tesseract-ocr-eng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v git >/dev/null || missing+=(git)
+# uv goes into a venv of its own (Debian's python3 refuses pip installs, PEP 668): venv needs ensurepip
+command -v uv >/dev/null || python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing system packages: ${missing[*]}"
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-command -v uv >/dev/null || python3 -m pip install -q "uv==0.13.9"
+if ! command -v uv >/dev/null; then
+  # never into the system interpreter: a private venv, uv linked onto PATH
+  venv="${XDG_DATA_HOME:-$HOME/.local/share}/vlmhb/uv-venv"
+  bin_dir="$HOME/.local/bin"; [ "$(id -u)" -eq 0 ] && bin_dir=/usr/local/bin
+  echo "installing uv 0.13.9 into $venv (linked as $bin_dir/uv)"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q "uv==0.13.9"
+  mkdir -p "$bin_dir" && ln -sf "$venv/bin/uv" "$bin_dir/uv"
+  export PATH="$bin_dir:$PATH"
+fi
 uv sync --frozen

@@ -2,6 +2,7 @@
 # The whole test suite plus the style gates (ruff, mypy); installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$HOME/.local/bin:$PATH"   # where scripts/setup.sh links uv for a non-root user
 export UV_PYTHON_DOWNLOADS=never
 bash scripts/setup.sh
 bash scripts/services.sh   # PostgreSQL and Redis on 127.0.0.1 for the backend tests
