@@ -10,13 +10,16 @@ from pathlib import Path
 VLMHB = [sys.executable, "-m", "vlmhb.core.cli.main"]
 
 
-def run_vlmhb(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``vlmhb ARGS`` in ``cwd``, output captured as text (wide lines: ``COLUMNS=250``)."""
+def run_vlmhb(
+    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vlmhb ARGS`` in ``cwd`` (with ``env`` added), output captured as text (wide lines:
+    ``COLUMNS=250``)."""
     return subprocess.run(
         [*VLMHB, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "250"},
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
         timeout=timeout,
     )

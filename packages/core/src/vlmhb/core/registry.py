@@ -3,11 +3,12 @@
 Entries come from three places, in this order (later ones override earlier ones):
 built-ins registered in code, installed packages' entry points (group
 ``vlmhb.<kind>s``) and YAML files in registry folders. Entry points are loaded lazily,
-so listing names never imports plugin code.
+so listing names never imports plugin code (`RegistryEntry.summary`, for `vlmhb list`, does).
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,17 @@ class RegistryEntry(Generic[T]):
     _value: Any = None
     _loaded: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def summary(self) -> str:
+        """What the entry is, in one line: its description, else the first line of the
+        plugin's docstring (loading it), or why it cannot be loaded."""
+        if self.description:
+            return self.description
+        try:
+            doc = inspect.getdoc(self.load()) or ""
+        except Exception as exc:  # a broken plugin is listed, with the reason
+            return f"(cannot load: {type(exc).__name__}: {exc})"
+        return doc.strip().splitlines()[0] if doc.strip() else ""
 
     def load(self) -> T:
         """The plugin, loaded once (thread-safe)."""

@@ -135,20 +135,20 @@ def list_registry(
         str, typer.Argument(help="models | tasks | metrics | datasets | reports | stages")
     ],
 ) -> None:
-    """Show a registry: names and where each comes from."""
+    """Show a registry: names, what each is, and where it comes from."""
     registries = get_registries()
     by_kind = registries.by_kind()
     if kind not in by_kind:
         raise VlmhbError(f"unknown registry {kind!r}; choose one of {', '.join(by_kind)}")
     table = Table(title=f"{kind} registry")
-    table.add_column("name")
-    table.add_column("source")
-    table.add_column("description")
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", ratio=2)
+    table.add_column("source", ratio=1, overflow="fold")
     for entry in by_kind[kind]:
-        table.add_row(entry.name, entry.source, entry.description)
+        table.add_row(entry.name, entry.summary(), entry.source)
     if kind == "models":
         for entry in registries.model_presets:
-            table.add_row(entry.name, entry.source, f"preset: {entry.description}")
+            table.add_row(entry.name, f"preset: {entry.description}", entry.source)
     console.print(table)
 
 
