@@ -8,6 +8,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -100,6 +101,13 @@ def test_quickstart_runs_end_to_end(quickstart: Path) -> None:
     assert html.count("tesseract-rus") >= 1 and '<script src="http' not in html
     assert (experiment / "comparison.csv").is_file()
     assert "samples" in proc.stdout or "runs" in proc.stdout
+    # piped: plain progress lines, each stage's ending at 100 %, never a bar cut at the end
+    ended = re.findall(r"^(inference|evaluation) (\S+) · .*: (\d+)/\3 \(100%\)", proc.stdout, re.M)
+    assert {(stage, model) for stage, model, _ in ended} >= {
+        ("inference", "oracle"),
+        ("evaluation", "oracle"),
+    }, proc.stdout[-3000:]
+    assert not re.search(r"━+\s+\d+/\d+", proc.stdout)  # no progress bar drawing
 
     # a second run finds every stage finished and redoes nothing
     again = vlmhb("run", "qs/experiment.yaml", cwd=quickstart)

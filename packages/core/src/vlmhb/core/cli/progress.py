@@ -1,8 +1,15 @@
-"""Live CLI progress: a Rich bar per run (samples done/total, throughput, ETA) and a line
-per stage state change, fed from the event bus."""
+"""Live CLI progress fed from the event bus: a line per stage state change, and per stage a
+Rich bar (done/total, throughput, ETA) on a terminal, or, when the output is piped (CI,
+``tee``), a plain line at most every ``PLAIN_INTERVAL_S`` and when the stage's work is done.
+A rate is shown for inference only (samples/s); evaluation and reports are too quick for one
+to mean anything."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -34,7 +41,11 @@ def short_run_name(run_dir_name: str) -> str:
     return run_dir_name.rsplit("__", 1)[0].replace("__", " · ")
 
 
+PLAIN_INTERVAL_S = 5.0
+
+
 def make_progress(console: Console) -> Progress:
+    """Rich bars on a terminal; disabled (``ProgressView`` prints plain lines) otherwise."""
     return Progress(
         TextColumn("{task.description}", justify="left"),
         BarColumn(),
@@ -45,22 +56,40 @@ def make_progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
         refresh_per_second=4,
+        disable=not console.is_terminal,
     )
 
 
 ENDED = (TaskState.COMPLETED, TaskState.SKIPPED, TaskState.FAILED, TaskState.CANCELLED)
 
 
+@dataclass
+class _PlainBar:
+    label: str
+    started: float
+    first_done: int
+    printed: float
+    finished: bool = False
+
+
 class ProgressView:
-    """Turns bus events into Rich progress bars and state lines. With ``experiment_dir``
-    an inference stage that ended warns about the bad dataset rows its run skipped."""
+    """Turns bus events into progress bars (plain lines when the console is not a terminal)
+    and state lines. With ``experiment_dir`` an inference stage that ended warns about the
+    bad dataset rows its run skipped."""
 
     def __init__(
-        self, progress: Progress, verbose: bool = False, experiment_dir: Path | None = None
+        self,
+        progress: Progress,
+        verbose: bool = False,
+        experiment_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.progress = progress
         self.verbose = verbose
         self.experiment_dir = experiment_dir
+        self.plain = not progress.console.is_terminal
+        self.clock = clock
+        self._plain: dict[tuple[str | None, str | None], _PlainBar] = {}
         self._bars: dict[tuple[str | None, str | None], TaskID] = {}
         self._warned: set[str] = set()
         self.problems: dict[str, int] = {}  # run folder name -> bad rows skipped
@@ -96,16 +125,38 @@ class ProgressView:
     def _on_progress(self, event: Event) -> None:
         key = (event.run, event.stage.value if event.stage else None)
         done, total = event.done or 0, event.total or 0
+        stage = event.stage.value if event.stage else ""
+        label = f"{stage} {short_run_name(event.run or '')}".strip()[:70]
+        with_rate = event.stage == StageName.INFERENCE
+        if self.plain:
+            self._plain_line(key, label, done, total, with_rate)
+            return
         if key not in self._bars:
-            stage = event.stage.value if event.stage else ""
-            name = short_run_name(event.run or "")
-            label = name if event.stage == StageName.INFERENCE else f"{stage} {name}"
-            self._bars[key] = self.progress.add_task(
-                label[:60], total=total, completed=done, rate=""
-            )
+            self._bars[key] = self.progress.add_task(label, total=total, completed=done, rate="")
             return
         bar = self._bars[key]
         self.progress.update(bar, completed=done, total=total)
         speed = self.progress.tasks[self.progress.task_ids.index(bar)].speed
-        if speed:
+        if speed and with_rate:
             self.progress.update(bar, rate=f"{speed:.1f}/s")
+
+    def _plain_line(
+        self, key: tuple[str | None, str | None], label: str, done: int, total: int, rate: bool
+    ) -> None:
+        now = self.clock()
+        bar = self._plain.get(key)
+        if bar is None:
+            bar = self._plain[key] = _PlainBar(label, now, done, now - PLAIN_INTERVAL_S)
+        complete = done >= total
+        if bar.finished or (not complete and now - bar.printed < PLAIN_INTERVAL_S):
+            return
+        bar.printed, bar.finished = now, complete
+        line = f"{label}: {done}/{total} ({100 * done // max(total, 1)}%)"
+        elapsed = now - bar.started
+        speed = (done - bar.first_done) / elapsed if elapsed > 0 else 0.0
+        if rate and speed > 0:
+            line += f", {speed:.1f}/s"
+            if not complete:
+                eta = timedelta(seconds=round((total - done) / speed))
+                line += f", ETA {eta}"
+        self.progress.console.print(line, highlight=False, markup=False)
