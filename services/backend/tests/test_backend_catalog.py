@@ -171,3 +171,32 @@ async def test_an_image_built_through_the_agent_shows_its_digest(
             assert refused.status_code == 403 and "evil.example" in refused.json()["detail"]
     finally:
         agent.stop()
+
+
+async def test_images_of_a_host_list_its_error_when_the_backend_has_no_agent_token(
+    make_settings: Any,
+) -> None:
+    """Found by schemathesis: the listing answered 409 for one host it could not ask."""
+    from vlmhb.backend.db.engine import Database
+    from vlmhb.backend.db.models import Host
+    from vlmhb.backend.hosts import store
+
+    settings = make_settings(agent_token_file=None)
+    async with api_client(settings) as client:
+        db = Database(settings.resolved().url)
+        with db.session() as session:
+            session.add(
+                Host(
+                    name="gpu-01",
+                    address="127.0.0.1",
+                    agent_url="http://127.0.0.1:9",
+                    created_at=store.now(),
+                )
+            )
+        db.dispose()
+        listed = await client.get("/api/v1/catalog/images")
+        assert listed.status_code == 200, listed.text
+        (row,) = listed.json()
+        assert row["images"] == [] and "VLMHB_AGENT_TOKEN_FILE" in row["error"]
+        build = await client.post("/api/v1/catalog/images/gpu-01/build", json={})
+        assert build.status_code == 409 and "VLMHB_AGENT_TOKEN_FILE" in build.json()["detail"]

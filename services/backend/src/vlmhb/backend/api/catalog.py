@@ -189,6 +189,8 @@ def list_images(services: ServicesDep) -> list[HostImages]:
                 found.append(HostImages(host=name, images=agent.images().images))
         except AgentError as exc:
             found.append(HostImages(host=name, images=[], error=str(exc)))
+        except HTTPException as exc:  # no token configured, or the host went meanwhile
+            found.append(HostImages(host=name, images=[], error=str(exc.detail)))
     return found
 
 
