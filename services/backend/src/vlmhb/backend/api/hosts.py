@@ -32,7 +32,7 @@ from vlmhb.backend.hosts.schemas import (
 )
 from vlmhb.backend.schemas import CONFLICT, INVALID, NOT_FOUND, SECURED_RESPONSES
 from vlmhb.backend.services import Services
-from vlmhb.hosts.models import NAME_PATTERN
+from vlmhb.hosts.models import NAME_PATTERN, JobEvent
 
 router = APIRouter(
     tags=["hosts"],
@@ -183,13 +183,21 @@ async def job_events(
     """The job's events after ``after`` (long poll: waits up to ``wait`` s for one)."""
     deadline = time.monotonic() + wait
     while True:
-        job = await run_in_threadpool(_job, services, job_id)
-        with services.db.session() as session:
-            events = store.job_events(session, job_id, after)
+        job, events = await run_in_threadpool(_job_and_events, services, job_id, after)
         finished = job.status not in store.ACTIVE_JOB
         if events or finished or time.monotonic() >= deadline:
             return JobEvents(events=events, finished=finished and not events)
         await asyncio.sleep(POLL_S)
+
+
+def _job_and_events(
+    services: Services, job_id: str, after: int
+) -> tuple[HostJobOut, list[JobEvent]]:
+    """The job (404 if none) and its events after ``after``: one database round, off the
+    event loop."""
+    job = _job(services, job_id)
+    with services.db.session() as session:
+        return job, store.job_events(session, job_id, after)
 
 
 @router.get("/hosts/{name}/health", response_model=list[HostCheckOut], responses=NOT_FOUND)
