@@ -52,7 +52,13 @@ class RecordingExecutor:
         if status == TaskState.COMPLETED:
             (task.run_dir / f"{task.stage.value}.out").parent.mkdir(parents=True, exist_ok=True)
         summary = {"samples": 3} if task.stage == StageName.INFERENCE else {}
-        return StageResult(task_id=task.id, stage=task.stage, status=status, summary=summary)
+        return StageResult(
+            task_id=task.id,
+            stage=task.stage,
+            status=status,
+            summary=summary,
+            duration_s=time.monotonic() - start,
+        )
 
 
 def max_overlap(spans: list[tuple[StageTask, float, float]]) -> int:
@@ -147,6 +153,7 @@ async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
     second_executor = RecordingExecutor(durations)
     seen: list[Event] = []
     bus.add_listener(seen.append)
+    second_started = time.time()
     second = await Scheduler(graph, second_executor, ResourceManager(4, 2), bus).run()
     ran = {(t.run_dir.name, t.stage) for t, _, _ in second_executor.spans}
     assert ran == {
@@ -157,6 +164,13 @@ async def test_finished_stages_are_skipped_and_failures_cancel_dependents(
     }
     skipped = [r for r in second.values() if r.status == TaskState.SKIPPED]
     assert len(skipped) == 9
+    # each skipped stage says when its kept outputs were made and how long that took
+    skips = [e for e in seen if e.type == EventType.STATE and e.state == TaskState.SKIPPED]
+    assert len(skips) == 9
+    for event in skips:
+        assert event.earlier is not None and event.earlier.finished_at <= second_started
+        assert event.earlier.duration_s == first[event.task_id or ""].duration_s > 0
+        assert second[event.task_id or ""].duration_s == event.earlier.duration_s
     # skipped inference stages still tell views how many samples they hold
     kept = [e for e in seen if e.type == EventType.PROGRESS and e.stage == StageName.INFERENCE]
     assert len(kept) == 3 and all(e.done == e.total == 3 for e in kept)

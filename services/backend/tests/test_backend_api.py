@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,20 @@ async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path, make_set
 
     # cancel a finished experiment: 409; rerun skips finished stages
     assert (await client.post(f"{API}/experiments/{exp_id}/cancel")).status_code == 409
+    rerun_at = datetime.now(UTC)
     assert (await client.post(f"{API}/experiments/{exp_id}/rerun")).status_code == 202
     again = await wait_status(client, exp_id)
     assert again["status"] == "COMPLETED" and again["attempts"] == 2
-    assert {s["state"] for r in again["runs"] for s in r["stages"]} == {"SKIPPED"}
+    kept = [s for r in again["runs"] for s in r["stages"]] + again["experiment_stages"]
+    assert {s["state"] for s in kept} == {"SKIPPED"}
+    # every stage was kept: the stages and the experiment show the earlier run's times
+    assert again["message"].startswith("imported from runs/life/")
+    for stage in kept:
+        started, finished = (
+            datetime.fromisoformat(stage[k]) for k in ("started_at", "finished_at")
+        )
+        assert started <= finished < rerun_at
+    assert datetime.fromisoformat(again["finished_at"]) < rerun_at
 
     # delete keeps artifacts by default
     deleted = (await client.delete(f"{API}/experiments/{exp_id}")).json()

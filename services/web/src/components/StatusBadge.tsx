@@ -10,6 +10,16 @@ const TONES: Record<string, string> = {
   INTERRUPTED: 'warn',
 };
 
+/** Words shown for a state where its name would mislead: a skipped stage kept the outputs
+ * of an earlier run (same content hash), it did not fail to run. */
+const LABELS: Record<string, string> = {
+  SKIPPED: 'DONE EARLIER',
+};
+
+export function statusLabel(status: string): string {
+  return LABELS[status?.toUpperCase()] ?? status;
+}
+
 export function statusTone(status: string): string {
   return TONES[status?.toUpperCase()] ?? 'muted';
 }
@@ -20,7 +30,7 @@ export function StatusBadge({ status, title, testId }: { status: string; title?:
   return (
     <span className={`badge badge-${tone}`} title={title || status} data-testid={testId} data-status={status}>
       {tone === 'running' && <span className="pulse" aria-hidden="true" />}
-      {status}
+      {statusLabel(status)}
     </span>
   );
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { render, screen } from '@testing-library/react';
-import { StatusBadge, statusTone } from './StatusBadge';
+import { StatusBadge, statusLabel, statusTone } from './StatusBadge';
 import { ProgressBar, progressFraction } from './ProgressBar';
 import { ErrorBox } from './ErrorBox';
 import { ApiError } from '../lib/api';
@@ -9,6 +9,8 @@ describe('StatusBadge', () => {
   it('colours states by outcome', () => {
     expect(statusTone('COMPLETED')).toBe('ok');
     expect(statusTone('SKIPPED')).toBe('ok');
+    expect(statusLabel('SKIPPED')).toBe('DONE EARLIER');
+    expect(statusLabel('FAILED')).toBe('FAILED');
     expect(statusTone('FAILED')).toBe('bad');
     expect(statusTone('RUNNING')).toBe('running');
     expect(statusTone('INTERRUPTED')).toBe('warn');

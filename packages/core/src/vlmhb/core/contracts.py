@@ -511,11 +511,19 @@ class EventType(StrEnum):
     LOG = "log"
 
 
+class EarlierRun(BaseModel):
+    """When a stage skipped now had finished, and how long it ran then (its marker)."""
+
+    finished_at: float
+    duration_s: float
+
+
 class Event(BaseModel):
     """News on the event bus. ``topic`` is the experiment name. ``attempt`` (on a stage's
     ``RUNNING`` state events) is ``StageTask.attempt`` of the try it announces; ``host``
     names where that try runs when an executor places stages on other hosts (the agent's
-    name, with ``gpu_ids`` there); both are unset for events that say nothing of a try."""
+    name, with ``gpu_ids`` there); both are unset for events that say nothing of a try.
+    ``earlier`` (on a ``SKIPPED`` state event) is the run that produced the kept outputs."""
 
     type: EventType
     topic: str
@@ -530,6 +538,7 @@ class Event(BaseModel):
     attempt: int | None = None
     host: str | None = None
     gpu_ids: list[str] | None = None
+    earlier: EarlierRun | None = None
 
 
 def task_log(task: StageTask, message: str) -> Event:

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from vlmhb.core.contracts import StageResult, StageTask
+from vlmhb.core.contracts import EarlierRun, StageResult, StageTask
 from vlmhb.core.fileio import atomic_write_json
 from vlmhb.core.rundir import RunDir
 
@@ -47,3 +47,13 @@ def read_marker(task: StageTask) -> dict[str, object]:
         return data
     except (OSError, ValueError):
         return {}
+
+
+def earlier_run(task: StageTask) -> EarlierRun | None:
+    """When the finished stage recorded in ``task``'s marker ended and how long it ran;
+    None for a marker without times."""
+    marker = read_marker(task)
+    finished, duration = marker.get("finished_at"), marker.get("duration_s")
+    if not isinstance(finished, int | float) or not isinstance(duration, int | float):
+        return None
+    return EarlierRun(finished_at=float(finished), duration_s=float(duration))

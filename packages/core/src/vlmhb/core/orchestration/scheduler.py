@@ -27,12 +27,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vlmhb.core.contracts import Event, EventType, StageName, StageResult, StageTask, TaskState
+from vlmhb.core.contracts import (
+    EarlierRun,
+    Event,
+    EventType,
+    StageName,
+    StageResult,
+    StageTask,
+    TaskState,
+)
 from vlmhb.core.envs.base import Emit
 from vlmhb.core.orchestration.events import EventBus
 from vlmhb.core.orchestration.executor import Executor
 from vlmhb.core.orchestration.graph import TaskGraph
-from vlmhb.core.orchestration.markers import is_done, mark_done, read_marker
+from vlmhb.core.orchestration.markers import earlier_run, is_done, mark_done, read_marker
 from vlmhb.core.orchestration.resources import ResourceManager
 from vlmhb.core.settings import Settings
 
@@ -92,10 +100,22 @@ class Scheduler:
                 handle.cancel()
 
     def _set(
-        self, task: StageTask, state: TaskState, message: str = "", attempt: int | None = None
+        self,
+        task: StageTask,
+        state: TaskState,
+        message: str = "",
+        attempt: int | None = None,
+        earlier: EarlierRun | None = None,
     ) -> None:
         self.states[task.id] = state
-        self._publish(task, type=EventType.STATE, state=state, message=message, attempt=attempt)
+        self._publish(
+            task,
+            type=EventType.STATE,
+            state=state,
+            message=message,
+            attempt=attempt,
+            earlier=earlier,
+        )
 
     def _publish(self, task: StageTask, **fields: Any) -> None:
         """An event about ``task`` (its experiment, run folder and stage) stamped now."""
@@ -184,7 +204,8 @@ class Scheduler:
             mark_done(task, result)
         if self.on_finished is not None:
             self.on_finished(task, result)
-        self._set(task, result.status, result.message)
+        earlier = earlier_run(task) if result.status == TaskState.SKIPPED else None
+        self._set(task, result.status, result.message, earlier=earlier)
 
     async def _result_of(self, task: StageTask) -> StageResult:
         """The task's result: from its marker when finished earlier, else by running it."""
@@ -198,6 +219,7 @@ class Scheduler:
                 message="finished earlier (same content hash)",
                 summary=marker.get("summary") or {},
                 outputs=marker.get("outputs") or [],
+                duration_s=earlier.duration_s if (earlier := earlier_run(task)) else 0.0,
             )
             self._report_kept_samples(task, result)
             return result

@@ -4,6 +4,7 @@ done) and the counts the list shows (``stages_done``/``stages_total``/``progress
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,25 @@ class Projection:
         if status != ExperimentStatus.COMPLETED:
             self._end_open_stages(session, experiment, TaskState.CANCELLED.value)
         experiment.finished_at = utcnow()
+        if status == ExperimentStatus.COMPLETED:
+            self._mark_if_imported(session, experiment)
+
+    def _mark_if_imported(self, session: Session, experiment: Experiment) -> None:
+        """An experiment whose every stage had finished earlier (results registered after
+        ``vlmhb run``) takes the times of those runs and says where they came from."""
+        stages = list(
+            session.scalars(select(StageTaskRow).where(StageTaskRow.experiment_id == experiment.id))
+        )
+        if not stages or any(s.state != TaskState.SKIPPED.value for s in stages):
+            return
+        started = [s.started_at for s in stages if s.started_at is not None]
+        finished = [s.finished_at for s in stages if s.finished_at is not None]
+        if len(started) == len(stages):
+            experiment.started_at, experiment.finished_at = min(started), max(finished)
+        experiment.message = (
+            f"imported from {self.runs_root.name}/{experiment.name}/: every stage had finished "
+            "earlier (same content hashes); the times shown are those of that run"
+        )
 
     def _stage_state(
         self, session: Session, experiment: Experiment, stage: StageTaskRow, event: Event
@@ -103,6 +123,9 @@ class Projection:
         elif event.state in STAGE_TERMINAL:
             stage.finished_at = utcnow()
             end_open_try(stage, event.state.value, event.message, event_time(event))
+            if event.earlier is not None:  # outputs kept from an earlier run: its times
+                stage.finished_at = datetime.fromtimestamp(event.earlier.finished_at, UTC)
+                stage.started_at = stage.finished_at - timedelta(seconds=event.earlier.duration_s)
         if event.state in STAGE_SUCCESS and stage.run_name is not None:
             scan_artifacts(session, self.runs_root, experiment, stage.run_name)
         if event.state in STAGE_SUCCESS and event.stage == StageName.EXPERIMENT_REPORT:
