@@ -11,6 +11,7 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
   >/dev/null 2>&1 || missing+=(tesseract-ocr-rus tesseract-ocr-eng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v git >/dev/null || missing+=(git)
+command -v curl >/dev/null || missing+=(curl)   # quickstart.sh talks to the dashboard with it
 # uv goes into a venv of its own (Debian's python3 refuses pip installs, PEP 668): venv needs ensurepip
 command -v uv >/dev/null || python3 -c "import ensurepip" 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
