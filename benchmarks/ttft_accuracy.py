@@ -9,7 +9,9 @@ at ``--concurrency``. Injected: TTFT = ttft, TPOT = ITL = itl. Reported: measure
 p50/p99 and their differences from the injected values (target |Δ| <= 1 ms), and the
 delays the server actually produced (its own clock: arrival → first chunk written, and
 first → last chunk / (tokens − 1)), which separates timer overshoot on the server from
-the client's measurement error. Writes
+the client's measurement error; and, per request, the client's TTFT minus the one the
+server reports in its usage chunk (``vlmhb_timings.server_ttft_ms``, as the API wrapper
+does; the client stamps a chunk when its first byte arrives). Writes
 ``benchmarks/results/ttft_accuracy.json``.
 
 Run: ``.venv/bin/python benchmarks/ttft_accuracy.py [--requests 400] [--concurrency 16]``
@@ -69,7 +71,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body = _sse(chunk)
         if index == TOKENS - 1:
             body += _sse(
-                {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": TOKENS}}
+                {
+                    "choices": [],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": TOKENS},
+                    # what the API wrapper reports: its own TTFT, for a per-request delta
+                    "vlmhb_timings": {"server_ttft_ms": round((sent[0] - arrived) * 1000, 3)},
+                }
             )
             body += _sse("[DONE]")
         await send({"type": "http.response.body", "body": body, "more_body": index < TOKENS - 1})
@@ -124,6 +131,26 @@ async def measure(url: str, count: int, concurrency: int) -> Any:
         return await run_load(client, samples, LoadConfig(warmup=concurrency))
 
 
+def per_request_delta(results: list[Any]) -> dict[str, float]:
+    """Client TTFT minus the server's own (``vlmhb_timings``) of each request: p50/p99."""
+    from vlmhb.core.speed import percentile
+
+    deltas = [
+        r.ttft_ms - r.server_ttft_ms
+        for r in results
+        if r.ttft_ms is not None and r.server_ttft_ms is not None
+    ]
+    if not deltas:
+        return {}
+    return {
+        "requests": len(deltas),
+        "p50": round(percentile(deltas, 50), 3),
+        "p90": round(percentile(deltas, 90), 3),
+        "p99": round(percentile(deltas, 99), 3),
+        "max": round(max(deltas), 3),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
@@ -175,6 +202,7 @@ def main() -> int:
             }
             for column in ("ttft_ms", "tpot_ms")
         },
+        "client_minus_server_per_request_ttft_ms": per_request_delta(load.results),
         "completion_tokens_from_usage": sorted({r.completion_tokens for r in load.results}),
         "errors": summary["failed"],
         "worst_abs_delta_ms_p50_p99": round(worst, 3),

@@ -69,6 +69,8 @@ async def test_streaming_timings_and_usage(
     assert result.ttft_ms is not None and result.latency_ms is not None
     assert 30 <= result.ttft_ms <= result.latency_ms
     assert result.tpot_ms == pytest.approx((result.latency_ms - result.ttft_ms) / 4)
+    # the wrapper's own TTFT: inside the client's, which starts sooner and ends later
+    assert result.server_ttft_ms is not None and 30 <= result.server_ttft_ms <= result.ttft_ms
 
 
 async def test_non_streaming_has_latency_but_no_ttft(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from vlmhb.core.contracts import GenerationParams, ModelSpec, PreparedSample
 from vlmhb.inference.backends.base import GenerationRequest, StreamEnd
 from vlmhb.inference.backends.openai_remote import OpenAIBackend
 from vlmhb.inference.client import InferenceClient
-from vlmhb.inference.sse import SSEDecoder, SSEEvent, aiter_sse
+from vlmhb.inference.sse import SSEDecoder, SSEEvent, aiter_sse, aiter_sse_stamped
 
 ANSWER = "Привет, мир"
 
@@ -124,6 +125,27 @@ def test_edge_rules() -> None:
     # BOM dropped; an event without data is not dispatched; "data" alone is an empty line
     assert events == [SSEEvent("a"), SSEEvent("\n two")]
     assert decoder.feed(b"data: [DONE]") == [] and decoder.end() == [SSEEvent("[DONE]")]
+
+
+async def test_each_event_is_stamped_when_its_first_byte_arrived() -> None:
+    """An event split over two chunks gets the first chunk's arrival time however late
+    its end comes, and however long the reader takes over each event."""
+    arrivals: list[float] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for piece in (b"data: a", b"\n\ndata: b\n\ndata: c", b"\n\n"):
+            arrivals.append(time.perf_counter())
+            yield piece
+            await asyncio.sleep(0.03)
+
+    stamped = []
+    async for event, stamp in aiter_sse_stamped(chunks()):
+        stamped.append((event.data, stamp))
+        time.sleep(0.01)  # slow parsing of each event must not move the stamps
+    assert [data for data, _ in stamped] == ["a", "b", "c"]
+    (_, a), (_, b), (_, c) = stamped
+    assert arrivals[0] <= a < arrivals[1]  # "a" began in the first chunk
+    assert arrivals[1] <= b == c < arrivals[2]  # "b" and "c" began in the second
 
 
 async def test_the_load_client_reads_the_stream_through_the_parser() -> None:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -86,7 +85,7 @@ class _Sender:
         self,
         client: InferenceClient,
         samples: Sequence[PreparedSample],
-        bodies: Sequence[dict[str, Any]] | None,
+        bodies: Sequence[bytes] | None,
         on_result: Callable[[RequestResult], None] | None,
         stop: Callable[[], bool] | None,
     ) -> None:
@@ -96,7 +95,7 @@ class _Sender:
         self.failures: list[Exception] = []
         self.tasks: list[asyncio.Task[None]] = []
 
-    def body(self, index: int) -> dict[str, Any] | None:
+    def body(self, index: int) -> bytes | None:
         return self.bodies[index] if self.bodies is not None else None
 
     def stopped(self) -> bool:
@@ -167,7 +166,7 @@ async def run_load(
     config: LoadConfig,
     on_result: Callable[[RequestResult], None] | None = None,
     stop: Callable[[], bool] | None = None,
-    bodies: Sequence[dict[str, Any]] | None = None,
+    bodies: Sequence[bytes] | None = None,
 ) -> LoadRun:
     """Send ``samples`` per ``config``; ``on_result`` sees each result as it arrives.
 

@@ -57,15 +57,15 @@ def load_samples(
     return [base[i % len(base)] for i in range(count)]
 
 
-def build_bodies(client: InferenceClient, samples: list[PreparedSample]) -> list[dict[str, Any]]:
-    """One request body per sample, built once per distinct sample before the clock."""
-    cache: dict[int, dict[str, Any]] = {}
+def build_bodies(client: InferenceClient, samples: list[PreparedSample]) -> list[bytes]:
+    """One encoded request body per sample, built once per distinct sample before the clock."""
+    cache: dict[int, bytes] = {}
     bodies = []
     for sample in samples:
         key = id(sample)
         if key not in cache:
             try:
-                cache[key] = client.payload(sample)
+                cache[key] = client.encoded(sample)
             except ImageError as exc:
                 raise VlmhbError(f"sample {sample.id}: {exc}") from exc
         bodies.append(cache[key])

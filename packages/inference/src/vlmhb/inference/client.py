@@ -38,7 +38,7 @@ from vlmhb.core.contracts import GenerationParams, PreparedSample
 from vlmhb.core.rundir import AnswerRow
 from vlmhb.inference.images import ImageError, encode_image
 from vlmhb.inference.limiter import ConcurrencyLimiter
-from vlmhb.inference.sse import aiter_sse
+from vlmhb.inference.sse import aiter_sse_stamped
 
 # error_type values
 BAD_INPUT = "bad_input"
@@ -50,6 +50,7 @@ HTTP_4XX = "http_4xx"
 STREAM = "stream"
 MALFORMED = "malformed"
 OVERLOAD_TYPES = frozenset({HTTP_429, HTTP_5XX})
+JSON = {"content-type": "application/json"}
 
 
 class RequestResult(AnswerRow):
@@ -58,7 +59,8 @@ class RequestResult(AnswerRow):
 
     ``sent_at``/``done_at`` are ``time.perf_counter()`` marks of the final attempt (for
     run wall-clock and throughput); ``itl_ms`` holds the gaps only when the client keeps
-    them.
+    them; ``server_ttft_ms`` is the TTFT the API wrapper measured itself (its
+    ``vlmhb_timings``), None from other servers.
     """
 
     attempts: int = 0
@@ -66,6 +68,7 @@ class RequestResult(AnswerRow):
     sent_at: float | None = None
     done_at: float | None = None
     itl_ms: list[float] = Field(default_factory=list, repr=False)
+    server_ttft_ms: float | None = None
 
 
 class RequestFailed(Exception):
@@ -160,6 +163,10 @@ class InferenceClient:
         for http in self._clients:
             await http.aclose()
 
+    def encoded(self, sample: PreparedSample) -> bytes:
+        """``payload(sample)`` as the bytes sent (``ImageError`` if its image is unusable)."""
+        return encode_body(self.payload(sample))
+
     def payload(self, sample: PreparedSample) -> dict[str, Any]:
         """The request body for ``sample`` (``ImageError`` if its image is unusable)."""
         body: dict[str, Any] = {
@@ -174,23 +181,23 @@ class InferenceClient:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def _body(self, sample: PreparedSample) -> dict[str, Any]:
-        # image decoding/encoding is CPU work: keep it off the event loop
+    async def _body(self, sample: PreparedSample) -> bytes:
+        # image decoding/encoding and JSON of a large body are CPU work: off the event loop
         if sample.image_path is not None:
-            return await asyncio.to_thread(self.payload, sample)
-        return self.payload(sample)
+            return await asyncio.to_thread(self.encoded, sample)
+        return self.encoded(sample)
 
     async def infer(
         self,
         sample: PreparedSample,
         arrived: float | None = None,
-        body: dict[str, Any] | None = None,
+        body: bytes | None = None,
     ) -> RequestResult:
         """Run one sample to a result (answer or error) with retries.
 
         ``arrived`` (a ``time.perf_counter()`` mark, default now) is when the request
-        entered the client: ``queue_ms`` counts from there. ``body`` overrides the
-        request body built from ``sample``.
+        entered the client: ``queue_ms`` counts from there. ``body`` (``encoded``'s
+        bytes, built before the clock) overrides the request body built from ``sample``.
         """
         result = RequestResult(id=sample.id)
         waiting = time.perf_counter() if arrived is None else arrived
@@ -225,17 +232,16 @@ class InferenceClient:
             waiting = time.perf_counter()
         return result
 
-    async def _attempt(
-        self, http: httpx.AsyncClient, body: dict[str, Any], result: RequestResult
-    ) -> None:
-        """One HTTP request; fills ``result`` or raises ``RequestFailed``."""
+    async def _attempt(self, http: httpx.AsyncClient, body: bytes, result: RequestResult) -> None:
+        """One HTTP request; fills ``result`` or raises ``RequestFailed``. The clock starts
+        when the encoded body goes out (its JSON is made before)."""
         started = time.perf_counter()
         result.sent_at, result.done_at = started, None
         try:
-            async with http.stream("POST", self.url, json=body) as response:
+            async with http.stream("POST", self.url, content=body, headers=JSON) as response:
                 if response.status_code != 200:
                     raise _status_failure(response, await response.aread())
-                if body["stream"]:
+                if self.generation.stream:
                     await self._read_stream(response, result, started)
                 else:
                     await self._read_json(response, result)
@@ -264,11 +270,13 @@ class InferenceClient:
     async def _read_stream(
         self, response: httpx.Response, result: RequestResult, started: float
     ) -> None:
+        """Read a streamed reply. A content chunk's time is when its first byte arrived
+        (stamped before any SSE or JSON parsing), not when it was parsed."""
         parts: list[str] = []
         marks: list[float] = []
-        result.prompt_tokens = result.completion_tokens = None
+        result.prompt_tokens = result.completion_tokens = result.server_ttft_ms = None
         done = False
-        async for message in aiter_sse(response.aiter_bytes()):
+        async for message, arrived in aiter_sse_stamped(response.aiter_bytes()):
             if message.done:
                 done = True  # read on to the end so the connection is kept alive
                 continue
@@ -279,9 +287,12 @@ class InferenceClient:
             for choice in event.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")
                 if text:
-                    marks.append(time.perf_counter())
+                    marks.append(arrived)
                     parts.append(text)
             self._set_usage(result, event.get("usage"))
+            timings = event.get("vlmhb_timings")
+            if timings:
+                result.server_ttft_ms = timings.get("server_ttft_ms")
         if not done:
             raise RequestFailed("stream ended without [DONE]", True, STREAM)
         result.model_answer = "".join(parts)
@@ -296,6 +307,11 @@ class InferenceClient:
         if usage:
             result.prompt_tokens = usage.get("prompt_tokens")
             result.completion_tokens = usage.get("completion_tokens")
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """A request body as sent: compact JSON, UTF-8."""
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _ms(seconds: float) -> float:

@@ -13,6 +13,7 @@ a last event not closed by a blank line is still dispatched (servers that end wi
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -63,6 +64,11 @@ class SSEDecoder:
         self._buffer = self._buffer[start:]
         return events
 
+    @property
+    def pending(self) -> bool:
+        """Whether bytes of an event not yet dispatched have arrived."""
+        return bool(self._buffer or self._data or self._event)
+
     def end(self) -> list[SSEEvent]:
         """The stream ended: the event still open, if it has data."""
         events: list[SSEEvent] = []
@@ -101,3 +107,21 @@ async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             yield event
     for event in decoder.end():
         yield event
+
+
+async def aiter_sse_stamped(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[SSEEvent, float]]:
+    """Like ``aiter_sse``, each event with the ``time.perf_counter()`` mark of the arrival
+    of its first byte, stamped as the chunk arrives, before any parsing."""
+    decoder = SSEDecoder()
+    began: float | None = None  # when the first byte of the open event arrived
+    async for chunk in chunks:
+        arrived = time.perf_counter()
+        if began is None:
+            began = arrived
+        for event in decoder.feed(chunk):
+            yield event, began
+            began = arrived  # the chunk's later events began in it too
+        if not decoder.pending:
+            began = None
+    for event in decoder.end():
+        yield event, began if began is not None else time.perf_counter()
