@@ -21,8 +21,10 @@ from vlmhb.core.contracts import (
     StageName,
     StageTask,
     TaskSpec,
+    TaskState,
 )
 from vlmhb.core.stages import StageContext
+from vlmhb.reporting.stage import ExperimentReportStage, RunReportStage
 
 EXPERIMENT = "passport-fields"
 # (id, doc_class, question_type, answer)
@@ -220,6 +222,31 @@ def stage_task() -> Callable[..., tuple[StageTask, StageContext, list[str]]]:
         return task, ctx, lines
 
     return build
+
+
+@pytest.fixture
+def experiment(
+    exp_dir: Path, three_runs: dict[str, RunFixture], stage_task: Callable[..., Any]
+) -> dict[str, Any]:
+    """Run reports written, one run that never got metrics, then the experiment report."""
+    for run in three_runs.values():
+        task, ctx, _ = stage_task(StageName.REPORT, run.run_dir)
+        assert RunReportStage().run(task, ctx).status is TaskState.COMPLETED
+    failed = exp_dir / "broken-vlm__passport_vqa__passport__deadbeef"
+    failed.mkdir()
+    (failed / "answers.csv").write_text(
+        "id;model_answer;error\n0;;CUDA out of memory\n", encoding="utf-8"
+    )
+    run_dirs = [three_runs[k].run_dir for k in ("qwen3b", "tesseract", "qwen7b")] + [failed]
+    task, ctx, lines = stage_task(StageName.EXPERIMENT_REPORT, exp_dir, run_dirs)
+    result = ExperimentReportStage().run(task, ctx)
+    return {
+        "result": result,
+        "lines": lines,
+        "failed": failed,
+        "md": (exp_dir / "report.md").read_text(encoding="utf-8"),
+        "html": (exp_dir / "report.html").read_text(encoding="utf-8"),
+    }
 
 
 _NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]+",\s*')

@@ -13,34 +13,12 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from vlmhb.core.contracts import StageName, TaskState
+from vlmhb.reporting.assets import plotly_asset
 from vlmhb.reporting.experiment import IDENTITY_COLUMNS, LOAD_COLUMNS
-from vlmhb.reporting.stage import ExperimentReportStage, RunReportStage
+from vlmhb.reporting.stage import ExperimentReportStage
 
 StageTaskFactory = Callable[..., Any]
 Runs = dict[str, Any]  # name -> conftest.RunFixture
-
-
-@pytest.fixture
-def experiment(exp_dir: Path, three_runs: Runs, stage_task: StageTaskFactory) -> dict[str, Any]:
-    """Run reports written, one run that never got metrics, then the experiment report."""
-    for run in three_runs.values():
-        task, ctx, _ = stage_task(StageName.REPORT, run.run_dir)
-        assert RunReportStage().run(task, ctx).status is TaskState.COMPLETED
-    failed = exp_dir / "broken-vlm__passport_vqa__passport__deadbeef"
-    failed.mkdir()
-    (failed / "answers.csv").write_text(
-        "id;model_answer;error\n0;;CUDA out of memory\n", encoding="utf-8"
-    )
-    run_dirs = [three_runs[k].run_dir for k in ("qwen3b", "tesseract", "qwen7b")] + [failed]
-    task, ctx, lines = stage_task(StageName.EXPERIMENT_REPORT, exp_dir, run_dirs)
-    result = ExperimentReportStage().run(task, ctx)
-    return {
-        "result": result,
-        "lines": lines,
-        "failed": failed,
-        "md": (exp_dir / "report.md").read_text(encoding="utf-8"),
-        "html": (exp_dir / "report.html").read_text(encoding="utf-8"),
-    }
 
 
 def _table_rows(markdown: str, title: str) -> list[list[str]]:
@@ -134,26 +112,51 @@ def test_markdown_marks_best_values_and_links_run_reports(
     )
 
 
-def test_html_has_table_leaderboard_and_pareto_chart(
+def test_html_has_compact_table_leaderboard_and_one_quality_speed_chart(
     experiment: dict[str, Any], three_runs: Runs, plotly_traces: Callable[[str], Any]
 ) -> None:
     html = experiment["html"]
-    assert html.count(get_plotlyjs()) == 1
-    assert not re.search(r"<script[^>]*\ssrc=", html)
+    assert get_plotlyjs() not in html
+    assert re.findall(r'<script[^>]*\ssrc="([^"]+)"', html) == [plotly_asset()]
     q7b, tess, q3b = (three_runs[k].run_dir.name for k in ("qwen7b", "tesseract", "qwen3b"))
-    assert f'<a href="{q7b}/report.html">{q7b}</a>' in html
-    assert f"<strong>{three_runs['qwen7b'].cer:.4f}</strong>" in html
-    leaderboard, cer_chart, anls_chart = plotly_traces(html)
-    assert [t["name"] for t in leaderboard] == [q7b, q3b, tess]
+    # short labels, the full name on hover, linked to the run report; scrolls when too wide
+    assert (
+        f'<td title="{q7b}"><a href="{q7b}/report.html">qwen2.5-vl-7b · passport</a></td>' in html
+    )
+    table = html[html.index('<div class="table-scroll"><table class="compact">') :]
+    table = table[: table.index("</table>")]
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    assert headers[:4] == ["run", "task", "concurrency", "request_rate"]
+    assert headers[4:] == [
+        "cer ↓",
+        "anls ↑",
+        "latency_ms_p50 ↓",
+        "ttft_ms_p50 ↓",
+        "error_rate ↓",
+        "throughput_rps ↑",
+    ]
+    assert '<th title="lower is better">cer ↓</th>' in table
+    assert "<th>model</th>" not in table and "<th>prompt</th>" not in table
+    assert f"<strong>{three_runs['qwen7b'].cer:.4f}</strong>" in table
+    leaderboard, speed = plotly_traces(html)
+    labels = ["qwen2.5-vl-7b · passport", "qwen2.5-vl-3b · passport", "tesseract-rus · passport"]
+    assert [t["name"] for t in leaderboard] == labels
     assert leaderboard[0]["x"] == ["cer", "anls"]
-    for chart, metric in ((cer_chart, "cer"), (anls_chart, "anls")):
-        points, front = chart
-        assert points["text"] == ["qwen2.5-vl-7b", "qwen2.5-vl-3b", "tesseract-rus"]
+    # one chart: points and Pareto front per metric (cer, then anls), cer shown first
+    assert [(t["name"], t["visible"]) for t in speed] == [
+        ("runs", True),
+        ("Pareto front", True),
+        ("runs", False),
+        ("Pareto front", False),
+    ]
+    for (points, front), metric in ((speed[:2], "cer"), (speed[2:], "anls")):
+        assert points["text"] == labels
+        assert points["customdata"] == [q7b, q3b, tess]
         assert points["y"] == [
             getattr(three_runs[k], metric) for k in ("qwen7b", "qwen3b", "tesseract")
         ]
         # The 3B run is slower and worse than the 7B one: off the front for both metrics.
-        assert front["name"] == "Pareto front" and front["customdata"] == [tess, q7b]
+        assert front["customdata"] == [tess, q7b]
     assert experiment["failed"].name in html
 
 

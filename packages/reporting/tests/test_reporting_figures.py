@@ -93,3 +93,27 @@ def test_quality_latency_scatter_uses_the_given_direction() -> None:
 def test_figures_serialise_to_plotly_json() -> None:
     payload = figures.quality_latency_scatter(COMPARISON, "anls", True).to_plotly_json()
     assert [t["name"] for t in payload["data"]] == ["runs", "Pareto front"]
+
+
+def test_quality_speed_chart_one_menu_entry_per_metric_with_its_own_front() -> None:
+    # Directions come from the caller (the metric metadata), never from the names: read
+    # CER as higher-is-better here and its front is the fast run alone.
+    directions = {"anls": True, "cer": True, "absent": False}
+    figure = figures.quality_speed_chart(COMPARISON, directions)
+    assert [(t.name, t.visible) for t in figure.data] == [
+        ("runs", True),
+        ("Pareto front", True),
+        ("runs", False),
+        ("Pareto front", False),
+    ]
+    assert list(figure.data[1].customdata) == ["r-fast", "r-best"]  # anls
+    assert list(figure.data[3].customdata) == ["r-fast"]  # cer, higher taken as better
+    (menu,) = figure.layout.updatemenus
+    assert [b.label for b in menu.buttons] == ["anls (higher is better)", "cer (higher is better)"]
+    shown, layout = menu.buttons[1].args
+    assert shown == {"visible": [False, False, True, True]}
+    assert layout["yaxis.title.text"] == "cer (higher is better)"
+    assert figure.layout.yaxis.title.text == "anls (higher is better)"
+    low, high = figure.layout.xaxis.range  # room for the points' labels on both sides
+    assert low < 121.0 and high > 1810.0
+    assert figures.quality_speed_chart(COMPARISON, {"absent": True}).data == ()

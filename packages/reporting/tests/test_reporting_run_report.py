@@ -10,6 +10,7 @@ from typing import Any
 from plotly.offline import get_plotlyjs
 
 from vlmhb.core.contracts import StageName, TaskState
+from vlmhb.reporting.assets import plotly_asset
 from vlmhb.reporting.stage import RunReportStage
 
 StageTaskFactory = Callable[..., Any]
@@ -91,14 +92,16 @@ def test_problems_are_counted_and_listed(three_runs: Runs, stage_task: StageTask
     assert "No input rows were skipped." in clean
 
 
-def test_run_report_html_is_self_contained_with_three_charts(
+def test_run_report_html_loads_the_shared_plotly_with_three_charts(
     three_runs: Runs, stage_task: StageTaskFactory, plotly_traces: Callable[[str], Any]
 ) -> None:
     run = three_runs["qwen3b"]
     _run(stage_task, run.run_dir)
     html = (run.run_dir / "report.html").read_text(encoding="utf-8")
-    assert html.count(get_plotlyjs()) == 1
-    assert not re.search(r"<script[^>]*\ssrc=", html)
+    assert get_plotlyjs() not in html and len(html.encode("utf-8")) < 500_000
+    assert re.findall(r'<script[^>]*\ssrc="([^"]+)"', html) == [f"../{plotly_asset()}"]
+    asset = run.run_dir.parent / plotly_asset()
+    assert asset.read_text(encoding="utf-8") == get_plotlyjs()
     bars, latency, heatmap = plotly_traces(html)
     assert [t["name"] for t in bars] == ["macro", "micro"]
     assert bars[0]["x"] == ["cer", "anls"] and bars[0]["y"] == [run.cer, run.anls]
@@ -126,7 +129,8 @@ def test_only_metrics_general_is_enough(tmp_path: Path, stage_task: StageTaskFac
     assert "No timing rows in metrics_general.csv." in md
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert html.count('class="plotly-graph-div"') == 1
-    assert html.count(get_plotlyjs()) == 1
+    assert f'<script src="../{plotly_asset()}"></script>' in html
+    assert (tmp_path / plotly_asset()).is_file()  # the run folder's parent is its experiment's
 
 
 def test_unreadable_optional_file_is_a_note_not_a_crash(

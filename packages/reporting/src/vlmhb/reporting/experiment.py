@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from vlmhb.core.labels import short_run_labels
 from vlmhb.core.metric_info import MetricsSchema
 from vlmhb.core.registry import Registry
 from vlmhb.reporting.loading import ReportInputError, RunData, load_run
 from vlmhb.reporting.measured import measured_load
 from vlmhb.reporting.tables import Table, best_cells, table_from_frame
 
-COMPARISON_FILE = "comparison.csv"
 IDENTITY_COLUMNS = ["run", "model", "task", "prompt"]
 # What each run was measured under (``vlmhb.reporting.measured``): shown, never ranked.
 LOAD_COLUMNS = ["concurrency", "request_rate"]
@@ -82,6 +82,15 @@ class ExperimentData:
         """The first quality metric with a direction: the comparison's sort key."""
         ranked = self.higher_is_better
         return next((m for m in self.quality_metrics if m in ranked), None)
+
+    @property
+    def labels(self) -> list[str]:
+        """The short label (``model · prompt``) of each comparison row, in its order."""
+        frame = self.comparison
+        return short_run_labels(
+            (str(m), str(p), str(r))
+            for m, p, r in zip(frame["model"], frame["prompt"], frame["run"], strict=True)
+        )
 
     def report_link(self, run: str, report_file: str) -> str | None:
         """Relative link from the experiment folder to ``run``'s report, if it exists."""
@@ -159,6 +168,25 @@ def comparison_table(data: ExperimentData, report_file: str) -> Table:
     return table
 
 
+def compact_comparison_table(data: ExperimentData, report_file: str) -> Table:
+    """The comparison for a page: runs by their short label (the full name as the cell's
+    title, linked to ``report_file``), no model and prompt columns (the label holds them),
+    an arrow after each ranked metric (↑ higher, ↓ lower is better)."""
+    directions = data.higher_is_better
+    frame = data.comparison.drop(columns=["model", "prompt"]).assign(run=data.labels)
+    table = table_from_frame(frame, bold=best_cells(frame, directions))
+    for index, column in enumerate(frame.columns):
+        if column in directions:
+            table.columns[index] = f"{column} {'↑' if directions[column] else '↓'}"
+            table.header_titles[index] = f"{'higher' if directions[column] else 'lower'} is better"
+    for row, run in enumerate(data.comparison["run"]):
+        table.titles[(row, 0)] = str(run)
+        link = data.report_link(str(run), report_file)
+        if link:
+            table.links[(row, 0)] = link
+    return table
+
+
 def failed_table(data: ExperimentData) -> Table:
     return Table(["run", "reason"], [[f.name, f.reason] for f in data.failed])
 
@@ -168,13 +196,14 @@ def _union(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def experiment_context(data: ExperimentData, report_file: str) -> dict[str, Any]:
-    """Template variables shared by the Markdown and HTML experiment reports."""
+def experiment_context(data: ExperimentData, comparison: Table) -> dict[str, Any]:
+    """Template variables shared by the Markdown and HTML experiment reports
+    (``comparison``: the report's form of the comparison table)."""
     sort_metric = data.sort_metric
     return {
         "name": data.name,
         "compared": len(data.runs),
-        "comparison": comparison_table(data, report_file),
+        "comparison": comparison,
         "failed": failed_table(data),
         "sort_metric": sort_metric,
         "sort_higher": data.higher_is_better[sort_metric] if sort_metric else True,

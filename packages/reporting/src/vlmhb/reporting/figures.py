@@ -6,7 +6,7 @@ Used by the HTML reports and by the backend's ``/analytics`` JSON
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -179,3 +179,83 @@ def quality_latency_scatter(
         yaxis_title=f"{quality_metric} ({direction})",
     )
     return figure
+
+
+def quality_speed_chart(
+    comparison: pd.DataFrame,
+    higher_is_better: Mapping[str, bool],
+    latency_column: str = "latency_ms_p50",
+    label_column: str = "model",
+    run_column: str = "run",
+) -> go.Figure:
+    """``quality_latency_scatter`` of every metric of ``higher_is_better`` (``{metric:
+    its direction}``, in that order) in one chart: a dropdown picks the metric shown, with
+    its points and its own Pareto front; the first metric is shown at first."""
+    figure = go.Figure()
+    groups: list[tuple[str, go.Figure]] = [
+        (
+            metric,
+            quality_latency_scatter(
+                comparison, metric, better, latency_column, label_column, run_column
+            ),
+        )
+        for metric, better in higher_is_better.items()
+        if metric in comparison.columns
+    ]
+    if not groups:
+        return figure
+    owner: list[int] = []
+    for index, (_, single) in enumerate(groups):
+        for trace in single.data:
+            trace.visible = index == 0
+            figure.add_trace(trace)
+            owner.append(index)
+    buttons = [
+        {
+            "label": f"{metric} ({'higher' if higher_is_better[metric] else 'lower'} is better)",
+            "method": "update",
+            "args": [
+                {"visible": [o == index for o in owner]},
+                {
+                    "title.text": single.layout.title.text,
+                    "yaxis.title.text": single.layout.yaxis.title.text,
+                },
+            ],
+        }
+        for index, (metric, single) in enumerate(groups)
+    ]
+    first = groups[0][1].layout
+    figure.update_traces(cliponaxis=False, selector={"mode": "markers+text"})
+    figure.update_layout(
+        title={"text": first.title.text, "x": 0.5, "xanchor": "center"},
+        xaxis={
+            "title": {"text": first.xaxis.title.text},
+            "range": _padded(comparison[latency_column]),
+        },
+        yaxis_title=first.yaxis.title.text,
+        updatemenus=[
+            {
+                "type": "dropdown",
+                "buttons": buttons,
+                "active": 0,
+                "showactive": True,
+                "x": 0,
+                "xanchor": "left",
+                "y": 1.04,
+                "yanchor": "bottom",
+            }
+        ],
+        margin={"t": 110},
+    )
+    return figure
+
+
+def _padded(values: pd.Series, share: float = 0.12) -> list[float] | None:
+    """An axis range around ``values`` with room for the points' text labels (None: no
+    numbers, Plotly's own range)."""
+    numbers = [v for v in _numbers(values) if v is not None]
+    if not numbers:
+        return None
+    low, high = min(numbers), max(numbers)
+    pad = max((high - low) * share, abs(high) * share, 1.0)
+    return [low - pad, high + pad]

@@ -1,4 +1,5 @@
-"""Self-contained HTML reports with Plotly charts (plotly.js inlined once per page).
+"""Offline HTML reports with Plotly charts; plotly.js is the experiment folder's one
+shared asset (``vlmhb.reporting.assets``), loaded by a relative ``<script src>``.
 
 ``render_run_html`` is the ``html`` entry of the ``vlmhb.reports`` group.
 """
@@ -12,7 +13,12 @@ from markupsafe import Markup
 
 from vlmhb.core.files import REPORT_HTML
 from vlmhb.reporting import figures
-from vlmhb.reporting.experiment import ExperimentData, experiment_context
+from vlmhb.reporting.assets import plotly_src
+from vlmhb.reporting.experiment import (
+    ExperimentData,
+    compact_comparison_table,
+    experiment_context,
+)
 from vlmhb.reporting.loading import RunData
 from vlmhb.reporting.run_report import build_run_report
 from vlmhb.reporting.templating import environment
@@ -21,33 +27,30 @@ LATENCY_COLUMN = "latency_ms_p50"
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 
-class ChartEmbedder:
-    """Turns figures into HTML fragments; only the first one carries plotly.js."""
-
-    def __init__(self) -> None:
-        self._bundled = False
-
-    def __call__(self, figure: go.Figure) -> Markup:
-        include: str | bool = False if self._bundled else "inline"
-        self._bundled = True
-        return Markup(
-            figure.to_html(
-                full_html=False,
-                include_plotlyjs=include,
-                config=PLOTLY_CONFIG,
-                default_height="460px",
-            )
+def embed(figure: go.Figure) -> Markup:
+    """``figure`` as an HTML fragment; the page loads plotly.js itself (once, in its head)."""
+    return Markup(
+        figure.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            config=PLOTLY_CONFIG,
+            default_height="460px",
         )
+    )
 
 
 def render_run_html(data: RunData) -> str:
     """The HTML run report of ``data``: the Markdown content plus charts."""
     report = build_run_report(data)
-    charts = run_charts(data, ChartEmbedder())
-    return environment(html=True).get_template("run.html.j2").render(report=report, charts=charts)
+    charts = run_charts(data)
+    return (
+        environment(html=True)
+        .get_template("run.html.j2")
+        .render(report=report, charts=charts, plotly_src=plotly_src(levels_below=1))
+    )
 
 
-def run_charts(data: RunData, embed: ChartEmbedder) -> dict[str, Markup]:
+def run_charts(data: RunData) -> dict[str, Markup]:
     """The run's charts that have data: ``metrics``, ``latency``, ``heatmap`` (of the
     first quality metric with a direction)."""
     charts: dict[str, Markup] = {}
@@ -68,26 +71,27 @@ def run_charts(data: RunData, embed: ChartEmbedder) -> dict[str, Markup]:
 
 
 def render_experiment_html(data: ExperimentData) -> str:
-    """The HTML experiment report: comparison table, leaderboard and quality-vs-latency
-    charts with the Pareto front (metrics with a direction); runs link to their
-    ``report.html``."""
-    embed = ChartEmbedder()
+    """The HTML experiment report: comparison table (short run labels linked to their
+    ``report.html``, directions in the headers), leaderboard and one quality-vs-latency
+    chart with a metric selector and each metric's Pareto front (metrics with a
+    direction)."""
     charts: dict[str, Any] = {}
-    comparison = data.comparison
+    comparison = data.comparison.assign(label=data.labels)
     if len(comparison) and data.quality_metrics:
-        charts["leaderboard"] = embed(figures.leaderboard_bars(comparison, data.quality_metrics))
-        if LATENCY_COLUMN in comparison.columns and comparison[LATENCY_COLUMN].notna().any():
-            ranked = data.higher_is_better
-            charts["scatter"] = [
-                embed(
-                    figures.quality_latency_scatter(
-                        comparison, metric, ranked[metric], LATENCY_COLUMN
-                    )
+        charts["leaderboard"] = embed(
+            figures.leaderboard_bars(comparison, data.quality_metrics, run_column="label")
+        )
+        ranked = {m: d for m, d in data.higher_is_better.items() if m in data.quality_metrics}
+        timed = LATENCY_COLUMN in comparison and comparison[LATENCY_COLUMN].notna().any()
+        if ranked and timed:
+            charts["quality_speed"] = embed(
+                figures.quality_speed_chart(
+                    comparison, ranked, LATENCY_COLUMN, label_column="label"
                 )
-                for metric in data.quality_metrics
-                if metric in ranked
-            ]
-    context = experiment_context(data, REPORT_HTML)
+            )
+    context = experiment_context(data, compact_comparison_table(data, REPORT_HTML))
     return (
-        environment(html=True).get_template("experiment.html.j2").render(charts=charts, **context)
+        environment(html=True)
+        .get_template("experiment.html.j2")
+        .render(charts=charts, plotly_src=plotly_src(levels_below=0), **context)
     )

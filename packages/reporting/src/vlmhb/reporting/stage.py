@@ -8,9 +8,10 @@ from pathlib import Path
 
 from vlmhb.core.contracts import StageName, StageResult, StageTask, TaskState
 from vlmhb.core.fileio import atomic_write_text
-from vlmhb.core.files import CSV_SEPARATOR, REPORT_HTML, REPORT_MD
+from vlmhb.core.files import COMPARISON_FILE, CSV_SEPARATOR, REPORT_HTML, REPORT_MD
 from vlmhb.core.stages import StageContext
-from vlmhb.reporting.experiment import COMPARISON_FILE, load_experiment
+from vlmhb.reporting.assets import ensure_plotly_asset, plotly_asset
+from vlmhb.reporting.experiment import load_experiment
 from vlmhb.reporting.html import render_experiment_html
 from vlmhb.reporting.loading import ReportInputError, load_run
 from vlmhb.reporting.markdown import render_experiment_markdown
@@ -25,6 +26,9 @@ class RunReportStage:
 
     Fails (status ``FAILED``, the message naming the file) when ``metrics_general.csv``
     is missing or unreadable; missing optional files only leave their section empty.
+    The HTML report's plotly.js goes to the experiment folder (the run folder's parent,
+    ``vlmhb.reporting.assets``); where that folder cannot be written (a container stage
+    sees only its run folder) the experiment report writes it.
     """
 
     def run(self, task: StageTask, ctx: StageContext) -> StageResult:
@@ -43,6 +47,8 @@ class RunReportStage:
         if data.spec is None and task.run is not None:
             data.spec = task.run
         reports = ctx.registries.reports
+        if "html" in reports.names():
+            _share_plotly(task.run_dir.parent, ctx)
         outputs = _write(
             task.run_dir,
             {
@@ -67,12 +73,14 @@ class ExperimentReportStage:
     ``comparison.csv``, ``report.md`` and ``report.html`` into ``task.run_dir``.
 
     Runs without metrics are listed as failed (with the reason); the report is still
-    written and the stage completes.
+    written and the stage completes. The experiment folder's plotly.js asset, which every
+    HTML report of the experiment loads, is written (again) when missing or different.
     """
 
     def run(self, task: StageTask, ctx: StageContext) -> StageResult:
         started = time.perf_counter()
         data = load_experiment(task.run_dir, task.run_dirs, ctx.registries.metrics)
+        ensure_plotly_asset(task.run_dir)
         comparison_csv = data.comparison.to_csv(sep=CSV_SEPARATOR, index=False, lineterminator="\n")
         outputs = _write(
             task.run_dir,
@@ -97,6 +105,17 @@ class ExperimentReportStage:
                 "failed": {f.name: f.reason for f in data.failed},
             },
             duration_s=time.perf_counter() - started,
+        )
+
+
+def _share_plotly(exp_dir: Path, ctx: StageContext) -> None:
+    """The experiment folder's plotly.js asset, or a log line saying who writes it."""
+    try:
+        ensure_plotly_asset(exp_dir)
+    except OSError as exc:
+        ctx.log(
+            f"{exp_dir / plotly_asset()} not written ({exc.strerror or exc}): the charts "
+            "of report.html show once the experiment report has written it"
         )
 
 

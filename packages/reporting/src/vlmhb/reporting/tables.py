@@ -17,13 +17,16 @@ MISSING = "—"
 class Table:
     """Formatted cells; ``bold`` holds ``(row, column)`` positions to emphasise.
 
-    ``links`` maps a ``(row, column)`` position to a URL the cell points to.
+    ``links`` maps a ``(row, column)`` position to a URL the cell points to, ``titles``
+    one to the text shown on hover (HTML); ``header_titles`` a column index to its header's.
     """
 
     columns: list[str]
     rows: list[list[str]]
     bold: set[tuple[int, int]] = field(default_factory=set)
     links: dict[tuple[int, int], str] = field(default_factory=dict)
+    titles: dict[tuple[int, int], str] = field(default_factory=dict)
+    header_titles: dict[int, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.rows)
