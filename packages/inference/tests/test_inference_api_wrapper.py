@@ -26,7 +26,7 @@ from vlmhb.inference.backends.base import (
 )
 from vlmhb.inference.backends.scripted import ScriptedBackend
 from vlmhb.inference.client import InferenceClient
-from vlmhb.inference.images import ImagePolicy
+from vlmhb.inference.images import ImageData, ImagePolicy
 from vlmhb.inference.launcher import free_port
 from vlmhb.inference.server import (
     BACKEND_HEADER,
@@ -202,6 +202,36 @@ def test_bad_requests_are_400_with_clear_messages() -> None:
             "/v1/chat/completions", json=text_chat(response_format={"type": "yaml"})
         )
         assert bad_format.status_code == 400 and "response_format" in bad_format.text
+
+
+class PixelFreeBackend(RecordingBackend):
+    """A backend that never looks at pixels (as the scripted baselines)."""
+
+    decode_images = False
+
+
+def test_a_backend_that_needs_no_pixels_gets_images_checked_but_not_decoded(
+    monkeypatch: Any,
+) -> None:
+    decoded: list[int] = []
+    original = ImageData.decode
+
+    def counting_decode(self: ImageData) -> Image.Image:
+        decoded.append(1)
+        return original(self)
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 32), "white").save(buffer, format="JPEG")
+    good = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    junk = "data:image/png;base64," + base64.b64encode(b"not an image at all").decode()
+    backend = PixelFreeBackend()
+    with running(backend) as http:
+        monkeypatch.setattr(ImageData, "decode", counting_decode)
+        assert http.post("/v1/chat/completions", json=image_chat(good)).status_code == 200
+        assert decoded == [] and backend.requests[-1].images == []  # no pixel decoded
+        refused = http.post("/v1/chat/completions", json=image_chat(junk))
+        assert refused.status_code == 400  # still checked, from the header
+        assert "does not hold a readable image" in refused.json()["error"]["message"]
 
 
 def test_sampling_options_and_response_format_reach_the_backend() -> None:

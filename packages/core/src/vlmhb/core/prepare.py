@@ -1,4 +1,5 @@
-"""Turn a run's dataset into the samples to send: filter, render prompts, decide crops.
+"""Turn a run's dataset into the samples to send: filter, render prompts, decide crops
+(``cropped_png`` applies one).
 
 ``prepare_run_inputs`` is called by the inference stage. It writes ``samples.jsonl``
 (the ground truth the evaluation stage scores against) and ``problems.csv`` (bad rows,
@@ -7,6 +8,7 @@ skipped) in the run directory. Bad rows never stop the run; an empty result does
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +162,20 @@ def _crop_box(sample: Sample) -> tuple[int, int, int, int]:
     if box[2] - box[0] < 2 or box[3] - box[1] < 2:
         raise _SampleProblem("answer_bbox", f"box {sample.bbox} is under 2 px")
     return box
+
+
+def cropped_png(image: Image.Image, crop_box: tuple[int, int, int, int]) -> bytes:
+    """The region ``crop_box`` (``PreparedSample.crop_box``) of ``image``, PNG-encoded:
+    what a model is sent for an ``answer_bbox`` task (the inference client and the
+    dashboard's sample images). ``ValueError`` when the box is empty or outside the image."""
+    x1, y1, x2, y2 = crop_box
+    if not (0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height):
+        raise ValueError(
+            f"crop box {crop_box} is outside the image {image.width}x{image.height} or empty"
+        )
+    buffer = io.BytesIO()
+    image.crop(crop_box).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _empty_message(run: RunSpec, load: DatasetLoad, problems: list[RowProblem]) -> str:

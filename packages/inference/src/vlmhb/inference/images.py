@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
+from vlmhb.core.prepare import cropped_png
+
 MIME_BY_FORMAT = {
     "PNG": "image/png",
     "JPEG": "image/jpeg",
@@ -76,6 +78,16 @@ class ImageData:
             raise ImageError(f"image_url does not hold a readable image: {exc}") from exc
         return image
 
+    def check(self) -> None:
+        """Check the bytes are an image from its header alone, decoding no pixel
+        (``ImageError`` if not): for backends that never look at pixels."""
+        try:
+            with Image.open(io.BytesIO(self.data)) as image:
+                if image.width < 1 or image.height < 1:
+                    raise ValueError(f"{image.width}x{image.height} pixels")
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise ImageError(f"image_url does not hold a readable image: {exc}") from exc
+
 
 def encode_image(path: Path, crop_box: tuple[int, int, int, int] | None = None) -> str:
     """``data:`` URL of the image at ``path``; cropped to ``crop_box`` and PNG-encoded when
@@ -85,17 +97,13 @@ def encode_image(path: Path, crop_box: tuple[int, int, int, int] | None = None) 
         with Image.open(io.BytesIO(data)) as original:
             if crop_box is None and original.format in MIME_BY_FORMAT:
                 return _data_url(MIME_BY_FORMAT[original.format], data)
-            image: Image.Image = original
             if crop_box is not None:
-                x1, y1, x2, y2 = crop_box
-                if not (0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height):
-                    raise ImageError(
-                        f"crop box {crop_box} is outside the image "
-                        f"{image.width}x{image.height} or empty"
-                    )
-                image = image.crop(crop_box)
+                try:
+                    return _data_url("image/png", cropped_png(original, crop_box))
+                except ValueError as exc:
+                    raise ImageError(str(exc)) from exc
             buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
+            original.save(buffer, format="PNG")
     except (OSError, UnidentifiedImageError) as exc:
         raise ImageError(f"cannot read image {path}: {exc}") from exc
     return _data_url("image/png", buffer.getvalue())

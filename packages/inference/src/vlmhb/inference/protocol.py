@@ -115,6 +115,8 @@ class ChatRequest(BaseModel):
                 wire_part["image_url"]["url"] = image.url
                 if decode_images and prompt:
                     images.append(image.decode())
+                else:
+                    image.check()  # the header only: no pixel is decoded
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         response_format = (
             self.response_format.model_dump() if self.response_format is not None else None

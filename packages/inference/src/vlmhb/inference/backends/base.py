@@ -8,7 +8,8 @@ Optional capabilities, declared as class attributes:
 - ``supports_response_format``: the backend honours ``GenerationRequest.response_format``
   (e.g. ``{"type": "json_object"}``); others ignore it and ``info()`` says so.
 - ``decode_images``: when False the wrapper does not decode images into Pillow objects
-  (``GenerationRequest.images`` stays empty); proxies read ``GenerationRequest.messages``.
+  (``GenerationRequest.images`` stays empty; each image is checked from its header only);
+  proxies read ``GenerationRequest.messages``, baselines never look at pixels.
 A ``stream`` may end with a ``StreamEnd`` item carrying the real token usage and finish
 reason; otherwise the wrapper asks ``usage()``.
 """

@@ -118,6 +118,7 @@ class ScriptedBackend(Backend):
     name = "scripted"
     Params = ScriptedParams
     p: ScriptedParams
+    decode_images = False  # answers never depend on pixels: the wrapper checks headers only
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
