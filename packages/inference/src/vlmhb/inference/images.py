@@ -19,16 +19,8 @@ from urllib.parse import unquote, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from vlmhb.core.prepare import cropped_png
+from vlmhb.inference.page_cache import PAGES, PageCache, PageError
 
-MIME_BY_FORMAT = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-}
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 
@@ -89,24 +81,16 @@ class ImageData:
             raise ImageError(f"image_url does not hold a readable image: {exc}") from exc
 
 
-def encode_image(path: Path, crop_box: tuple[int, int, int, int] | None = None) -> str:
+def encode_image(
+    path: Path, crop_box: tuple[int, int, int, int] | None = None, pages: PageCache = PAGES
+) -> str:
     """``data:`` URL of the image at ``path``; cropped to ``crop_box`` and PNG-encoded when
-    a box is given, otherwise the original bytes with their own MIME type."""
+    a box is given, otherwise the original bytes with their own MIME type. Each page is
+    read and decoded once per process (``pages``, ``vlmhb.inference.page_cache``)."""
     try:
-        data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as original:
-            if crop_box is None and original.format in MIME_BY_FORMAT:
-                return _data_url(MIME_BY_FORMAT[original.format], data)
-            if crop_box is not None:
-                try:
-                    return _data_url("image/png", cropped_png(original, crop_box))
-                except ValueError as exc:
-                    raise ImageError(str(exc)) from exc
-            buffer = io.BytesIO()
-            original.save(buffer, format="PNG")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise ImageError(f"cannot read image {path}: {exc}") from exc
-    return _data_url("image/png", buffer.getvalue())
+        return pages.data_url(path, crop_box)
+    except PageError as exc:
+        raise ImageError(str(exc)) from exc
 
 
 def _data_url(mime: str, data: bytes) -> str:
