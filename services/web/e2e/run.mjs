@@ -18,6 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { submitChecks } from './submit.mjs';
+import { checkViews } from './views.mjs';
 
 const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const vlmhb = process.env.VLMHB_BIN ?? path.resolve(webDir, '../../.venv/bin/vlmhb');
@@ -308,6 +310,8 @@ async function main() {
       await shot('07-samples');
     });
 
+    await checkViews({ page, base, shot, log, step, dataset, deadlineS }); // views.mjs
+
     await page.setViewportSize({ width: 1280, height: 900 }); // the hosts and catalog pages fit at 1280 px
     const fits = async (what) => {
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -389,6 +393,8 @@ async function main() {
       await fits('the Catalog page');
       await shot('catalog-01-model-added');
     });
+
+    await submitChecks({ page, base, step, shot, log, dataset: path.basename(dataset), runsDir: path.join(tmp, 'runs'), deadlineS });
 
     if (pageErrors.length) {
       failures.push(`browser errors:\n  ${pageErrors.join('\n  ')}`);

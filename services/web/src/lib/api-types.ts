@@ -93,6 +93,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/examples/experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Example Experiment
+         * @description An experiment config (YAML) that runs as it is on this server: scripted oracles on
+         *     a dataset found under its data root (``VLMHB_DATA_ROOT``).
+         */
+        get: operations["example_experiment_api_v1_examples_experiment_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/{experiment_id}/stages/{task_id}/attempts": {
         parameters: {
             query?: never;
@@ -164,7 +185,8 @@ export interface paths {
         };
         /**
          * Sample Image
-         * @description The image of one sample, served only from inside the run's dataset folder.
+         * @description The image of one sample, served only from inside the run's dataset folder; with
+         *     ``crop=true`` the crop the model received (404 when the sample was not cropped).
          */
         get: operations["sample_image_api_v1_experiments__experiment_id__runs__run__image_get"];
         put?: never;
@@ -246,8 +268,9 @@ export interface paths {
         };
         /**
          * Analytics
-         * @description Leaderboard bars, quality-vs-latency scatter with the Pareto front, per-document-
-         *     class heatmap and latency distributions (``figure.to_plotly_json()`` each).
+         * @description The leaderboard (each run's macro metric values, best first), quality-vs-latency
+         *     scatter with the Pareto front, per-document-class heatmap and latency distributions
+         *     (``figure.to_plotly_json()`` each).
          */
         get: operations["analytics_api_v1_analytics__experiment_id__get"];
         put?: never;
@@ -768,13 +791,18 @@ export interface components {
         };
         /**
          * Analytics
-         * @description Plotly figures (``figure.to_plotly_json()``), by name.
+         * @description The leaderboard (runs best first by the first ranked quality metric) and Plotly
+         *     figures (``figure.to_plotly_json()``), by name.
          */
         Analytics: {
             /** Experiment Id */
             experiment_id: string;
             /** Quality Metrics */
             quality_metrics: string[];
+            /** Timing Metrics */
+            timing_metrics: string[];
+            /** Leaderboard */
+            leaderboard: components["schemas"]["LeaderboardRow"][];
             /** Figures */
             figures: {
                 [key: string]: {
@@ -920,9 +948,16 @@ export interface components {
         };
         /**
          * CompareRow
-         * @description One sample across runs; ``deltas[m][run] = value(run) - value(first run)``.
+         * @description One sample across runs; ``deltas[m][run] = value(run) - value(first run)``; the
+         *     images are the first run's.
          */
         CompareRow: {
+            /** Image Url */
+            image_url: string | null;
+            /** Crop Url */
+            crop_url: string | null;
+            /** Answer Box */
+            answer_box: number[] | null;
             /** Id */
             id: string;
             /**
@@ -1005,6 +1040,27 @@ export interface components {
         ErrorOut: {
             /** Detail */
             detail: string;
+        };
+        /**
+         * ExampleConfig
+         * @description An experiment config that runs as it is on this server.
+         */
+        ExampleConfig: {
+            /**
+             * Format
+             * @constant
+             */
+            format: "yaml";
+            /**
+             * Text
+             * @description the config, to submit as application/yaml
+             */
+            text: string;
+            /**
+             * Dataset
+             * @description the dataset it uses, relative to the data root
+             */
+            dataset: string;
         };
         /**
          * ExperimentDetail
@@ -1494,6 +1550,33 @@ export interface components {
             finished: boolean;
         };
         /**
+         * LeaderboardRow
+         * @description One run in the experiment's comparison: its macro value of each metric.
+         */
+        LeaderboardRow: {
+            /** Run */
+            run: string;
+            /**
+             * Model
+             * @default
+             */
+            model: string;
+            /**
+             * Task
+             * @default
+             */
+            task: string;
+            /**
+             * Prompt
+             * @default
+             */
+            prompt: string;
+            /** Values */
+            values: {
+                [key: string]: number | null;
+            };
+        };
+        /**
          * LogLine
          * @description One log event of a stage (``seq`` as on the WebSocket/SSE).
          */
@@ -1628,10 +1711,14 @@ export interface components {
          * @description One sample of a run: input, ground truth, answer, metrics and timings.
          */
         SampleRow: {
-            /** Id */
-            id: string;
             /** Image Url */
             image_url: string | null;
+            /** Crop Url */
+            crop_url: string | null;
+            /** Answer Box */
+            answer_box: number[] | null;
+            /** Id */
+            id: string;
             /**
              * Question
              * @default
@@ -2304,6 +2391,62 @@ export interface operations {
             };
         };
     };
+    example_experiment_api_v1_examples_experiment_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExampleConfig"];
+                };
+            };
+            /** @description malformed request (e.g. a multipart body that cannot be parsed), or a Host header that is not allowed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing or wrong credentials (bearer token or session cookie) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description refused: a cross-origin request (Origin not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description the data root holds no dataset (the message says how to make one) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     get_stage_attempts_api_v1_experiments__experiment_id__stages__task_id__attempts_get: {
         parameters: {
             query?: never;
@@ -2525,6 +2668,8 @@ export interface operations {
         parameters: {
             query: {
                 sample_id: string;
+                /** @description the region the model was sent (answer_bbox tasks), as PNG */
+                crop?: boolean;
             };
             header?: never;
             path: {

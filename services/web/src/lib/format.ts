@@ -35,6 +35,23 @@ export function num(value: number | null | undefined, digits = 3): string {
 }
 
 /**
+ * A metric's value, one format everywhere (tables, deltas, charts): 3 decimals under 100,
+ * 1 decimal under 1000, none above; `—` when missing.
+ */
+export function metricValue(value: number | null | undefined): string {
+  if (value == null || !Number.isFinite(value)) return '—';
+  const size = Math.abs(value);
+  return value.toFixed(size < 100 ? 3 : size < 1000 ? 1 : 0);
+}
+
+/** `better →` (higher is better), `← better` (lower is better) or nothing: the hint under a
+ * horizontal axis where values grow to the right. */
+export function betterHint(info: MetricInfo | undefined): string {
+  const higher = info?.higher_is_better;
+  return higher == null ? '' : higher ? 'better →' : '← better';
+}
+
+/**
  * Whether a change of `delta` in a metric is an improvement, by the metric's direction in
  * the API's metric metadata (`info`, from `/experiments/{id}/metrics-schema`); null when the
  * metric has no direction or is not described. Never guessed from the metric's name.

@@ -46,6 +46,10 @@ export type ExperimentDetail = Schemas['ExperimentDetail'];
 export type Accepted = Schemas['Accepted'];
 
 export type ActionResult = Schemas['ActionResult'];
+/** The answer of DELETE /experiments/{id}. */
+export type DeleteResult = Schemas['DeleteResult'];
+/** An experiment config that runs as is on this server (GET /examples/experiment). */
+export type ExampleConfig = Schemas['ExampleConfig'];
 
 export type SampleRow = Schemas['SampleRow'];
 
@@ -64,6 +68,12 @@ export interface PlotlyFigure {
   data: unknown[];
   layout: Record<string, unknown>;
 }
+
+/** One run's macro metric values in the analytics' leaderboard. */
+export type LeaderboardRow = Schemas['LeaderboardRow'];
+
+/** A sample's full page, the crop the model was sent and the answer's box on the page. */
+export type SampleImages = Pick<SampleRow, 'image_url' | 'crop_url' | 'answer_box'>;
 
 /** ``figures`` are Plotly figures (free-form objects in the schema). */
 export type Analytics = Omit<Schemas['Analytics'], 'figures'> & {

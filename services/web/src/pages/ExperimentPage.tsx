@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Link, NavLink, useParams } from 'react-router-dom';
+import { Link, NavLink, useNavigate, useParams } from 'react-router-dom';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { apiFetch } from '../lib/api';
 import { useLiveExperiment } from '../lib/live';
@@ -12,6 +12,7 @@ import { ErrorBox } from '../components/ErrorBox';
 import { StagePlacement } from '../components/StagePlacement';
 import { AttemptHistory } from '../components/AttemptHistory';
 import { StageLogView } from '../components/StageLogView';
+import { DeleteExperiment } from '../components/DeleteExperiment';
 import { bytes, dateTime, duration } from '../lib/format';
 import { ComparePanel } from './ComparePanel';
 import { SamplesPanel } from './SamplesPanel';
@@ -61,6 +62,7 @@ function Header({
 }) {
   const client = useQueryClient();
   const [force, setForce] = useState(false);
+  const navigate = useNavigate();
   const action = useMutation({
     mutationFn: (what: string) =>
       apiFetch<ActionResult>(`/api/v1/experiments/${detail.id}/${what}`, { method: 'POST' }),
@@ -115,6 +117,7 @@ function Header({
           <label className="small muted" title="redo every stage, even finished ones">
             <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} /> force
           </label>
+          <DeleteExperiment experiment={detail} onDeleted={() => navigate('/')} />
         </div>
       </div>
       {detail.message && <div className={`message tone-${detail.status}`}>{detail.message}</div>}
@@ -152,6 +155,11 @@ function StageCell({
         <ProgressBar compact done={stage.done} total={stage.total} />
       )}
       <StagePlacement stage={stage} />
+      {stage.started_at && stage.finished_at && (
+        <div className="muted small" data-testid="stage-duration">
+          took {duration(stage.started_at, stage.finished_at)}
+        </div>
+      )}
       {stage.message && <div className="muted small clip" title={stage.message}>{stage.message}</div>}
       <AttemptHistory experimentId={experimentId} stage={stage} />
       <StageLogView experimentId={experimentId} stage={stage} live={logs[stage.task_id] ?? NO_LINES} />
@@ -169,8 +177,8 @@ function RunsPanel({ detail, logs }: { detail: ExperimentDetail; logs: StageLogs
     return <div className="empty">No runs yet — the config is being expanded into runs.</div>;
   }
   return (
-    <div className="card">
-      <table className="table" data-testid="runs-table">
+    <div className="card table-scroll">
+      <table className="table runs-table" data-testid="runs-table">
         <thead>
           <tr>
             <th>Model</th>

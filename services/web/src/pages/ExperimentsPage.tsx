@@ -6,6 +6,7 @@ import type { ExperimentPage } from '../lib/types';
 import { StatusBadge } from '../components/StatusBadge';
 import { ProgressBar } from '../components/ProgressBar';
 import { ErrorBox } from '../components/ErrorBox';
+import { DeleteExperiment, deletedText } from '../components/DeleteExperiment';
 import { dateTime, relativeTime } from '../lib/format';
 
 const STATUSES = ['ACCEPTED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED'];
@@ -15,6 +16,7 @@ export function ExperimentsPage() {
   const [name, setName] = useState('');
   const [status, setStatus] = useState('');
   const [offset, setOffset] = useState(0);
+  const [notice, setNotice] = useState('');
   const params = new URLSearchParams({ offset: String(offset), limit: String(PAGE), sort: '-created_at' });
   if (name.trim()) params.set('name', name.trim());
   if (status) params.set('status', status);
@@ -60,6 +62,14 @@ export function ExperimentsPage() {
         </span>
       </div>
       <ErrorBox error={query.error} />
+      {notice && (
+        <div className="message notice" role="status" data-testid="notice">
+          {notice}{' '}
+          <button type="button" className="link-button" onClick={() => setNotice('')} aria-label="dismiss">
+            ×
+          </button>
+        </div>
+      )}
       {page && page.items.length === 0 && (
         <div className="empty">
           No experiments yet. <Link to="/new">Submit one</Link> — paste an experiment YAML.
@@ -75,6 +85,7 @@ export function ExperimentsPage() {
               <th style={{ width: '22%' }}>Progress (stages)</th>
               <th>Created</th>
               <th>Updated</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -113,6 +124,9 @@ export function ExperimentsPage() {
                 </td>
                 <td title={dateTime(e.created_at)}>{relativeTime(e.created_at)}</td>
                 <td title={dateTime(e.updated_at)}>{relativeTime(e.updated_at)}</td>
+                <td>
+                  <DeleteExperiment small experiment={e} onDeleted={(r) => setNotice(deletedText(e.name, r))} />
+                </td>
               </tr>
             ))}
           </tbody>

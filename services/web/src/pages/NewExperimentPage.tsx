@@ -2,23 +2,17 @@ import { useState } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { apiFetch, configContentType } from '../lib/api';
-import type { Accepted, RegistryEntry } from '../lib/types';
+import type { Accepted, ExampleConfig, RegistryEntry } from '../lib/types';
+import { LEGACY_FILES, classifyUpload, legacyForm } from '../lib/upload';
+import type { Upload } from '../lib/upload';
 import { ErrorBox } from '../components/ErrorBox';
 
-export const EXAMPLE_YAML = `# Paths are relative to the server's data root (VLMHB_DATA_ROOT) or absolute.
-name: my-experiment
-models:
-  - name: oracle
-    backend: scripted
-    params: {answers_file: my_dataset/annotation.csv, answer_column: answer, latency_ms: 50}
-datasets:
-  - {name: my_dataset, format: vqa_csv, path: my_dataset}
-tasks:
-  - name: fields_vqa
-    dataset: my_dataset
-    kind: vqa
-    metrics: [cer, exact_match]
-`;
+/** Where the server's example config comes from: built for its data root, so it runs as is. */
+export const EXAMPLE_URL = '/api/v1/examples/experiment';
+
+const PLACEHOLDER = `# Paste an experiment (YAML or JSON), press "Insert example" for one that runs on
+# this server, or drop a file here: an experiment .yaml/.json, or the legacy pair
+# user_config.csv + vlm_base.csv.`;
 
 function Registry({ kind }: { kind: string }) {
   const query = useQuery({
@@ -43,22 +37,48 @@ function Registry({ kind }: { kind: string }) {
   );
 }
 
+type Submission = { text: string } | { form: FormData };
+
 export function NewExperimentPage() {
   const [text, setText] = useState('');
+  const [legacy, setLegacy] = useState<Extract<Upload, { kind: 'legacy' }>>();
+  const [pickError, setPickError] = useState('');
+  const [dragging, setDragging] = useState(false);
   const navigate = useNavigate();
   const client = useQueryClient();
   const submit = useMutation({
-    mutationFn: (body: string) =>
-      apiFetch<Accepted>('/api/v1/experiments', {
-        method: 'POST',
-        body,
-        contentType: configContentType(body),
-      }),
+    mutationFn: (what: Submission) =>
+      'text' in what
+        ? apiFetch<Accepted>('/api/v1/experiments', {
+            method: 'POST',
+            body: what.text,
+            contentType: configContentType(what.text),
+          })
+        : apiFetch<Accepted>('/api/v1/experiments', { method: 'POST', body: what.form }),
     onSuccess: (accepted) => {
       void client.invalidateQueries({ queryKey: ['experiments'] });
       navigate(`/experiments/${accepted.id}`);
     },
   });
+  const example = useMutation({
+    mutationFn: () => apiFetch<ExampleConfig>(EXAMPLE_URL),
+    onSuccess: (config) => {
+      setLegacy(undefined);
+      submit.reset();
+      setText(config.text);
+    },
+  });
+  const takeFiles = (files: File[]) => {
+    const upload = classifyUpload(files);
+    setPickError(upload.kind === 'invalid' ? upload.message : '');
+    submit.reset();
+    if (upload.kind === 'config') {
+      setLegacy(undefined);
+      void upload.file.text().then(setText);
+    } else if (upload.kind === 'legacy') {
+      setLegacy(upload);
+    }
+  };
   return (
     <section>
       <div className="page-head">
@@ -68,8 +88,20 @@ export function NewExperimentPage() {
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            submit.mutate(text);
+            submit.mutate({ text });
           }}
+          onDragOver={(e) => {
+            e.preventDefault();
+            setDragging(true);
+          }}
+          onDragLeave={() => setDragging(false)}
+          onDrop={(e) => {
+            e.preventDefault();
+            setDragging(false);
+            takeFiles([...e.dataTransfer.files]);
+          }}
+          className={dragging ? 'drop-target dragging' : 'drop-target'}
+          data-testid="drop-zone"
         >
           <label htmlFor="config" className="label">
             Experiment config (YAML or JSON)
@@ -80,29 +112,64 @@ export function NewExperimentPage() {
             data-testid="config-input"
             spellCheck={false}
             value={text}
-            placeholder={EXAMPLE_YAML}
+            placeholder={PLACEHOLDER}
             onChange={(e) => setText(e.target.value)}
             rows={22}
           />
           <div className="row-actions">
             <button type="submit" className="primary" disabled={!text.trim() || submit.isPending}>
-              {submit.isPending ? 'Submitting…' : 'Submit'}
+              {submit.isPending && !legacy ? 'Submitting…' : 'Submit'}
             </button>
-            <button type="button" onClick={() => setText(EXAMPLE_YAML)}>
+            <button type="button" onClick={() => example.mutate()} disabled={example.isPending}>
               Insert example
             </button>
             <label className="button file-button">
-              Load file…
+              Load files…
               <input
                 type="file"
-                accept=".yaml,.yml,.json"
+                multiple
+                accept=".yaml,.yml,.json,.csv"
+                data-testid="file-input"
                 onChange={(e) => {
-                  const file = e.target.files?.[0];
-                  if (file) void file.text().then(setText);
+                  takeFiles([...(e.target.files ?? [])]);
+                  e.target.value = ''; // the same files may be picked again
                 }}
               />
             </label>
+            <span className="muted small">or drop them here</span>
           </div>
+          <ErrorBox error={example.error} title="No example for this server:" />
+          <ErrorBox error={pickError} title="These files cannot be used:" />
+          {legacy && (
+            <div className="card legacy-upload" data-testid="legacy-upload">
+              <strong>Legacy v0.1 pair</strong>
+              <ul className="files">
+                {LEGACY_FILES.map((field) => (
+                  <li key={field}>
+                    <code>{field}</code>{' '}
+                    {legacy.files[field] ? (
+                      <span className="muted small">{legacy.files[field].name}</span>
+                    ) : (
+                      <span className="missing small">missing</span>
+                    )}
+                  </li>
+                ))}
+              </ul>
+              <div className="row-actions">
+                <button
+                  type="button"
+                  className="primary"
+                  disabled={submit.isPending}
+                  onClick={() => submit.mutate({ form: legacyForm(legacy.files) })}
+                >
+                  {submit.isPending ? 'Submitting…' : 'Submit pair'}
+                </button>
+                <button type="button" onClick={() => setLegacy(undefined)}>
+                  Clear
+                </button>
+              </div>
+            </div>
+          )}
           <ErrorBox error={submit.error} title="The server refused the config:" />
         </form>
         <aside className="card">

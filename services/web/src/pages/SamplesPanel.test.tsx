@@ -4,7 +4,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { MemoryRouter } from 'react-router-dom';
 import { SamplesPanel } from './SamplesPanel';
 import { auth } from '../lib/api';
-import type { ComparePage, ExperimentDetail, MetricsSchema } from '../lib/types';
+import type { ComparePage, ExperimentDetail, MetricsSchema, SamplePage } from '../lib/types';
 
 const SCHEMA: MetricsSchema = {
   version: 1,
@@ -28,6 +28,9 @@ const COMPARE: ComparePage = {
   items: [
     {
       id: '0',
+      image_url: '/img?sample_id=0',
+      crop_url: '/img?sample_id=0&crop=true',
+      answer_box: [1, 2, 30, 40],
       question: 'q',
       ground_truth: 'a',
       doc_class: '',
@@ -84,5 +87,86 @@ describe('comparing two runs', () => {
     expect(within(table).getByTitle('higher is better')).toHaveTextContent('anls↑');
     const urls = (fetch as unknown as { mock: { calls: [string][] } }).mock.calls.map((c) => c[0]);
     expect(urls).toContain('/api/v1/experiments/e1/metrics-schema');
+    // the images of the sample and A's wrong answer, marked against the ground truth
+    expect(within(table).getByTestId('crop')).toHaveAttribute('src', '/img?sample_id=0&crop=true');
+    const wrong = within(table).getAllByTestId('wrong-answer');
+    expect(wrong).toHaveLength(1);
+    expect(wrong[0]).toHaveTextContent('x');
+    expect(wrong[0].querySelector('ins')).toHaveTextContent('x');
+    expect(wrong[0].querySelector('del')).toHaveTextContent('a');
+    expect(within(table).getByTitle('a__t__p__x')).toHaveTextContent('A: a');
+  });
+});
+
+const SAMPLES: SamplePage = {
+  run: 'a__t__p__x',
+  items: [
+    {
+      id: '7',
+      image_url: '/page?sample_id=7',
+      crop_url: '/page?sample_id=7&crop=true',
+      answer_box: [10, 10, 50, 30],
+      question: 'Surname?',
+      ground_truth: 'IVANOV',
+      answer: 'IVANOVA',
+      error: '',
+      doc_class: 'passport',
+      question_type: 'surname',
+      metrics: { cer: 1 / 6, exact_match: 0 },
+      timings: { latency_ms: 12 },
+    },
+    {
+      id: '8',
+      image_url: '/page?sample_id=8',
+      crop_url: null,
+      answer_box: null,
+      question: 'Name?',
+      ground_truth: 'PETR',
+      answer: ' PETR ',
+      error: '',
+      doc_class: 'passport',
+      question_type: 'name',
+      metrics: { cer: 0, exact_match: 1 },
+      timings: { latency_ms: 9 },
+    },
+  ],
+  total: 2,
+  offset: 0,
+  limit: 25,
+};
+
+describe('the samples of one run', () => {
+  beforeEach(() => {
+    auth.loggedIn();
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response(JSON.stringify(SAMPLES), { headers: { 'content-type': 'application/json' } })),
+    );
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('shows the crop the model got, the page, a wrong answer diffed and one number format', async () => {
+    render(
+      <QueryClientProvider client={new QueryClient()}>
+        <MemoryRouter initialEntries={['/?run=1']}>
+          <SamplesPanel detail={DETAIL} />
+        </MemoryRouter>
+      </QueryClientProvider>,
+    );
+    const table = await screen.findByTestId('samples-table');
+    const [wrongRow, rightRow] = within(table).getAllByTestId('sample-row');
+    expect(within(wrongRow).getByTestId('crop')).toHaveAttribute('src', '/page?sample_id=7&crop=true');
+    expect(within(wrongRow).getByAltText('sample 7')).toHaveAttribute('src', '/page?sample_id=7');
+    expect(within(wrongRow).getByTestId('wrong-answer').querySelector('ins')).toHaveTextContent(/^A$/);
+    expect(within(wrongRow).getByText('0.167')).toBeInTheDocument();
+    expect(within(wrongRow).getAllByText('0.000')).toHaveLength(1);
+    expect(within(rightRow).queryByTestId('wrong-answer')).toBeNull(); // whitespace only
+    expect(within(rightRow).queryByTestId('crop')).toBeNull(); // sent uncropped
+    expect(within(rightRow).getByText('1.000')).toBeInTheDocument();
+    // a click opens the crop and the page large
+    within(wrongRow).getByTestId('sample-images').click();
+    const zoom = await screen.findByTestId('image-zoom');
+    expect(within(zoom).getByText('what the model received')).toBeInTheDocument();
+    expect(within(zoom).getByAltText('page of sample 7')).toBeInTheDocument();
   });
 });

@@ -2,17 +2,14 @@ import { useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { apiFetch } from '../lib/api';
-import type {
-  ComparePage,
-  ExperimentDetail,
-  MetricInfo,
-  MetricsSchema,
-  Run,
-  SamplePage,
-} from '../lib/types';
+import type { ComparePage, ExperimentDetail, MetricInfo, Run, SamplePage } from '../lib/types';
 import { ErrorBox } from '../components/ErrorBox';
+import { SampleImages } from '../components/SampleImages';
+import { Answer } from '../components/AnswerDiff';
 import { Pager } from './ExperimentsPage';
-import { directionArrow, directionWords, improves, num } from '../lib/format';
+import { directionArrow, directionWords, improves, metricValue, num } from '../lib/format';
+import { useMetricsSchema } from '../lib/useMetricsSchema';
+import { shortLabels } from '../lib/labels';
 
 const PAGE = 25;
 
@@ -92,7 +89,7 @@ function RunSelect({
 function Metric({ name, value }: { name: string; value: number | null | undefined }) {
   return (
     <div className="metric">
-      <span className="muted">{name}</span> <span className="mono">{num(value)}</span>
+      <span className="muted">{name}</span> <span className="mono">{metricValue(value)}</span>
     </div>
   );
 }
@@ -108,7 +105,6 @@ function RunSamples({
 }) {
   const [offset, setOffset] = useState(0);
   const [errorsOnly, setErrorsOnly] = useState(false);
-  const [zoom, setZoom] = useState<string | null>(null);
   const query = useQuery({
     queryKey: ['samples', detail.id, runId, offset, errorsOnly, detail.stages_done],
     queryFn: ({ signal }) =>
@@ -147,6 +143,7 @@ function RunSamples({
       <ErrorBox error={query.error} />
       {page && page.items.length === 0 && <div className="empty">No samples (yet).</div>}
       {page && page.items.length > 0 && (
+        <div className="table-scroll">
         <table className="table samples" data-testid="samples-table">
           <thead>
             <tr>
@@ -160,21 +157,10 @@ function RunSamples({
           </thead>
           <tbody>
             {page.items.map((s) => {
-              const match = s.answer != null && s.answer === s.ground_truth;
               return (
                 <tr key={s.id} data-testid="sample-row">
                   <td>
-                    {s.image_url ? (
-                      <img
-                        className="thumb"
-                        src={s.image_url}
-                        alt={`sample ${s.id}`}
-                        loading="lazy"
-                        onClick={() => setZoom(s.image_url!)}
-                      />
-                    ) : (
-                      <span className="muted small">no image</span>
-                    )}
+                    <SampleImages images={s} id={s.id} />
                     <div className="muted small mono">#{s.id}</div>
                   </td>
                   <td>
@@ -186,8 +172,8 @@ function RunSamples({
                     )}
                   </td>
                   <td className="mono">{s.ground_truth}</td>
-                  <td className={`mono ${match ? 'good' : ''}`}>
-                    {s.answer ?? <span className="muted">—</span>}
+                  <td className="mono">
+                    <Answer answer={s.answer} truth={s.ground_truth} />
                     {s.error && <div className="bad small">{s.error}</div>}
                   </td>
                   <td>
@@ -206,25 +192,11 @@ function RunSamples({
             })}
           </tbody>
         </table>
-      )}
-      {page && page.total > PAGE && <Pager offset={offset} limit={PAGE} total={page.total} onChange={setOffset} />}
-      {zoom && (
-        <div className="modal-backdrop" onClick={() => setZoom(null)}>
-          <img className="zoom" src={zoom} alt="sample" />
         </div>
       )}
+      {page && page.total > PAGE && <Pager offset={offset} limit={PAGE} total={page.total} onChange={setOffset} />}
     </div>
   );
-}
-
-/** The experiment's metric metadata (direction, unit) from the API, re-read as stages finish. */
-function useMetricsSchema(detail: ExperimentDetail) {
-  return useQuery({
-    queryKey: ['metrics-schema', detail.id, detail.stages_done],
-    queryFn: ({ signal }) =>
-      apiFetch<MetricsSchema>(`/api/v1/experiments/${detail.id}/metrics-schema`, { signal }),
-    placeholderData: keepPreviousData,
-  });
 }
 
 /** A metric's change, green when it improves and red when it worsens by the metric's
@@ -236,7 +208,7 @@ export function Delta({ info, value }: { info: MetricInfo | undefined; value: nu
   return (
     <span className={better == null ? '' : better ? 'good' : 'bad'} data-testid="delta">
       {value > 0 ? '+' : ''}
-      {num(value)}
+      {metricValue(value)}
     </span>
   );
 }
@@ -267,9 +239,14 @@ function CompareSamples({
   });
   const page = query.data;
   const schema = useMetricsSchema(detail).data?.metrics ?? {};
-  const name = (id: string) => {
+  const labels = shortLabels(detail.runs);
+  const head = (side: string, id: string) => {
     const run = detail.runs.find((r) => String(r.id) === id);
-    return run ? run.model : `run ${id}`;
+    return (
+      <th className="clip" title={run?.name}>
+        {side}: {run ? labels.get(run.name) : `run ${id}`}
+      </th>
+    );
   };
   return (
     <div>
@@ -292,13 +269,15 @@ function CompareSamples({
       {same && <div className="empty">Pick two different runs.</div>}
       <ErrorBox error={query.error} />
       {!same && page && page.items.length > 0 && (
+        <div className="table-scroll">
         <table className="table samples" data-testid="compare-table">
           <thead>
             <tr>
+              <th>Image</th>
               <th>Question</th>
               <th>Ground truth</th>
-              <th>A: {name(a)}</th>
-              <th>B: {name(b)}</th>
+              {head('A', a)}
+              {head('B', b)}
               {page.metrics.map((m) => (
                 <th key={m} className="num" title={directionWords(schema[m])}>
                   {m}
@@ -312,7 +291,10 @@ function CompareSamples({
               const ansA = row.answers[a];
               const ansB = row.answers[b];
               return (
-                <tr key={row.id} className={ansA !== ansB ? 'differs' : ''}>
+                <tr key={row.id} className={ansA !== ansB ? 'differs' : ''} data-testid="compare-row">
+                  <td>
+                    <SampleImages images={row} id={row.id} />
+                  </td>
                   <td>
                     {row.question}
                     <div className="muted small">
@@ -320,12 +302,16 @@ function CompareSamples({
                     </div>
                   </td>
                   <td className="mono">{row.ground_truth}</td>
-                  <td className={`mono ${ansA === row.ground_truth ? 'good' : ''}`}>{ansA ?? '—'}</td>
-                  <td className={`mono ${ansB === row.ground_truth ? 'good' : ''}`}>{ansB ?? '—'}</td>
+                  <td className="mono">
+                    <Answer answer={ansA} truth={row.ground_truth} />
+                  </td>
+                  <td className="mono">
+                    <Answer answer={ansB} truth={row.ground_truth} />
+                  </td>
                   {page.metrics.map((m) => (
                     <td key={m} className="num nowrap">
                       <span className="mono">
-                        {num(row.metrics[m]?.[a])} → {num(row.metrics[m]?.[b])}
+                        {metricValue(row.metrics[m]?.[a])} → {metricValue(row.metrics[m]?.[b])}
                       </span>{' '}
                       (<Delta info={schema[m]} value={row.deltas[m]?.[b]} />)
                     </td>
@@ -335,6 +321,7 @@ function CompareSamples({
             })}
           </tbody>
         </table>
+        </div>
       )}
       {!same && page && page.items.length === 0 && <div className="empty">No samples to compare.</div>}
       {!same && page && page.total > PAGE && (

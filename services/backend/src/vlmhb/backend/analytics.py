@@ -8,27 +8,46 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from vlmhb.backend.run_files import to_float
+from vlmhb.backend.schemas import LeaderboardRow
 from vlmhb.reporting import figures
-from vlmhb.reporting.experiment import load_experiment
+from vlmhb.reporting.experiment import ExperimentData, load_experiment
 
 LATENCY_COLUMN = "latency_ms_p50"
 
 
+def leaderboard_rows(data: ExperimentData) -> list[LeaderboardRow]:
+    """The comparison table (best first by the sort metric): each run's macro values of
+    the quality and timing metrics (None where a run lacks one)."""
+    comparison = data.comparison
+    metrics = [*data.quality_metrics, *data.timing_metrics]
+    return [
+        LeaderboardRow(
+            run=str(row["run"]),
+            model=str(row["model"]),
+            task=str(row["task"]),
+            prompt=str(row["prompt"]),
+            values={m: to_float(row[m]) for m in metrics},
+        )
+        for row in comparison.to_dict("records")
+    ]
+
+
 def experiment_figures(
     exp_dir: Path, run_dirs: list[Path], metric: str | None = None
-) -> tuple[list[str], dict[str, go.Figure]]:
-    """``leaderboard`` (bars), ``quality_latency`` (scatter + Pareto front), ``heatmap``
-    (metric per document class × run) and ``latency`` (request latency distributions);
-    figures without data are left out."""
+) -> tuple[ExperimentData, dict[str, go.Figure]]:
+    """The runs' data and the figures ``quality_latency`` (scatter + Pareto front),
+    ``heatmap`` (metric per document class × run) and ``latency`` (request latency
+    distributions); figures without data are left out (the leaderboard is drawn by the
+    UI from ``leaderboard_rows``, one panel per metric)."""
     data = load_experiment(exp_dir, run_dirs)
     quality = data.quality_metrics
     out: dict[str, go.Figure] = {}
     comparison = data.comparison
     if not quality or not len(comparison):
-        return quality, out
+        return data, out
     ranked = data.higher_is_better  # from the runs' metrics_schema.json
     chosen = metric if metric in quality else (data.sort_metric or quality[0])
-    out["leaderboard"] = figures.leaderboard_bars(comparison, quality)
     latency = comparison.get(LATENCY_COLUMN)
     if chosen in ranked and latency is not None and latency.notna().any():
         out["quality_latency"] = figures.quality_latency_scatter(
@@ -58,7 +77,7 @@ def experiment_figures(
         latency = figures.latency_histogram(frame, list(latencies))
         latency.update_layout(title="Request latency by run (ms)")
         out["latency"] = latency
-    return quality, out
+    return data, out
 
 
 def to_json(figure: go.Figure) -> dict[str, Any]:

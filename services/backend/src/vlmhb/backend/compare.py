@@ -3,16 +3,24 @@ against the first run (``GET /samples/compare``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from vlmhb.backend.run_files import SampleData
-from vlmhb.backend.schemas import ComparePage, CompareRow
+from vlmhb.backend.schemas import ComparePage, CompareRow, SampleImages
 
 
 def compare_runs(
-    loaded: list[tuple[str, SampleData]], offset: int, limit: int, only_different: bool
+    loaded: list[tuple[str, SampleData]],
+    offset: int,
+    limit: int,
+    only_different: bool,
+    images: Callable[[dict[str, Any]], SampleImages],
 ) -> ComparePage:
     """One page of the comparison of ``loaded`` (``(run id, its samples)``, the first is
     the reference): the first run's samples in order, then the others' extra ones; the
-    metrics every run has; ``only_different``: samples whose answers differ."""
+    metrics every run has; ``only_different``: samples whose answers differ. ``images``
+    gives the links of a row of the first run."""
     first_id, first = loaded[0]
     metrics = [m for m in first.metric_names if all(m in d.metric_names for _, d in loaded)]
     ids = list(first.order) + [
@@ -45,6 +53,7 @@ def compare_runs(
         reference = next((r for r in rows.values() if r["question"] or r["ground_truth"]), base)
         items.append(
             CompareRow(
+                **images(base).model_dump(),
                 id=sample_id,
                 question=reference["question"],
                 ground_truth=reference["ground_truth"],

@@ -50,6 +50,8 @@ class SampleData:
             "metrics": {m: to_float(scored.get(m)) for m in self.metric_names},
             "timings": {c: to_float((answer or {}).get(c)) for c in TIMING_COLUMNS},
             "has_image": bool(sample.get("image_path")),
+            "crop_box": sample.get("crop_box"),
+            "answer_box": sample.get("crop_box") or sample.get("bbox"),
         }
 
 

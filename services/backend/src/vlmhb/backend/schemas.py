@@ -164,6 +164,14 @@ class DeleteResult(ApiModel):
     detail: str = ""
 
 
+class ExampleConfig(ApiModel):
+    """An experiment config that runs as it is on this server."""
+
+    format: Literal["yaml"]
+    text: str = Field(description="the config, to submit as application/yaml")
+    dataset: str = Field(description="the dataset it uses, relative to the data root")
+
+
 class SortField(StrEnum):
     created_at = "created_at"
     created_at_desc = "-created_at"
@@ -175,11 +183,21 @@ class SortField(StrEnum):
     status_desc = "-status"
 
 
-class SampleRow(ApiModel):
+class SampleImages(BaseModel):
+    """A sample's images: ``image_url`` the full page, ``crop_url`` the region the model
+    was sent (tasks with ``image_region: answer_bbox``), ``answer_box`` the answer's box
+    on the page in pixels ``[x1, y1, x2, y2]`` (the crop box, else the dataset's bbox).
+    Fields of the rows that show a sample (not an answer of its own)."""
+
+    image_url: str | None = None
+    crop_url: str | None = None
+    answer_box: list[float] | None = None
+
+
+class SampleRow(ApiModel, SampleImages):
     """One sample of a run: input, ground truth, answer, metrics and timings."""
 
     id: str
-    image_url: str | None = None
     question: str = ""
     ground_truth: str = ""
     answer: str | None = None
@@ -198,8 +216,9 @@ class SamplePage(ApiModel):
     limit: int
 
 
-class CompareRow(ApiModel):
-    """One sample across runs; ``deltas[m][run] = value(run) - value(first run)``."""
+class CompareRow(ApiModel, SampleImages):
+    """One sample across runs; ``deltas[m][run] = value(run) - value(first run)``; the
+    images are the first run's."""
 
     id: str
     question: str = ""
@@ -234,11 +253,24 @@ class Health(ApiModel):
     version: str
 
 
+class LeaderboardRow(ApiModel):
+    """One run in the experiment's comparison: its macro value of each metric."""
+
+    run: str
+    model: str = ""
+    task: str = ""
+    prompt: str = ""
+    values: dict[str, float | None] = Field(default_factory=dict)
+
+
 class Analytics(ApiModel):
-    """Plotly figures (``figure.to_plotly_json()``), by name."""
+    """The leaderboard (runs best first by the first ranked quality metric) and Plotly
+    figures (``figure.to_plotly_json()``), by name."""
 
     experiment_id: str
     quality_metrics: list[str]
+    timing_metrics: list[str] = Field(default_factory=list)
+    leaderboard: list[LeaderboardRow] = Field(default_factory=list)
     figures: dict[str, dict[str, Any]]
 
 

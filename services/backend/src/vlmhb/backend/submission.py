@@ -10,12 +10,15 @@ runs folder). Errors name the line of what the user sent, never a server path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vlmhb.core.config import load_experiment
-from vlmhb.core.config.loader import LEGACY_USER_CONFIG
+from vlmhb.core.config.legacy_csv import load_legacy_csv
+from vlmhb.core.config.loader import LEGACY_USER_CONFIG, Locator, read_config_text
+from vlmhb.core.config.locate import line_of
 from vlmhb.core.config.policy import SubmissionPolicy
+from vlmhb.core.config.roles import Loc
 from vlmhb.core.contracts import ExperimentSpec
 from vlmhb.core.errors import ConfigError, VlmhbError
 from vlmhb.core.inputcheck import check_run_inputs
@@ -82,17 +85,59 @@ def load_spec(path: Path, policy: SubmissionPolicy) -> ExperimentSpec:
     message, located in the file the user sent (not the server's copy)."""
     try:
         spec = load_experiment(path, policy=policy)
-        check_run_inputs(plan_runs(spec))
+        _check_inputs(spec, path, policy)
         return spec
     except ConfigError as exc:
         where = _relative(exc.location.replace(str(path.parent) + "/", ""), policy)
-        raise SubmissionError(f"{where}: {_relative(exc.message, policy)}") from None
+        message = exc.message.replace(str(path.parent) + "/", "")
+        raise SubmissionError(f"{where}: {_relative(message, policy)}") from None
     except VlmhbError as exc:
         raise SubmissionError(
             _relative(str(exc).replace(str(path.parent) + "/", ""), policy)
         ) from None
     except (OSError, ValueError) as exc:
         raise SubmissionError(f"cannot read the config: {_relative(str(exc), policy)}") from None
+
+
+def _check_inputs(spec: ExperimentSpec, path: Path, policy: SubmissionPolicy) -> None:
+    """The dataset checks ``vlmhb validate`` makes, one task at a time; a problem is a
+    ``ConfigError`` at the entry of the file sent it comes from: the prompt collection a
+    prompt file's problem names, the dataset for a problem with its files, else the task
+    (its filters or region leave no sample to run)."""
+    runs = plan_runs(spec)
+    datasets = [d.name for d in spec.datasets]
+    for index, task in enumerate(spec.tasks):
+        using = [run for run in runs if run.task.name == task.name]
+        if not using:
+            continue
+        try:
+            check_run_inputs(using)
+        except VlmhbError as exc:
+            loc = _source_of(spec, exc, index, datasets.index(task.dataset))
+            field = ".".join(str(part) for part in loc)
+            raise ConfigError(_locator(path, policy)(loc), f"field '{field}': {exc}") from None
+
+
+def _source_of(spec: ExperimentSpec, exc: VlmhbError, task: int, dataset: int) -> Loc:
+    if not isinstance(exc, ConfigError):
+        return ["tasks", task]
+    for p_index, prompt in enumerate(map(str, spec.tasks[task].prompts)):
+        if exc.location == prompt or exc.location.startswith(f"{prompt}:"):
+            return ["tasks", task, "prompts", p_index]
+    return ["datasets", dataset, "uri" if spec.datasets[dataset].uri else "path"]
+
+
+def _locator(path: Path, policy: SubmissionPolicy) -> Locator:
+    """``file:line`` of a part of the stored config (a legacy pair: its CSV row)."""
+    if path.suffix.lower() == ".csv":
+        return load_legacy_csv(path, policy)[1]
+    text = read_config_text(path)
+
+    def locate(loc: Sequence[str | int]) -> str:
+        line = line_of(text, loc)
+        return f"{path}:{line}" if line else str(path)
+
+    return locate
 
 
 def _relative(message: str, policy: SubmissionPolicy) -> str:

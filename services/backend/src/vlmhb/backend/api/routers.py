@@ -11,6 +11,7 @@ from vlmhb.backend.api import (
     auth,
     catalog,
     events,
+    examples,
     experiments,
     hosts,
     metrics,
@@ -26,6 +27,7 @@ API_PREFIX = "/api/v1"
 QUERY_TOKEN_ENDPOINTS = (events.sse_events, samples.sample_image, system.artifact)
 GUARDED = (
     experiments,
+    examples,
     stages,
     samples,
     metrics_schema,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
+from PIL import Image, UnidentifiedImageError
 
 from vlmhb.backend.api.deps import ExperimentDep, ServicesDep
 from vlmhb.backend.api.run_lookup import RunDep, find_run_by_id
@@ -20,9 +21,11 @@ from vlmhb.backend.schemas import (
     NOT_FOUND,
     SECURED_RESPONSES,
     ComparePage,
+    SampleImages,
     SamplePage,
     SampleRow,
 )
+from vlmhb.core.prepare import cropped_png
 
 router = APIRouter(tags=["samples"], responses={**SECURED_RESPONSES, **INVALID})
 CACHE = RunFileCache()
@@ -30,10 +33,21 @@ MAX_COMPARE = 10
 RUN_IDS = rf"^[0-9]{{1,9}}(,[0-9]{{1,9}}){{0,{MAX_COMPARE - 1}}}$"
 
 
-def _image_url(experiment_id: str, run: Run, sample_id: str) -> str:
-    return (
-        f"/api/v1/experiments/{experiment_id}/runs/{quote(run.name)}/image"
-        f"?sample_id={quote(sample_id, safe='')}"
+def sample_images(run: Run, fields: dict[str, Any]) -> SampleImages:
+    """The image links of a sample row (``SampleData.row``; its image keys are taken out)."""
+    has_image = fields.pop("has_image")
+    crop_box = fields.pop("crop_box")
+    answer_box = fields.pop("answer_box")
+    if not has_image:
+        return SampleImages()
+    url = (
+        f"/api/v1/experiments/{run.experiment_id}/runs/{quote(run.name)}/image"
+        f"?sample_id={quote(str(fields['id']), safe='')}"
+    )
+    return SampleImages(
+        image_url=url,
+        crop_url=f"{url}&crop=true" if crop_box else None,
+        answer_box=list(answer_box) if answer_box else None,
     )
 
 
@@ -59,12 +73,8 @@ def run_samples(
     items = []
     for sample_id in ids[offset : offset + limit]:
         fields = data.row(sample_id)
-        has_image = fields.pop("has_image")
-        items.append(
-            SampleRow(
-                **fields, image_url=_image_url(experiment.id, row, sample_id) if has_image else None
-            )
-        )
+        images = sample_images(row, fields)
+        items.append(SampleRow(**fields, **images.model_dump()))
     return SamplePage(run=row.name, items=items, total=len(ids), offset=offset, limit=limit)
 
 
@@ -82,8 +92,12 @@ def run_samples(
 def sample_image(
     found: RunDep,
     sample_id: Annotated[str, Query(min_length=1, max_length=500)],
-) -> FileResponse:
-    """The image of one sample, served only from inside the run's dataset folder."""
+    crop: Annotated[
+        bool, Query(description="the region the model was sent (answer_bbox tasks), as PNG")
+    ] = False,
+) -> Response:
+    """The image of one sample, served only from inside the run's dataset folder; with
+    ``crop=true`` the crop the model received (404 when the sample was not cropped)."""
     data = CACHE.get(found.path)
     sample = data.samples.get(sample_id)
     if not sample or not sample.get("image_path") or data.dataset_path is None:
@@ -93,7 +107,16 @@ def sample_image(
         path = data.dataset_path / path
     if not is_inside(data.dataset_path, path) or not path.is_file():
         raise HTTPException(404, "image not found inside the dataset folder")
-    return FileResponse(path)
+    if not crop:
+        return FileResponse(path)
+    if not sample.get("crop_box"):
+        raise HTTPException(404, "this sample was sent uncropped")
+    try:
+        with Image.open(path) as image:
+            png = cropped_png(image, tuple(sample["crop_box"]))
+    except (OSError, UnidentifiedImageError, ValueError):
+        raise HTTPException(404, "the sample's crop cannot be made from its image") from None
+    return Response(png, media_type="image/png")
 
 
 @router.get("/samples/compare", response_model=ComparePage, responses=NOT_FOUND)
@@ -117,7 +140,10 @@ def compare_samples(
     given twice counts once, so one run compares with itself: deltas are zero)."""
     run_ids = list(dict.fromkeys(str(int(r)) for r in runs.split(",")))
     loaded: list[tuple[str, SampleData]] = []
-    for run_id in run_ids:
-        _, run_dir = find_run_by_id(services, int(run_id))
+    found = [find_run_by_id(services, int(run_id)) for run_id in run_ids]
+    for run_id, (_, run_dir) in zip(run_ids, found, strict=True):
         loaded.append((run_id, CACHE.get(run_dir)))
-    return compare_runs(loaded, offset, limit, only_different)
+    first_run = found[0][0]
+    return compare_runs(
+        loaded, offset, limit, only_different, lambda fields: sample_images(first_run, fields)
+    )
