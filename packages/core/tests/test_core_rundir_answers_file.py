@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,22 @@ def test_damage_before_the_last_row_is_an_error_not_a_cut(tmp_path: Path, damage
     with pytest.raises(VlmhbError, match=r"row 2 .*not a half-written last row"):
         AnswersFile(path).recover()
     assert path.read_bytes() == data
+
+
+def test_every_appended_row_survives_a_kill_9_without_close(tmp_path: Path) -> None:
+    """Rows are flushed as they are written (fsync is grouped), so a process killed
+    before closing the file, or any fsync, loses none of them."""
+    path = tmp_path / "answers.csv"
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from vlmhb.core.rundir import AnswerRow\n"
+        "from vlmhb.core.rundir.answers_file import AnswersFile\n"
+        "answers = AnswersFile(Path(sys.argv[1]))\n"
+        "for i in range(500):\n"
+        "    answers.append(AnswerRow(id=str(i), model_answer=f'answer {i}'))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert AnswersFile(path).recover() == [str(i) for i in range(500)]

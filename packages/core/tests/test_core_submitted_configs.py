@@ -364,6 +364,19 @@ def test_the_sandbox_still_renders_prompts() -> None:
     assert text == "passport: Фамилия? a"
 
 
+def test_a_template_is_compiled_once_and_renders_each_sample_its_own_values() -> None:
+    from vlmhb.core.prompts import _compiled
+
+    template = "{{ doc_class }} · {{ question }} #compiled-once-test"
+    before = _compiled.cache_info().misses
+    texts = [
+        render_template(template, Sample(id=str(i), question=f"q{i}", doc_class="snils"), "t", "p")
+        for i in range(50)
+    ]
+    assert texts == [f"snils · q{i} #compiled-once-test" for i in range(50)]
+    assert _compiled.cache_info().misses == before + 1
+
+
 def test_a_submitted_config_gets_no_environment(
     root: Path, policy: SubmissionPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:

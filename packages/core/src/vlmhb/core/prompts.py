@@ -8,13 +8,14 @@ Templates are Jinja2; they see the sample's ``question``, ``doc_class``,
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vlmhb.core.contracts import PromptRef, Sample
@@ -41,10 +42,16 @@ def prompt_ref(path: Path) -> PromptRef:
     return PromptRef(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(template: str) -> Template:
+    """A template compiled once: a collection has a few, its samples are many."""
+    return _jinja.from_string(template)
+
+
 def render_template(template: str, sample: Sample, type_name: str, where: str) -> str:
     try:
         return (
-            _jinja.from_string(template)
+            _compiled(template)
             .render(
                 question=sample.question,
                 doc_class=sample.doc_class,

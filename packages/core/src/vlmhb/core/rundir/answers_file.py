@@ -1,6 +1,10 @@
-"""Writing ``answers.csv``: finished samples, appended one fsynced row at a time.
+"""Writing ``answers.csv``: finished samples, appended one row at a time.
 
-A killed run can leave the last row half-written; ``AnswersFile.recover`` cuts the file
+Each row is written and flushed to the operating system as it comes, so a killed process
+(``kill -9``, a crash) loses no answer; the file is fsynced at least every
+``FSYNC_INTERVAL_S`` and when closed (group commit: an fsync per row cost more than the
+request it records), so a power loss costs at most that much of answers, asked again on
+resume. A killed run can leave the last row half-written; ``AnswersFile.recover`` cuts the file
 back to its last complete row and returns the ids already answered, so a resumed run
 sends only the rest. A file with fewer columns (the ``LEGACY_ANSWER_COLUMNS`` of an older
 version, or a hand-made ``id;model_answer`` file for ``only_evaluate``) is upgraded in
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +27,7 @@ from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR
 from vlmhb.core.rundir.answers import REQUIRED_ANSWER_COLUMNS, AnswerRow
 
+FSYNC_INTERVAL_S = 0.2
 _NEEDS_QUOTES = re.compile(f'[{re.escape(CSV_SEPARATOR)}"\r\n]')
 
 
@@ -107,6 +113,7 @@ class AnswersFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: TextIO | None = None
+        self._synced_at = 0.0
 
     def recover(self) -> list[str]:
         """Ids of the complete rows on disk, after cutting off a partial last row."""
@@ -136,7 +143,8 @@ class AnswersFile:
         atomic_write_text(self.path, "".join(_csv_line(r) for r in [ANSWER_COLUMNS, *upgraded]))
 
     def append(self, row: AnswerRow) -> None:
-        """Write one row and fsync it (the header first when the file is empty)."""
+        """Write and flush one row (the header first when the file is empty); fsync when
+        the last one is ``FSYNC_INTERVAL_S`` old."""
         if self._handle is None:
             self._handle = self.path.open("a", encoding="utf-8", newline="")
             if self._handle.tell() == 0:
@@ -147,10 +155,15 @@ class AnswersFile:
         assert self._handle is not None
         self._handle.write(_csv_line(cells))
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        now = time.monotonic()
+        if now - self._synced_at >= FSYNC_INTERVAL_S:
+            os.fsync(self._handle.fileno())
+            self._synced_at = now
 
     def close(self) -> None:
         if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
             self._handle.close()
             self._handle = None
 
