@@ -1,16 +1,19 @@
-"""Realistic run and experiment directories, written by hand as docs/file-formats.md says."""
+"""Realistic run and experiment directories, written by hand as docs/file-formats.md says;
+a page in Debian's Chromium to open the reports in."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from playwright.sync_api import Page, Route, sync_playwright
 
 from vlmhb.core.contracts import (
     DatasetSpec,
@@ -261,3 +264,40 @@ def plotly_traces() -> Callable[[str], list[list[dict[str, Any]]]]:
         return [decoder.raw_decode(html, match.end())[0] for match in _NEW_PLOT.finditer(html)]
 
     return parse
+
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--proxy-server=127.0.0.1:9",  # nothing listens: a fetch the routes miss fails too
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Page]:
+    """A page in headless Debian Chromium (Playwright on the system browser, none
+    downloaded) with no network: only ``file://`` requests are served, any other is
+    aborted, and the test fails if the page asked for one. Skips when Chromium is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    off_machine: list[str] = []
+
+    def files_only(route: Route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            off_machine.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context.route("**/*", files_only)
+        yield context.new_page()
+        browser.close()
+    assert off_machine == [], f"the page asked the network for {off_machine}"

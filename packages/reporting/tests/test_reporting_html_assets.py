@@ -11,19 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from playwright.sync_api import Page, expect
 from plotly.offline import get_plotlyjs
 
 from vlmhb.core.contracts import StageName, TaskState
 from vlmhb.reporting.assets import ASSETS_DIR, plotly_asset
 from vlmhb.reporting.stage import ExperimentReportStage, RunReportStage
 
-from .chromium_page import CHROMIUM, ChromiumPage
-
 Runs = dict[str, Any]  # name -> conftest.RunFixture
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
-RENDERED = "document.querySelectorAll('.js-plotly-plot svg.main-svg').length"
-PLOTS = "document.querySelectorAll('.js-plotly-plot').length"
 
 
 def _script_sources(page: Path) -> list[str]:
@@ -73,53 +68,47 @@ def test_a_run_report_whose_experiment_folder_cannot_take_the_asset_still_comple
     assert str(exp_dir / plotly_asset()) in note and "experiment report" in note
 
 
-@needs_chromium
 def test_reports_render_offline_from_a_copy_of_the_experiment_folder(
-    tmp_path: Path, exp_dir: Path, experiment: dict[str, Any], three_runs: Runs
+    tmp_path: Path,
+    exp_dir: Path,
+    experiment: dict[str, Any],
+    three_runs: Runs,
+    browser_page: Page,
 ) -> None:
     copy = tmp_path / "elsewhere" / exp_dir.name
     shutil.copytree(exp_dir, copy)
     shutil.rmtree(exp_dir)  # nothing may point back at where the reports were written
     run_page = copy / three_runs["qwen3b"].run_dir.name / "report.html"
     for page, charts in ((copy / "report.html", 2), (run_page, 3)):
-        with ChromiumPage(page) as browser:
-            assert browser.evaluate("typeof window.Plotly") == "object", page
-            assert browser.wait_for(f"{RENDERED} >= {charts} && {PLOTS}") == charts
-            assert browser.evaluate("document.getElementById('plotly-missing').hidden") is True
+        browser_page.goto(page.as_uri())
+        assert browser_page.evaluate("typeof window.Plotly") == "object", page
+        expect(browser_page.locator(".js-plotly-plot")).to_have_count(charts)
+        expect(browser_page.locator(".js-plotly-plot:not(:has(svg.main-svg))")).to_have_count(0)
+        assert browser_page.locator("#plotly-missing").evaluate("n => n.hidden") is True
 
 
-@needs_chromium
 def test_without_the_asset_the_report_says_what_is_missing(
-    exp_dir: Path, experiment: dict[str, Any], three_runs: Runs
+    exp_dir: Path, experiment: dict[str, Any], three_runs: Runs, browser_page: Page
 ) -> None:
     os.remove(exp_dir / plotly_asset())
-    with ChromiumPage(three_runs["qwen7b"].run_dir / "report.html") as browser:
-        assert browser.evaluate("typeof window.Plotly") == "undefined"
-        note = browser.evaluate(
-            "(() => { const n = document.getElementById('plotly-missing');"
-            " return n.hidden ? null : n.textContent; })()"
-        )
-        assert f"../{plotly_asset()}" in note
+    browser_page.goto((three_runs["qwen7b"].run_dir / "report.html").as_uri())
+    assert browser_page.evaluate("typeof window.Plotly") == "undefined"
+    note = browser_page.locator("#plotly-missing")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(f"../{plotly_asset()}")
 
 
-@needs_chromium
 def test_the_quality_speed_menu_switches_the_metric_and_its_front(
-    exp_dir: Path, experiment: dict[str, Any], three_runs: Runs
+    exp_dir: Path, experiment: dict[str, Any], three_runs: Runs, browser_page: Page
 ) -> None:
-    chart = "document.querySelectorAll('.js-plotly-plot')[1]"
-    with ChromiumPage(exp_dir / "report.html") as browser:
-        browser.wait_for(f"{RENDERED} >= 2")
-        y_title = f"{chart}.querySelector('.ytitle').textContent"
-        assert browser.evaluate(y_title) == "cer (lower is better)"
-        browser.click(f"{chart}.querySelector('.updatemenu-header-group')")
-        buttons = f"[...{chart}.querySelectorAll('.updatemenu-dropdown-button')]"
-        assert browser.wait_for(f"{buttons}.map(b => b.textContent)") == [
-            "cer (lower is better)",
-            "anls (higher is better)",
-        ]
-        browser.click(f"{buttons}.find(b => b.textContent.startsWith('anls'))")
-        assert browser.wait_for(f"{y_title} == 'anls (higher is better)' && {y_title}")
-        visible = browser.evaluate(f"{chart}.data.map(t => t.visible)")
-        assert visible == [False, False, True, True]
-        title = browser.evaluate(f"{chart}.querySelector('.gtitle').textContent")
-        assert title == "anls vs latency_ms_p50"
+    browser_page.goto((exp_dir / "report.html").as_uri())
+    chart = browser_page.locator(".js-plotly-plot").nth(1)
+    y_title = chart.locator(".ytitle")
+    expect(y_title).to_have_text("cer (lower is better)")
+    chart.locator(".updatemenu-header-group").click()  # a real mouse: move, press, release
+    buttons = chart.locator(".updatemenu-dropdown-button")
+    expect(buttons).to_have_text(["cer (lower is better)", "anls (higher is better)"])
+    buttons.filter(has_text="anls").click()
+    expect(y_title).to_have_text("anls (higher is better)")
+    assert chart.evaluate("c => c.data.map(t => t.visible)") == [False, False, True, True]
+    expect(chart.locator(".gtitle")).to_have_text("anls vs latency_ms_p50")
