@@ -39,7 +39,7 @@ def fresh(path: Path, box: Box | None) -> str:
     if box is None:
         return "data:image/jpeg;base64," + base64.b64encode(data).decode()
     buffer = io.BytesIO()
-    Image.open(io.BytesIO(data)).crop(box).save(buffer, format="PNG")
+    Image.open(io.BytesIO(data)).crop(box).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 

@@ -174,7 +174,8 @@ def cropped_png(image: Image.Image, crop_box: tuple[int, int, int, int]) -> byte
             f"crop box {crop_box} is outside the image {image.width}x{image.height} or empty"
         )
     buffer = io.BytesIO()
-    image.crop(crop_box).save(buffer, format="PNG")
+    # zlib level 1: half the encoding time of the default 6 for ~3 % more bytes (lossless)
+    image.crop(crop_box).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

@@ -133,9 +133,9 @@ class PageCache:
 
     def _pixels(self, page: _Page) -> Image.Image:
         if page.pixels is None:
-            with Image.open(io.BytesIO(page.data)) as opened:
-                opened.load()
-                page.pixels = opened.copy()
+            pixels = Image.open(io.BytesIO(page.data))  # in memory: nothing to close
+            pixels.load()
+            page.pixels = pixels
             with self._lock:
                 self.decodes += 1
         return page.pixels
