@@ -73,6 +73,19 @@ def test_cer_wer_equal_jiwer_per_sample() -> None:
     assert checked >= 2000
 
 
+def test_the_batch_loop_gives_each_pairs_own_score_with_mixed_reference_lists() -> None:
+    """``scores`` (the evaluation stage's tight loop) = ``score`` pair by pair, also when
+    some pairs have several references (those go through ``score``)."""
+    rng = random.Random(5)
+    refs: list[str | list[str]] = [[r, _text(rng)] if rng.random() < 0.2 else r for r, _ in PAIRS]
+    preds = [p for _, p in PAIRS]
+    for metric in (CER, WER):
+        assert metric.scores(preds, refs) == [
+            metric.score(p, r) for p, r in zip(preds, refs, strict=True)
+        ]
+    assert any(isinstance(r, list) for r in refs)
+
+
 def test_cer_wer_corpus_equal_jiwer_including_empty_references() -> None:
     refs = [r for r, _ in PAIRS]
     preds = [p for _, p in PAIRS]

@@ -52,20 +52,29 @@ class EditRate(Metric):
 
     def scores(self, predictions: Sequence[str], references: Sequence[Reference]) -> list[float]:
         """Same values as ``score`` per pair, in one tight loop for the common case
-        (no normalisation, one reference each)."""
-        if not self.normalization.is_identity or not all(isinstance(r, str) for r in references):
+        (no normalisation, one reference each: a pair with several goes through
+        ``score``, found by the text method it lacks, so the common case pays no check)."""
+        if not self.normalization.is_identity:
             return super().scores(predictions, references)
-        distance, ratio = Levenshtein.distance, self.ratio
+        distance, ratio, score = Levenshtein.distance, self.ratio, self.score
         out: list[float] = []
         append = out.append
         if self.unit == "char":
             for prediction, reference in zip(predictions, references, strict=True):
-                ref = reference.strip()  # type: ignore[union-attr]
+                try:
+                    ref = reference.strip()  # type: ignore[union-attr]
+                except AttributeError:  # several references
+                    append(score(prediction, reference))
+                    continue
                 num = distance(ref, prediction.strip())
                 append(num / len(ref) if ref else ratio(num, 0))
         else:
             for prediction, reference in zip(predictions, references, strict=True):
-                words = reference.split()  # type: ignore[union-attr]
+                try:
+                    words = reference.split()  # type: ignore[union-attr]
+                except AttributeError:  # several references
+                    append(score(prediction, reference))
+                    continue
                 num = distance(words, prediction.split())
                 append(num / len(words) if words else ratio(num, 0))
         return out
