@@ -71,6 +71,10 @@ async def test_full_lifecycle(client: httpx.AsyncClient, dataset: Path, make_set
     assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
     by_id = await client.get(f"{API}/experiments/{exp_id}/runs/{run_a['id']}/samples")
     assert by_id.json()["run"] == run_a["name"]
+    errors = await client.get(
+        f"{API}/experiments/{exp_id}/runs/{run_a['id']}/samples", params={"errors_only": True}
+    )
+    assert errors.json()["total"] == 0 and errors.json()["items"] == []  # echo never fails
 
     compare = (
         await client.get(f"{API}/samples/compare", params={"runs": f"{run_a['id']},{run_b['id']}"})

@@ -76,3 +76,20 @@ def test_missing_or_broken_files_give_empty_rows(tmp_path: Path) -> None:
     folder.run_spec_path.write_text("{", encoding="utf-8")
     data = RunFileCache().get(tmp_path)
     assert data.answers == {} and data.dataset_path is None
+
+
+def test_error_ids_are_the_error_rows_in_order(tmp_path: Path) -> None:
+    """``errors_only`` pages come from ``error_ids``, found once per load (scanning every
+    row per page took 150 ms at 100k samples): the same ids, in the same order, as
+    filtering the rows, an answer without a sample included."""
+    folder = RunDir(tmp_path)
+    _samples(folder, *(PreparedSample(id=str(i), answer="t") for i in range(6)))
+    folder.answers_path.write_text(
+        HEADER
+        + "0;ok;;;;;;;;;;;\n1;;HTTP 503;;;;;;;;;;http_5xx\n2;ok;;;;;;;;;;;\n"
+        + "4;;timeout;;;;;;;;;;timeout\nextra;;HTTP 500;;;;;;;;;;http_5xx\n",
+        encoding="utf-8",
+    )
+    data = RunFileCache().get(tmp_path)
+    scanned = [i for i in data.order if (data.answers.get(i) or {}).get("error")]
+    assert data.error_ids == scanned == ["1", "4", "extra"]

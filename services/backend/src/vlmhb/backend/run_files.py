@@ -18,6 +18,7 @@ from threading import Lock
 from typing import Any
 
 from vlmhb.core.errors import ConfigError
+from vlmhb.core.gcpause import paused_gc
 from vlmhb.core.rundir import TIMING_COLUMNS, RunDir
 
 NON_METRIC_COLUMNS = {"id", "doc_class", "question_type", "answer", "model_answer", "error"}
@@ -26,7 +27,9 @@ NON_METRIC_COLUMNS = {"id", "doc_class", "question_type", "answer", "model_answe
 @dataclass
 class SampleData:
     """Rows of one run keyed by sample id, in dataset order. ``answers`` holds each
-    ``AnswerRow`` as a dict (``model_answer``, ``error``, the ``TIMING_COLUMNS``...)."""
+    ``AnswerRow`` as a dict (``model_answer``, ``error``, the ``TIMING_COLUMNS``...);
+    ``error_ids`` the ids of ``order`` whose answer is an error (found once per load, so
+    a page of errors costs no scan of the run)."""
 
     order: list[str] = field(default_factory=list)
     samples: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -34,6 +37,7 @@ class SampleData:
     metrics: dict[str, dict[str, str]] = field(default_factory=dict)
     metric_names: list[str] = field(default_factory=list)
     dataset_path: Path | None = None
+    error_ids: list[str] = field(default_factory=list)
 
     def row(self, sample_id: str) -> dict[str, Any]:
         sample = self.samples.get(sample_id, {})
@@ -100,6 +104,7 @@ def _load(run_dir: Path) -> SampleData:
         if sample_id not in known:
             data.order.append(sample_id)
             known.add(sample_id)
+    data.error_ids = [i for i in data.order if (data.answers.get(i) or {}).get("error")]
     try:
         data.dataset_path = Path(folder.read_run_json()["dataset"]["path"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -127,7 +132,8 @@ class RunFileCache:
             if hit is not None and hit[0] == key:
                 self._items.move_to_end(run_dir)
                 return hit[1]
-        data = _load(run_dir)
+        with paused_gc():  # 100k rows: 12.5x the load time of 10k with it running, 10x paused
+            data = _load(run_dir)
         with self._lock:
             self._items[run_dir] = (key, data)
             while len(self._items) > self.size:

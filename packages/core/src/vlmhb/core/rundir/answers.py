@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from vlmhb.core.contracts import RowProblem
 from vlmhb.core.errors import ConfigError
 from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR, TIMING_COLUMNS
+from vlmhb.core.gcpause import paused_gc
 
 REQUIRED_ANSWER_COLUMNS = ("id", "model_answer")
 _WHOLE_COLUMNS = ("prompt_tokens", "completion_tokens", "attempts")
@@ -93,7 +94,7 @@ def read_answers(path: Path) -> tuple[dict[str, AnswerRow], list[RowProblem]]:
         raise ConfigError(str(path), "answers file not found (run the inference stage first)")
     answers: dict[str, AnswerRow] = {}
     problems: list[RowProblem] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with paused_gc(), path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=CSV_SEPARATOR)
         missing = set(REQUIRED_ANSWER_COLUMNS) - set(reader.fieldnames or [])
         if missing:

@@ -25,6 +25,7 @@ from typing import TextIO
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fileio import atomic_write_text
 from vlmhb.core.files import ANSWER_COLUMNS, CSV_SEPARATOR
+from vlmhb.core.gcpause import paused_gc
 from vlmhb.core.rundir.answers import REQUIRED_ANSWER_COLUMNS, AnswerRow
 
 FSYNC_INTERVAL_S = 0.2
@@ -122,7 +123,8 @@ class AnswersFile:
         data = self.path.read_bytes()
         if data.startswith(b"\xef\xbb\xbf"):
             raise VlmhbError(f"{self.path}: unexpected BOM; answers.csv is written without one")
-        rows, good_end = _complete_rows(data)
+        with paused_gc():
+            rows, good_end = _complete_rows(data)
         if rows and rows[0] != ANSWER_COLUMNS:
             self._upgrade(rows)
         elif good_end < len(data):

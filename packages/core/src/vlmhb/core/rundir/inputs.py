@@ -13,6 +13,7 @@ from vlmhb.core.contracts import PreparedSample, RowProblem
 from vlmhb.core.errors import ConfigError
 from vlmhb.core.fileio import atomic_write_csv, atomic_write_text
 from vlmhb.core.files import CSV_SEPARATOR
+from vlmhb.core.gcpause import paused_gc
 
 PROBLEM_COLUMNS = ["source", "field", "sample_id", "message"]
 
@@ -30,7 +31,7 @@ def read_samples(path: Path) -> tuple[list[PreparedSample], list[RowProblem]]:
     samples: list[PreparedSample] = []
     problems: list[RowProblem] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8-sig") as handle:
+    with paused_gc(), path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

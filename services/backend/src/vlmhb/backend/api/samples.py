@@ -67,9 +67,7 @@ def run_samples(
     ground truth, answer, per-sample metrics and timings."""
     row, run_dir = found
     data = CACHE.get(run_dir)
-    ids = data.order
-    if errors_only:
-        ids = [i for i in ids if (data.answers.get(i) or {}).get("error")]
+    ids = data.error_ids if errors_only else data.order
     items = []
     for sample_id in ids[offset : offset + limit]:
         fields = data.row(sample_id)
