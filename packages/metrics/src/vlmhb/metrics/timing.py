@@ -47,15 +47,16 @@ def timing_rows(
     ``inference_stats.json`` record (``RunDir.read_stats``; None when there is none)."""
     rows: Sequence[AnswerRow] = list(answers)
     stats = stats or InferenceStats()
-    good = [row for row in rows if not row.error]
+    timings = [row.timings for row in rows]  # once per row: each is a model dump
+    good = [t for row, t in zip(rows, timings, strict=True) if not row.error]
 
-    def column(name: str, source: Sequence[AnswerRow] = good) -> list[float]:
+    def column(name: str, source: Sequence[dict[str, float | None]] = good) -> list[float]:
         key = "itl_ms_mean" if name == "itl_ms" else name
-        return [v for row in source if (v := row.timings.get(key)) is not None]
+        return [v for t in source if (v := t.get(key)) is not None]
 
     records: list[dict[str, object]] = []
     for name in STAT_COLUMNS:
-        data = column(name, rows if name == "queue_ms" else good)
+        data = column(name, timings if name == "queue_ms" else good)
         records += [
             _row(f"{name}_{how}", value, len(data)) for how, value in describe(data).items()
         ]
@@ -81,7 +82,11 @@ def timing_rows(
             _row("sessions_interrupted", stats.interrupted, sessions),
         ]
     if slo:
-        met = sum(1 for row in rows if meets_slo(row.timings, slo, failed=bool(row.error)))
+        met = sum(
+            1
+            for row, t in zip(rows, timings, strict=True)
+            if meets_slo(t, slo, failed=bool(row.error))
+        )
         fraction, good_rps = goodput(met, len(rows), stats.requests or None, active)
         records += [
             _row("goodput_fraction", fraction, len(rows)),
