@@ -202,6 +202,17 @@ def test_an_inference_stage_mounts_its_run_folder_rw_and_every_input_ro(
     }
 
 
+def test_a_run_report_writes_the_experiment_folders_shared_assets(
+    tmp_path: Path, root: Path
+) -> None:
+    report = planned(tmp_path, root)[StageName.REPORT]
+    mounts = stage_mounts(report, policy_for(root))
+    experiment = tmp_path / "runs" / "exp"
+    assert StageMount(report.run_dir, read_only=False) in mounts
+    assert StageMount(experiment / "assets", read_only=False) in mounts  # plotly.js, once
+    assert StageMount(experiment, read_only=False) not in mounts  # not the other runs
+
+
 def test_the_experiment_report_reads_run_folders_inside_its_experiment_folder(
     tmp_path: Path, root: Path
 ) -> None:

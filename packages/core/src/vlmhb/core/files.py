@@ -16,6 +16,8 @@ V01_METRICS_FILES = {level: f"metrics_v0.1_{level}.csv" for level in METRICS_FIL
 METRICS_SCHEMA_FILE = "metrics_schema.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+# The experiment folder's files its HTML reports share (plotly.js: vlmhb.reporting.assets).
+REPORT_ASSETS_DIR = "assets"
 # The experiment folder's table of every run's macro values (the experiment_report stage).
 COMPARISON_FILE = "comparison.csv"
 MANIFEST_FILE = "manifest.json"

@@ -15,8 +15,7 @@ from pathlib import Path
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from vlmhb.core.fileio import atomic_write_text
-
-ASSETS_DIR = "assets"
+from vlmhb.core.files import REPORT_ASSETS_DIR as ASSETS_DIR
 
 
 @lru_cache(maxsize=1)

@@ -7,8 +7,9 @@ One policy for every container env kind (``docker``, ``apptainer``; ``CONTAINER_
   case, no whitespace, ``name[:tag]`` in Docker's grammar; no digest (``@sha256:``: the
   images built here have none, so a digest can only name something pulled), no ``..``, no
   registry host unless a prefix names it.
-- **Mounts**: a stage sees its run folder (read-write), the run folders it reads (the
-  experiment report's, read-only, inside its experiment folder) and every input its task
+- **Mounts**: a stage sees its run folder (read-write; a run report also the experiment
+  folder's ``assets/``, where the reports' shared plotly.js lives), the run folders it reads
+  (the experiment report's, read-only, inside its experiment folder) and every input its task
   reads (dataset, prompt files, registry folders; for inference also ``model_path`` when
   it is a path and the backend's input params), read-only. Inputs must resolve (symlinks
   followed) inside the mount roots — the data root (``VLMHB_DATA_ROOT``, default the
@@ -32,6 +33,7 @@ from vlmhb.core.config.roles import Loc, resolve_roles
 from vlmhb.core.contracts import ModelSpec, RunSpec, StageName, StageTask
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.fieldtypes import OpenParams, PathRole, params_model
+from vlmhb.core.files import REPORT_ASSETS_DIR
 from vlmhb.core.settings import Settings
 
 CONTAINER_KINDS = frozenset({"docker", "apptainer"})
@@ -189,6 +191,8 @@ def stage_mounts(task: StageTask, policy: ContainerPolicy) -> list[StageMount]:
         plan.output(f"run_dirs[{index}]", run_dir, read_only=True)
     for index, folder in enumerate(task.registry_dirs):
         plan.input(f"registry_dirs[{index}]", folder)
+    if task.stage == StageName.REPORT:  # the experiment folder's shared report assets
+        plan.output("assets", experiment_dir(task) / REPORT_ASSETS_DIR, read_only=False)
     if task.run is not None:
         for field, path, read_only in _run_paths(task.run, task.stage, task.registry_dirs):
             if read_only:
