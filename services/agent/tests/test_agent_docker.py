@@ -76,7 +76,8 @@ def test_a_docker_stage_is_listed_logged_and_stopped_by_label(
     assert first[:2] == "20" and "T" in first.split()[0]  # an RFC 3339 timestamp first
 
     stopped = time.monotonic()
-    assert client.stop_containers({"vlmhb.task": task.id}) == 1
+    count = client.stop_containers({"vlmhb.task": task.id})
+    assert count == 1, f"the stage's container was gone before the stop: {client.stage(task.id)}"
     # stopped with the agent's 5 s cap, not docker's default 10 s grace (margin for CI load)
     assert time.monotonic() - stopped < 9
     assert client.containers({AGENT_LABEL: agent_name}) == []
