@@ -169,6 +169,11 @@ def test_a_visibility_timeout_shorter_than_the_stage_runs_it_once(
     assert outcome.ok, outcome
     stage_id = inference_id(outcome)
     store = LeaseStore(plane.store_url, migrate=False)
+    # the redelivered copy may be refused after the experiment ended (a worker that had
+    # prefetched it while busy takes it up then): wait for that refusal
+    deadline = time.monotonic() + 60
+    while store.history(stage_id)[0].refused < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
     history = store.history(stage_id)
     store.close()
     assert len(history) == 1 and history[0].claims == 1, "one attempt, claimed once"

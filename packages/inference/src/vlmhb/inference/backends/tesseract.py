@@ -61,11 +61,13 @@ class TesseractBackend(Backend):
         self._slots = asyncio.Semaphore(os.cpu_count() or 1)
         self._env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
-    async def _run(self, *args: str, stdin: bytes = b"") -> str:
+    async def _run(self, *args: str, stdin: bytes | None = None) -> str:
+        # no pipe without input: writing to the stdin of a process that has already exited
+        # (``--list-langs``) raised "handler is closed" on uvloop under load
         process = await asyncio.create_subprocess_exec(
             self.command,
             *args,
-            stdin=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=self._env,
