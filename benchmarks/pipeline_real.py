@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import yaml
 from openai import AsyncOpenAI
@@ -117,7 +118,6 @@ class TreeCpu:
     def __init__(self, root_pid: int) -> None:
         self.root = psutil.Process(root_pid)
         self.last: dict[int, tuple[bool, float]] = {}
-        self.names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -132,7 +132,6 @@ class TreeCpu:
                     except psutil.Error:
                         continue
                     self.last[proc.pid] = (server, times.user + times.system)
-                    self.names[proc.pid] = " ".join(proc.cmdline())[:120]
             except psutil.Error:
                 pass
             self._stop.wait(0.2)
@@ -204,8 +203,6 @@ def start_server(dataset: Path) -> tuple[subprocess.Popen[bytes], str]:
     server = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    import httpx
-
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
@@ -242,7 +239,7 @@ async def openai_loop(url: str, bodies: list[dict[str, Any]], concurrency: int) 
     return wall
 
 
-def hand_written(url: str, server_pid: int, bodies: list[dict[str, Any]], c: int) -> dict:
+def hand_written(url: str, server_pid: int, bodies: list[dict[str, Any]], c: int) -> dict[str, Any]:
     server = psutil.Process(server_pid)
     server_before = sum(server.cpu_times()[:2])
     client_before = time.process_time()
@@ -260,7 +257,7 @@ def cap(concurrency: int) -> int:
     return 10**9 if concurrency >= 16 else 160 * concurrency
 
 
-def point(folder: Path, dataset: Path, url: str, server_pid: int, c: int, n: int) -> dict:
+def point(folder: Path, dataset: Path, url: str, server_pid: int, c: int, n: int) -> dict[str, Any]:
     config = experiment(folder, dataset, c, n)
     bodies = prepared_bodies(config)
     ideal = len(bodies) * LATENCY_MS / 1000 / c

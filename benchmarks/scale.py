@@ -58,6 +58,7 @@ from PIL import Image
 from results_file import environment, write_results
 
 from vlmhb.core.files import ANSWER_COLUMNS
+from vlmhb.data.readers.vqa_csv import VQA_COLUMNS
 
 SEED = 7
 PAGES = 50
@@ -84,17 +85,7 @@ def write_dataset(root: Path, rows: int) -> list[str]:
     answers = []
     with (root / "annotation.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\n")
-        writer.writerow(
-            [
-                "data_index",
-                "split",
-                "image_path",
-                "question",
-                "answer",
-                "doc_class",
-                "question_type",
-            ]
-        )
+        writer.writerow([c for c in VQA_COLUMNS if c != "answer_bbox"])
         for i in range(rows):
             answer = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 40))).strip()
             answer = answer or "x"
