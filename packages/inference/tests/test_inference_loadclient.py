@@ -32,7 +32,9 @@ class FakeOpenAI:
     Streams ``tokens`` content chunks (``ttft_s`` before the first, ``itl_s`` between the
     rest) and reports ``usage_tokens`` completion tokens (default ``tokens``). Above
     ``limit`` requests in flight it answers 429 after ``reject_s``. ``seen_in_flight`` holds, per
-    request, how many requests were in flight when it arrived (itself included)."""
+    request, how many requests were in flight when it arrived (itself included); ``peers``
+    the client addresses (one per connection). With ``break_after`` a streamed reply is cut
+    (the connection dropped) after that many chunks."""
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class FakeOpenAI:
         limit: int | None = None,
         hold_s: float = 0.0,
         reject_s: float = 0.0,
+        break_after: int | None = None,
     ) -> None:
         self.ttft_s, self.itl_s, self.tokens = ttft_s, itl_s, tokens
         self.usage_tokens = tokens if usage_tokens is None else usage_tokens
@@ -51,6 +54,8 @@ class FakeOpenAI:
         self.seen_in_flight: list[int] = []
         self.rejected = 0
         self.served = 0
+        self.break_after = break_after
+        self.peers: set[tuple[str, int]] = set()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,6 +69,7 @@ class FakeOpenAI:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        self.peers.add(tuple(scope["client"]))
         self.in_flight += 1
         self.seen_in_flight.append(self.in_flight)
         try:
@@ -111,6 +117,8 @@ class FakeOpenAI:
         )
         await asyncio.sleep(self.ttft_s)
         for index in range(self.tokens):
+            if index == self.break_after:
+                raise ConnectionAbortedError("cut mid-stream")  # uvicorn drops the connection
             if index:
                 await asyncio.sleep(self.itl_s)
             chunk = {"choices": [{"index": 0, "delta": {"content": "t"}}]}
@@ -219,6 +227,40 @@ async def test_error_types_are_classified() -> None:
     async with make_client(f"http://127.0.0.1:{free_port()}/v1", retries=1) as client:
         refused = await client.infer(sample())
     assert refused.error_type == "connection" and refused.attempts == 2
+
+
+async def test_a_stream_cut_mid_reply_is_a_stream_error_and_retried() -> None:
+    with running(FakeOpenAI(tokens=3, break_after=1)) as url:
+        async with make_client(url, retries=1) as client:
+            cut = await client.infer(sample())
+    assert cut.error_type == "stream" and cut.attempts == 2 and cut.model_answer == ""
+
+
+async def test_connections_are_kept_alive_at_most_one_per_slot() -> None:
+    fake = FakeOpenAI(hold_s=0.005)
+    with running(fake) as url:
+        async with make_client(url, concurrency=4) as client:
+            results = await asyncio.gather(*(client.infer(sample(i)) for i in range(40)))
+    assert all(r.error == "" for r in results) and fake.served == 40
+    assert 1 <= len(fake.peers) <= 4  # 40 requests over at most 4 connections
+
+
+async def test_requests_go_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeOpenAI()  # stands in for the proxy: it answers absolute-form requests itself
+    nothing_there = f"http://127.0.0.1:{free_port()}/v1"
+    with running(fake) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url.removesuffix("/v1"))
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with make_client(nothing_there, retries=0) as client:
+            proxied = await client.infer(sample())
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with make_client(nothing_there, retries=0) as client:
+            direct = await client.infer(sample())
+    assert proxied.error == "" and proxied.model_answer == "ttt" and fake.served == 1
+    assert direct.error_type == "connection" and fake.served == 1
 
 
 async def test_limiter_aimd_halves_once_per_event_and_grows_by_one() -> None:

@@ -1,9 +1,8 @@
 """Async load client for OpenAI-compatible chat servers.
 
 ``InferenceClient.infer(sample)`` sends one ``PreparedSample`` under a concurrency limit
-(one keep-alive connection per slot), streams the reply (server-sent events, read by
-``vlmhb.inference.sse``) and measures, like vLLM's
-``bench serve``:
+(keep-alive connections, at most one per slot), streams the reply (server-sent events,
+read by ``vlmhb.inference.sse``) and measures, like vLLM's ``bench serve``:
 
 - ``ttft_ms``: request sent → first non-empty content chunk;
 - ``latency_ms``: request sent → end of the reply (end-to-end);
@@ -21,6 +20,12 @@ times, the slot released while waiting. With ``adaptive=True`` the concurrency l
 AIMD (``vlmhb.inference.limiter``): halved on 429/5xx, +1 per success up to
 ``concurrency``. A sample that keeps failing gives a result with ``error`` and
 ``error_type`` set, never an exception.
+
+The HTTP client is aiohttp (its C HTTP parser): per streamed request it costs a third of
+the CPU of httpx + httpcore + anyio (0.5 ms against 1.7 ms for a 144 KB page request on
+this kind of machine, ``benchmarks/pipeline_real.py``), the difference between a client
+that keeps up with a fast model server and one that does not. ``timeout_s`` bounds the
+connect and every read (the gap between two bytes of the reply), not the whole reply.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ import asyncio
 import itertools
 import json
 import time
+import urllib.parse
+import urllib.request
 from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import Field
 
 from vlmhb.core.contracts import GenerationParams, PreparedSample
@@ -106,12 +113,11 @@ def build_messages(sample: PreparedSample) -> list[dict[str, Any]]:
     return messages
 
 
-def _status_failure(response: httpx.Response, body: bytes) -> RequestFailed:
+def _status_failure(status: int, body: bytes) -> RequestFailed:
     try:
         message = json.loads(body)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = body.decode("utf-8", errors="replace")[:300]
-    status = response.status_code
     kind = HTTP_429 if status == 429 else HTTP_5XX if status >= 500 else HTTP_4XX
     return RequestFailed(f"HTTP {status}: {message}", kind != HTTP_4XX, kind)
 
@@ -137,21 +143,10 @@ class InferenceClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.keep_itl = keep_itl
+        self.concurrency = concurrency
         self.limiter = ConcurrencyLimiter(concurrency, adaptive)
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        # One single-connection httpx client per concurrency slot: httpcore's shared pool
-        # costs O(connections) socket checks per request, which dominated at 32+ slots.
-        tls = httpx.create_ssl_context()
-        self._clients = [
-            httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(generation.timeout_s),
-                verify=tls,
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            )
-            for _ in range(concurrency)
-        ]
-        self._slots: list[httpx.AsyncClient] = list(self._clients)
+        self._headers = {**JSON, "authorization": f"Bearer {api_key}"} if api_key else JSON
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> InferenceClient:
         return self
@@ -160,8 +155,24 @@ class InferenceClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for http in self._clients:
-            await http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The session, made on first use (aiohttp wants a running event loop)."""
+        if self._session is None:
+            timeout_s = self.generation.timeout_s
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.concurrency),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=timeout_s, sock_read=timeout_s
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                # read once here: trust_env=True would look them up per request in a thread
+                proxy=env_proxy(self.url),
+            )
+        return self._session
 
     def encoded(self, sample: PreparedSample) -> bytes:
         """``payload(sample)`` as the bytes sent (``ImageError`` if its image is unusable)."""
@@ -204,7 +215,6 @@ class InferenceClient:
         for attempt in range(1, self.generation.retries + 2):
             permit = await self.limiter.acquire()
             result.queue_ms += _ms(time.perf_counter() - waiting)
-            http = self._slots.pop()
             try:
                 if body is None:
                     try:
@@ -214,7 +224,7 @@ class InferenceClient:
                         return result
                 result.attempts = attempt
                 try:
-                    await self._attempt(http, body, result)
+                    await self._attempt(body, result)
                 except RequestFailed as exc:
                     result.error, result.error_type = str(exc), exc.kind
                     if exc.kind in OVERLOAD_TYPES:
@@ -226,28 +236,30 @@ class InferenceClient:
                     self.limiter.success()
                     return result
             finally:
-                self._slots.append(http)
                 self.limiter.release()
             await asyncio.sleep(min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s))
             waiting = time.perf_counter()
         return result
 
-    async def _attempt(self, http: httpx.AsyncClient, body: bytes, result: RequestResult) -> None:
+    async def _attempt(self, body: bytes, result: RequestResult) -> None:
         """One HTTP request; fills ``result`` or raises ``RequestFailed``. The clock starts
         when the encoded body goes out (its JSON is made before)."""
+        http = self._http()
         started = time.perf_counter()
         result.sent_at, result.done_at = started, None
         try:
-            async with http.stream("POST", self.url, content=body, headers=JSON) as response:
-                if response.status_code != 200:
-                    raise _status_failure(response, await response.aread())
+            async with http.post(self.url, data=body, headers=self._headers) as response:
+                if response.status != 200:
+                    raise _status_failure(response.status, await response.read())
                 if self.generation.stream:
                     await self._read_stream(response, result, started)
                 else:
                     await self._read_json(response, result)
-        except httpx.TimeoutException as exc:
+        except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors
             raise RequestFailed(f"timeout: {type(exc).__name__}", True, TIMEOUT) from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientPayloadError as exc:
+            raise RequestFailed(f"stream broken: {exc}", True, STREAM) from exc
+        except aiohttp.ClientError as exc:
             raise RequestFailed(
                 f"connection error: {type(exc).__name__}: {exc}", True, CONNECTION
             ) from exc
@@ -259,8 +271,8 @@ class InferenceClient:
         result.latency_ms = _ms(result.done_at - started)
         result.tpot_ms = tpot(result.latency_ms, result.ttft_ms, result.completion_tokens)
 
-    async def _read_json(self, response: httpx.Response, result: RequestResult) -> None:
-        data = json.loads(await response.aread())
+    async def _read_json(self, response: aiohttp.ClientResponse, result: RequestResult) -> None:
+        data = json.loads(await response.read())
         result.model_answer = data["choices"][0]["message"].get("content") or ""
         result.prompt_tokens = result.completion_tokens = None
         self._set_usage(result, data.get("usage"))
@@ -268,7 +280,7 @@ class InferenceClient:
         result.itl_ms = []
 
     async def _read_stream(
-        self, response: httpx.Response, result: RequestResult, started: float
+        self, response: aiohttp.ClientResponse, result: RequestResult, started: float
     ) -> None:
         """Read a streamed reply. A content chunk's time is when its first byte arrived
         (stamped before any SSE or JSON parsing), not when it was parsed."""
@@ -276,7 +288,7 @@ class InferenceClient:
         marks: list[float] = []
         result.prompt_tokens = result.completion_tokens = result.server_ttft_ms = None
         done = False
-        async for message, arrived in aiter_sse_stamped(response.aiter_bytes()):
+        async for message, arrived in aiter_sse_stamped(response.content.iter_any()):
             if message.done:
                 done = True  # read on to the end so the connection is kept alive
                 continue
@@ -307,6 +319,14 @@ class InferenceClient:
         if usage:
             result.prompt_tokens = usage.get("prompt_tokens")
             result.completion_tokens = usage.get("completion_tokens")
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy that ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY`` choose for ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

@@ -99,8 +99,8 @@ class SSEDecoder:
 
 
 async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """The events of a byte stream (e.g. ``httpx.Response.aiter_bytes()``), each as soon
-    as its closing blank line has arrived."""
+    """The events of a byte stream (e.g. aiohttp's ``response.content.iter_any()``),
+    each as soon as its closing blank line has arrived."""
     decoder = SSEDecoder()
     async for chunk in chunks:
         for event in decoder.feed(chunk):
