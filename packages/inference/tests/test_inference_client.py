@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -20,6 +21,7 @@ from vlmhb.inference.backends.base import (
 from vlmhb.inference.backends.scripted import ScriptedBackend
 from vlmhb.inference.client import InferenceClient, tpot
 from vlmhb.inference.launcher import free_port
+from vlmhb.inference.page_cache import PAGES
 
 ServeFn = Callable[[Backend], AbstractContextManager[str]]
 SPEC = ModelSpec(name="m", backend="test")
@@ -143,3 +145,23 @@ def test_tpot_definition() -> None:
     assert tpot(100.0, 20.0, 5) == 20.0
     assert tpot(100.0, 20.0, 1) is None
     assert tpot(100.0, None, 5) is None
+
+
+async def test_encoded_bodies_are_the_json_of_the_payload(
+    samples_factory: Any, tmp_path: Path
+) -> None:
+    """The page URL copied into the body gives the very bytes of encoding it as JSON,
+    whether the page was made in a worker thread or taken ready on the event loop."""
+    whole = samples_factory(tmp_path / "w", 1, size=(64, 32))[0]
+    crop = samples_factory(tmp_path / "c", 1, size=(64, 32), crop_box=(10, 5, 30, 15))[0]
+    quoted = PreparedSample(
+        id='q"1', system_prompt='Ответь "кратко"\n\\', user_prompt="Текст\t<b>", question="?"
+    )
+    inference = client("http://127.0.0.1:1", stream=True)
+    for sample in (whole, crop, quoted, whole.model_copy(update={"system_prompt": "be brief"})):
+        expected = json.dumps(inference.payload(sample), separators=(",", ":")).encode()
+        assert inference.encoded(sample) == expected
+        assert json.loads(inference.encoded(sample)) == inference.payload(sample)
+        assert await inference._body(sample) == expected
+    assert whole.image_path is not None
+    assert PAGES.ready_url(whole.image_path) is not None  # the second _body took it ready

@@ -111,3 +111,17 @@ def test_a_changed_file_is_read_again_and_bad_input_is_an_image_error(tmp_path: 
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(ImageError, match="cannot read image"):
         encode_image(tmp_path / "junk.png", pages=cache)
+
+
+def test_a_ready_url_is_only_a_whole_page_made_already(tmp_path: Path) -> None:
+    page = tmp_path / "page.png"
+    Image.new("RGB", (40, 20), "white").save(page)
+    cache = PageCache()
+    assert cache.ready_url(page) is None and cache.reads == 0  # nothing read to answer
+    whole = cache.data_url(page)
+    assert cache.ready_url(page) == whole and cache.reads == 1
+    assert cache.ready_url(page, (0, 0, 10, 10)) is None  # a crop is made per question
+    Image.new("RGB", (40, 20), "black").save(page)
+    os.utime(page, ns=(1, 1))
+    assert cache.ready_url(page) is None  # changed on disk: not the page cached
+    assert cache.ready_url(tmp_path / "missing.png") is None

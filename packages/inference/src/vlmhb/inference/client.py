@@ -36,6 +36,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from typing import Any
 
 import aiohttp
@@ -45,6 +46,7 @@ from vlmhb.core.contracts import GenerationParams, PreparedSample
 from vlmhb.core.rundir import AnswerRow
 from vlmhb.inference.images import ImageError, encode_image
 from vlmhb.inference.limiter import ConcurrencyLimiter
+from vlmhb.inference.page_cache import PAGES
 from vlmhb.inference.sse import aiter_sse_stamped
 
 # error_type values
@@ -58,6 +60,10 @@ STREAM = "stream"
 MALFORMED = "malformed"
 OVERLOAD_TYPES = frozenset({HTTP_429, HTTP_5XX})
 JSON = {"content-type": "application/json"}
+IMAGE_SLOT = f"\x00vlmhb-image-{uuid.uuid4().hex}\x00"
+"""Stands for the image URL in a body until ``encode_body`` puts the URL there (random
+per process, so no prompt text can hold it)."""
+_IMAGE_SLOT_JSON = json.dumps(IMAGE_SLOT).encode()
 
 
 class RequestResult(AnswerRow):
@@ -94,17 +100,14 @@ def tpot(latency_ms: float, ttft_ms: float | None, completion_tokens: int | None
     return (latency_ms - ttft_ms) / (completion_tokens - 1)
 
 
-def build_messages(sample: PreparedSample) -> list[dict[str, Any]]:
+def build_messages(sample: PreparedSample, image_url: str | None = None) -> list[dict[str, Any]]:
     """OpenAI messages for ``sample``: optional system prompt, user text and image (its
-    ``image_path`` is used as given, as ``vlmhb.core.prepare`` does)."""
+    ``image_path`` is used as given, as ``vlmhb.core.prepare`` does; ``image_url``, when
+    given, is put in its place)."""
     content: list[dict[str, Any]] = []
     if sample.image_path is not None:
-        content.append(
-            {
-                "type": "image_url",
-                "image_url": {"url": encode_image(sample.image_path, sample.crop_box)},
-            }
-        )
+        url = image_url or encode_image(sample.image_path, sample.crop_box)
+        content.append({"type": "image_url", "image_url": {"url": url}})
     content.append({"type": "text", "text": sample.user_prompt or sample.question})
     messages: list[dict[str, Any]] = []
     if sample.system_prompt:
@@ -175,14 +178,20 @@ class InferenceClient:
         return self._session
 
     def encoded(self, sample: PreparedSample) -> bytes:
-        """``payload(sample)`` as the bytes sent (``ImageError`` if its image is unusable)."""
-        return encode_body(self.payload(sample))
+        """``payload(sample)`` as the bytes sent (``ImageError`` if its image is unusable).
+        The image's ``data:`` URL (a page's is made once per run) is copied into the JSON
+        of the rest, not JSON-encoded again per question."""
+        if sample.image_path is None:
+            return encode_body(self.payload(sample))
+        url = encode_image(sample.image_path, sample.crop_box)
+        return encode_body(self.payload(sample, IMAGE_SLOT), url)
 
-    def payload(self, sample: PreparedSample) -> dict[str, Any]:
-        """The request body for ``sample`` (``ImageError`` if its image is unusable)."""
+    def payload(self, sample: PreparedSample, image_url: str | None = None) -> dict[str, Any]:
+        """The request body for ``sample`` (``ImageError`` if its image is unusable);
+        ``image_url`` replaces the image's own ``data:`` URL."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": build_messages(sample),
+            "messages": build_messages(sample, image_url),
             "max_tokens": self.generation.max_tokens,
             "temperature": self.generation.temperature,
             "stream": self.generation.stream,
@@ -193,10 +202,15 @@ class InferenceClient:
         return body
 
     async def _body(self, sample: PreparedSample) -> bytes:
-        # image decoding/encoding and JSON of a large body are CPU work: off the event loop
-        if sample.image_path is not None:
-            return await asyncio.to_thread(self.encoded, sample)
-        return self.encoded(sample)
+        """The encoded body; reading, decoding or cropping an image is CPU work done off
+        the event loop, a page whose ``data:`` URL is made already is not (the thread hop
+        would cost more than the copy)."""
+        if sample.image_path is None:
+            return self.encoded(sample)
+        ready = PAGES.ready_url(sample.image_path, sample.crop_box)
+        if ready is not None:
+            return encode_body(self.payload(sample, IMAGE_SLOT), ready)
+        return await asyncio.to_thread(self.encoded, sample)
 
     async def infer(
         self,
@@ -329,9 +343,15 @@ def env_proxy(url: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
-def encode_body(body: dict[str, Any]) -> bytes:
-    """A request body as sent: compact JSON, UTF-8."""
-    return json.dumps(body, separators=(",", ":")).encode()
+def encode_body(body: dict[str, Any], image_url: str | None = None) -> bytes:
+    """A request body as sent: compact JSON, UTF-8. With ``image_url`` (a base64
+    ``data:`` URL as ``vlmhb.inference.images.encode_image`` makes them: ASCII with no
+    character JSON escapes), the body's ``IMAGE_SLOT`` string is replaced by it after the
+    rest is encoded, so a large page URL is copied, never scanned by the JSON encoder."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    if image_url is None:
+        return data
+    return data.replace(_IMAGE_SLOT_JSON, b'"' + image_url.encode("ascii") + b'"', 1)
 
 
 def _ms(seconds: float) -> float:

@@ -91,6 +91,21 @@ class PageCache:
         self._account(grown)
         return url
 
+    def ready_url(
+        self, path: Path, crop_box: tuple[int, int, int, int] | None = None
+    ) -> str | None:
+        """``data_url(path, crop_box)`` when it is made already (a whole page's URL is
+        kept), else None; it never reads, decodes or waits for another thread's work."""
+        if crop_box is not None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        with self._lock:
+            page = self._cached((str(path), stat.st_size, stat.st_mtime_ns))
+        return page.url if page is not None else None
+
     def _page(self, path: Path) -> _Page:
         try:
             stat = path.stat()
