@@ -76,6 +76,7 @@ def _run(task: StageTask, ctx: StageContext, result_file: Path) -> int:
             status=TaskState.FAILED,
             message=f"{type(exc).__name__}: {exc}",
         )
+    ctx.flush()
     result.duration_s = time.monotonic() - started
     atomic_write_text(result_file, result.model_dump_json(indent=2))
     return 0 if result.status == TaskState.COMPLETED else 1

@@ -9,6 +9,7 @@ prints to stdout itself (stdout carries the event stream when run in a subproces
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,6 +17,11 @@ from vlmhb.core.contracts import Event, EventType, StageResult, StageTask
 
 if TYPE_CHECKING:
     from vlmhb.core.registries import Registries
+
+
+PROGRESS_INTERVAL_S = 0.1
+"""Progress updates closer together than this are held back (views redraw at 10 Hz; one
+event per sample cost the stage and the orchestrator a write, a read and a parse each)."""
 
 
 class StageContext:
@@ -29,10 +35,10 @@ class StageContext:
         self.task = task
         self._emit = emit or (lambda event: None)
         self.cancelled = threading.Event()
+        self._progress_at = -float("inf")
+        self._held: tuple[int, int] | None = None
 
     def _event(self, type_: EventType, **fields: object) -> Event:
-        import time
-
         return Event(
             type=type_,
             topic=self.task.experiment,
@@ -51,8 +57,24 @@ class StageContext:
         return get_registries(self.task.registry_dirs)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
-        """Report ``done`` of ``total`` units (samples) finished, resumed ones included."""
+        """Report ``done`` of ``total`` units (samples) finished, resumed ones included.
+        An update within ``PROGRESS_INTERVAL_S`` of the last one sent is held back until
+        the next one due or ``flush``; the last (``done >= total``) and one with a
+        message are always sent."""
+        now = time.monotonic()
+        if done < total and not message and now - self._progress_at < PROGRESS_INTERVAL_S:
+            self._held = (done, total)
+            return
+        self._held, self._progress_at = None, now
         self._emit(self._event(EventType.PROGRESS, done=done, total=total, message=message))
+
+    def flush(self) -> None:
+        """Send the progress update held back, if any (a stage runner calls it when the
+        stage returns, so views end on the true count)."""
+        if self._held is not None:
+            done, total = self._held
+            self._held = None
+            self._emit(self._event(EventType.PROGRESS, done=done, total=total))
 
     def log(self, message: str) -> None:
         self._emit(self._event(EventType.LOG, message=message))
