@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -20,6 +21,7 @@ from vlmhb.inference.backends.base import (
 )
 from vlmhb.inference.backends.scripted import ScriptedBackend
 from vlmhb.inference.client import InferenceClient, tpot
+from vlmhb.inference.images import encode_image
 from vlmhb.inference.launcher import free_port
 from vlmhb.inference.page_cache import PAGES
 
@@ -165,3 +167,24 @@ async def test_encoded_bodies_are_the_json_of_the_payload(
         assert await inference._body(sample) == expected
     assert whole.image_path is not None
     assert PAGES.ready_url(whole.image_path) is not None  # the second _body took it ready
+
+
+async def test_questions_about_one_page_share_one_worker_thread_call(
+    samples_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = samples_factory(tmp_path, 1, size=(640, 480))[0]
+    questions = [page.model_copy(update={"id": f"q{i}"}) for i in range(16)]
+    calls: list[tuple[Any, ...]] = []
+
+    def counted(*args: Any) -> str:
+        calls.append(args)
+        return encode_image(*args)
+
+    monkeypatch.setattr("vlmhb.inference.client.encode_image", counted)
+    inference = client("http://127.0.0.1:1", stream=True)
+    bodies = await asyncio.gather(*(inference._body(q) for q in questions))
+    assert len(calls) == 1  # made once, in one thread, while 16 questions waited
+    await inference._body(questions[0])
+    assert len(calls) == 1  # now taken ready
+    for question, body in zip(questions, bodies, strict=True):
+        assert json.loads(body) == inference.payload(question)

@@ -120,7 +120,8 @@ def test_a_ready_url_is_only_a_whole_page_made_already(tmp_path: Path) -> None:
     assert cache.ready_url(page) is None and cache.reads == 0  # nothing read to answer
     whole = cache.data_url(page)
     assert cache.ready_url(page) == whole and cache.reads == 1
-    assert cache.ready_url(page, (0, 0, 10, 10)) is None  # a crop is made per question
+    cache.data_url(page, (0, 0, 10, 10))
+    assert cache.ready_url(page) == whole  # a crop is made per question, the page is kept
     Image.new("RGB", (40, 20), "black").save(page)
     os.utime(page, ns=(1, 1))
     assert cache.ready_url(page) is None  # changed on disk: not the page cached

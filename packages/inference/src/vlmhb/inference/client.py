@@ -37,6 +37,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -150,6 +151,7 @@ class InferenceClient:
         self.limiter = ConcurrencyLimiter(concurrency, adaptive)
         self._headers = {**JSON, "authorization": f"Bearer {api_key}"} if api_key else JSON
         self._session: aiohttp.ClientSession | None = None
+        self._making: dict[Path, asyncio.Future[str]] = {}
 
     async def __aenter__(self) -> InferenceClient:
         return self
@@ -203,14 +205,28 @@ class InferenceClient:
 
     async def _body(self, sample: PreparedSample) -> bytes:
         """The encoded body; reading, decoding or cropping an image is CPU work done off
-        the event loop, a page whose ``data:`` URL is made already is not (the thread hop
-        would cost more than the copy)."""
+        the event loop, and a page is made once however many questions wait for it."""
         if sample.image_path is None:
             return self.encoded(sample)
-        ready = PAGES.ready_url(sample.image_path, sample.crop_box)
+        if sample.crop_box is None:
+            url = await self._page_url(sample.image_path)
+        else:
+            url = await asyncio.to_thread(encode_image, sample.image_path, sample.crop_box)
+        return encode_body(self.payload(sample, IMAGE_SLOT), url)
+
+    async def _page_url(self, path: Path) -> str:
+        """A whole page's ``data:`` URL: taken on the event loop when made already (a
+        thread hop would cost more than that), else made in one worker thread that every
+        question about the page waits for."""
+        ready = PAGES.ready_url(path)
         if ready is not None:
-            return encode_body(self.payload(sample, IMAGE_SLOT), ready)
-        return await asyncio.to_thread(self.encoded, sample)
+            return ready
+        making = self._making.get(path)
+        if making is None:
+            making = asyncio.ensure_future(asyncio.to_thread(encode_image, path))
+            self._making[path] = making
+            making.add_done_callback(lambda _: self._making.pop(path, None))
+        return await asyncio.shield(making)
 
     async def infer(
         self,

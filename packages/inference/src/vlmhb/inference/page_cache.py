@@ -91,13 +91,9 @@ class PageCache:
         self._account(grown)
         return url
 
-    def ready_url(
-        self, path: Path, crop_box: tuple[int, int, int, int] | None = None
-    ) -> str | None:
-        """``data_url(path, crop_box)`` when it is made already (a whole page's URL is
-        kept), else None; it never reads, decodes or waits for another thread's work."""
-        if crop_box is not None:
-            return None
+    def ready_url(self, path: Path) -> str | None:
+        """``data_url(path)`` (the whole page) when it is made already, else None; it
+        never reads, decodes or waits for another thread's work."""
         try:
             stat = path.stat()
         except OSError:
