@@ -4,7 +4,9 @@
 (keep-alive connections, at most one per slot), streams the reply (server-sent events,
 read by ``vlmhb.inference.sse``) and measures, like vLLM's ``bench serve``:
 
-- ``ttft_ms``: request sent → first non-empty content chunk;
+- ``ttft_ms``: request sent (the moment its body goes to the socket, after the client's own
+  request building and connection pick-up: 0.3–0.7 ms that are not the server's) → first
+  byte of the first non-empty content chunk;
 - ``latency_ms``: request sent → end of the reply (end-to-end);
 - ``tpot_ms = (latency - ttft) / (completion_tokens - 1)``, None with fewer than 2
   tokens; ``completion_tokens`` / ``prompt_tokens`` come from the server's ``usage``
@@ -38,6 +40,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -174,6 +177,7 @@ class InferenceClient:
                     total=None, sock_connect=timeout_s, sock_read=timeout_s
                 ),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=[_sent_clock()],
                 # read once here: trust_env=True would look them up per request in a thread
                 proxy=env_proxy(self.url),
             )
@@ -273,16 +277,17 @@ class InferenceClient:
 
     async def _attempt(self, body: bytes, result: RequestResult) -> None:
         """One HTTP request; fills ``result`` or raises ``RequestFailed``. The clock starts
-        when the encoded body goes out (its JSON is made before)."""
+        when the encoded body goes to the socket (``_mark_sent``; its JSON is made before)."""
         http = self._http()
-        started = time.perf_counter()
-        result.sent_at, result.done_at = started, None
+        result.sent_at, result.done_at = time.perf_counter(), None
         try:
-            async with http.post(self.url, data=body, headers=self._headers) as response:
+            async with http.post(
+                self.url, data=body, headers=self._headers, trace_request_ctx=result
+            ) as response:
                 if response.status != 200:
                     raise _status_failure(response.status, await response.read())
                 if self.generation.stream:
-                    await self._read_stream(response, result, started)
+                    await self._read_stream(response, result)
                 else:
                     await self._read_json(response, result)
         except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors
@@ -298,7 +303,7 @@ class InferenceClient:
                 f"malformed reply: {type(exc).__name__}: {exc}", False, MALFORMED
             ) from exc
         result.done_at = time.perf_counter()
-        result.latency_ms = _ms(result.done_at - started)
+        result.latency_ms = _ms(result.done_at - result.sent_at)
         result.tpot_ms = tpot(result.latency_ms, result.ttft_ms, result.completion_tokens)
 
     async def _read_json(self, response: aiohttp.ClientResponse, result: RequestResult) -> None:
@@ -309,9 +314,7 @@ class InferenceClient:
         result.ttft_ms = result.itl_ms_mean = result.itl_ms_max = None
         result.itl_ms = []
 
-    async def _read_stream(
-        self, response: aiohttp.ClientResponse, result: RequestResult, started: float
-    ) -> None:
+    async def _read_stream(self, response: aiohttp.ClientResponse, result: RequestResult) -> None:
         """Read a streamed reply. A content chunk's time is when its first byte arrived
         (stamped before any SSE or JSON parsing), not when it was parsed."""
         parts: list[str] = []
@@ -338,7 +341,9 @@ class InferenceClient:
         if not done:
             raise RequestFailed("stream ended without [DONE]", True, STREAM)
         result.model_answer = "".join(parts)
-        result.ttft_ms = _ms(marks[0] - started) if marks else None
+        sent = result.sent_at
+        assert sent is not None  # _attempt set it
+        result.ttft_ms = _ms(marks[0] - sent) if marks else None
         gaps = [(b - a) * 1000 for a, b in itertools.pairwise(marks)]
         result.itl_ms = [round(g, 3) for g in gaps] if self.keep_itl else []
         result.itl_ms_mean = round(sum(gaps) / len(gaps), 3) if gaps else None
@@ -349,6 +354,22 @@ class InferenceClient:
         if usage:
             result.prompt_tokens = usage.get("prompt_tokens")
             result.completion_tokens = usage.get("completion_tokens")
+
+
+def _sent_clock() -> aiohttp.TraceConfig:
+    """Stamps ``RequestResult.sent_at`` as each body chunk goes to the socket (the last
+    one's mark stays): the request's ``trace_request_ctx`` is its result."""
+
+    async def mark(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestChunkSentParams,
+    ) -> None:
+        context.trace_request_ctx.sent_at = time.perf_counter()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(mark)
+    return trace
 
 
 def env_proxy(url: str) -> str | None:
