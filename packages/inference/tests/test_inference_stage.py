@@ -12,7 +12,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
+import pytest
+
 from vlmhb.core.contracts import Event, EventType, StageTask, TaskState
+from vlmhb.core.errors import VlmhbError
 from vlmhb.core.files import ANSWER_COLUMNS
 from vlmhb.core.rundir import AnswersFile
 from vlmhb.core.stages import StageContext
@@ -199,3 +203,18 @@ def test_only_evaluate_takes_the_id_model_answer_file_it_asks_for(
         (str(i), f"given {i}") for i in range(3)
     ]
     assert not log.exists()
+
+
+def test_a_fresh_run_boots_its_server_while_preparing_and_stops_it_if_that_fails(
+    tmp_path: Path, task_factory: Any
+) -> None:
+    task = task_factory(tmp_path, {})  # no annotation file: preparing the samples fails
+    with pytest.raises(VlmhbError):
+        run_stage(task)
+    assert "--- vlmhb-api start" in (tmp_path / "server.log").read_text()  # it was booting
+    servers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "vlmhb.inference.cli" in " ".join(p.cmdline())
+    ]
+    assert servers == []  # and it was stopped with the failure

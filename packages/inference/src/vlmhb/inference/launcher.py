@@ -96,6 +96,11 @@ class ServerProcess:
 
     def start(self) -> None:
         """Start the server and wait until ``/health`` is 200 (``ServerStartError`` if not)."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server process and return at once (``wait_ready`` waits for it)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             log.write(
@@ -107,6 +112,11 @@ class ServerProcess:
             self.command(self._write_spec()),
             stdout=self.log_path,
         )
+
+    def wait_ready(self) -> None:
+        """Wait until the launched server's ``/health`` is 200 (``ServerStartError`` if it
+        exits or times out first; the server is stopped then)."""
+        assert self.process is not None, "launch() first"
         try:
             with httpx.Client(timeout=2.0) as http:
                 self.process.wait_healthy(lambda: self._healthy(http), self.spec.startup_timeout_s)
@@ -139,7 +149,8 @@ class ServerProcess:
             process.stop()
 
     def __enter__(self) -> ServerProcess:
-        self.start()
+        if self.process is None:
+            self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -157,9 +168,19 @@ def direct_params(spec: ModelSpec) -> OpenAIParams | None:
     return params
 
 
+def needs_server(spec: ModelSpec) -> bool:
+    """Whether ``model_endpoint`` starts an API wrapper for ``spec`` (else it is queried at
+    its ``base_url``)."""
+    return not (direct_params(spec) is not None and spec.base_url)
+
+
 @contextlib.contextmanager
-def model_endpoint(spec: ModelSpec, run_dir: Path) -> Iterator[Endpoint]:
-    """The endpoint to query for ``spec``; starts and stops a server when needed."""
+def model_endpoint(
+    spec: ModelSpec, run_dir: Path, launched: ServerProcess | None = None
+) -> Iterator[Endpoint]:
+    """The endpoint to query for ``spec``; starts and stops a server when needed.
+    ``launched`` is a server for ``spec`` started earlier (``ServerProcess.launch``, so
+    that it boots while the caller prepares): it is waited for instead of a new one."""
     model = spec.model or spec.name
     params = direct_params(spec)
     if params is not None and spec.base_url:
@@ -174,5 +195,9 @@ def model_endpoint(spec: ModelSpec, run_dir: Path) -> Iterator[Endpoint]:
             api_key = reveal(params.api_key)
         yield Endpoint(spec.base_url.rstrip("/"), model, api_key)
         return
-    with ServerProcess(spec, run_dir) as server:
-        yield Endpoint(server.url + "/v1", model)
+    if launched is None:
+        launched = ServerProcess(spec, run_dir)
+        launched.launch()
+    with launched:
+        launched.wait_ready()
+        yield Endpoint(launched.url + "/v1", model)

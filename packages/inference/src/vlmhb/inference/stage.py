@@ -2,7 +2,8 @@
 
 Resumable: ids already in ``answers.csv`` are never sent again, a half-written last row
 is cut off, each new row is fsynced as soon as its answer arrives. The model server is
-started for the stage (or ``ModelSpec.base_url`` is used) and stopped at the end; before
+started for the stage (or ``ModelSpec.base_url`` is used; on a fresh run it boots while
+the samples are prepared) and stopped at the end; before
 it stops, its peak RSS is read from ``/metrics`` and, with the session's active wall time
 (first request to last answer), added to ``inference_stats.json``.
 
@@ -15,6 +16,7 @@ concurrency limit. Each session's record holds the load it ran under (``session_
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -40,7 +42,7 @@ from vlmhb.inference.bench import (
     run_load,
 )
 from vlmhb.inference.client import InferenceClient, RequestResult
-from vlmhb.inference.launcher import Endpoint, model_endpoint
+from vlmhb.inference.launcher import Endpoint, ServerProcess, model_endpoint, needs_server
 
 
 def load_prepared(task: StageTask) -> list[PreparedSample]:
@@ -50,6 +52,12 @@ def load_prepared(task: StageTask) -> list[PreparedSample]:
     if (task.run_dir / SAMPLES_FILE).exists():
         return read_prepared_samples(task.run_dir)
     return prepare_run_inputs(run, task.run_dir).samples
+
+
+def _fresh(task: StageTask, run: RunSpec) -> bool:
+    """No answer is kept yet and the model is to be asked: every sample is pending."""
+    answers = task.run_dir / ANSWERS_FILE
+    return not run.task.only_evaluate and not (answers.exists() and answers.stat().st_size)
 
 
 def _run_of(task: StageTask) -> RunSpec:
@@ -104,9 +112,20 @@ class InferenceStage:
         self.backoff_s = backoff_s
 
     def run(self, task: StageTask, ctx: StageContext) -> StageResult:
-        started = time.monotonic()
         run = _run_of(task)
         task.run_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as early:
+            server = None
+            if _fresh(task, run) and needs_server(run.model):
+                server = ServerProcess(run.model, task.run_dir)
+                early.callback(server.stop)
+                server.launch()  # it boots (about 0.8 s) while the samples are prepared
+            return self._run(task, run, ctx, server)
+
+    def _run(
+        self, task: StageTask, run: RunSpec, ctx: StageContext, server: ServerProcess | None
+    ) -> StageResult:
+        started = time.monotonic()
         samples = _unique(load_prepared(task))
         answers = AnswersFile(task.run_dir / ANSWERS_FILE)
         finished = set(answers.recover())
@@ -129,7 +148,7 @@ class InferenceStage:
         active_s: float | None = None
         if pending and not ctx.cancelled.is_set():
             session = SessionCheckpoint(task.run_dir, session_load(run, len(pending)))
-            with model_endpoint(run.model, task.run_dir) as endpoint, answers:
+            with model_endpoint(run.model, task.run_dir, server) as endpoint, answers:
                 ctx.log(f"sending {len(pending)} samples to {endpoint.base_url}")
                 load = loop.run(
                     self._infer(
