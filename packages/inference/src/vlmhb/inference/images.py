@@ -13,7 +13,8 @@ import base64
 import binascii
 import io
 import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -22,6 +23,9 @@ from PIL import Image, UnidentifiedImageError
 from vlmhb.inference.page_cache import PAGES, PageCache, PageError
 
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
+#: base64 characters decoded for a header check (6 KB; a longer header is decoded in full)
+HEAD_CHARS = 8192
+BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 class ImageError(ValueError):
@@ -55,11 +59,19 @@ class ImagePolicy:
 
 @dataclass(frozen=True)
 class ImageData:
-    """The bytes of one request image and a ``data:`` URL carrying them."""
+    """One request image: its MIME type and a ``data:`` URL carrying it.
+
+    ``read_image_url`` has checked the base64 and the size; the bytes are decoded from the
+    URL only when asked for (``data``, ``decode``), never for a header ``check``."""
 
     mime: str
-    data: bytes
     url: str
+    raw: bytes | None = field(default=None, repr=False)  # the bytes, when already at hand
+
+    @cached_property
+    def data(self) -> bytes:
+        """The image's bytes."""
+        return self.raw if self.raw is not None else base64.b64decode(self.url.partition(",")[2])
 
     def decode(self) -> Image.Image:
         """The fully loaded Pillow image (``ImageError`` if the bytes are no image)."""
@@ -72,13 +84,27 @@ class ImageData:
 
     def check(self) -> None:
         """Check the bytes are an image from its header alone, decoding no pixel
-        (``ImageError`` if not): for backends that never look at pixels."""
-        try:
-            with Image.open(io.BytesIO(self.data)) as image:
-                if image.width < 1 or image.height < 1:
-                    raise ValueError(f"{image.width}x{image.height} pixels")
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise ImageError(f"image_url does not hold a readable image: {exc}") from exc
+        (``ImageError`` if not): for backends that never look at pixels. Only the first
+        ``HEAD_CHARS`` of the base64 are decoded unless the header reaches past them."""
+        if self.raw is None:
+            payload_at = self.url.index(",") + 1
+            head = self.url[payload_at : payload_at + HEAD_CHARS]
+            if len(head) == HEAD_CHARS:
+                try:
+                    _check_header(base64.b64decode(head))
+                    return
+                except ImageError:
+                    pass  # the header reaches past the head: the whole image judges
+        _check_header(self.data)
+
+
+def _check_header(data: bytes) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width < 1 or image.height < 1:
+                raise ValueError(f"{image.width}x{image.height} pixels")
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ImageError(f"image_url does not hold a readable image: {exc}") from exc
 
 
 def encode_image(
@@ -123,13 +149,30 @@ def _read_data_url(url: str, max_bytes: int) -> ImageData:
     estimate = len(payload) * 3 // 4
     if estimate > max_bytes + 2:
         raise _too_large(estimate, max_bytes)
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageError(f"image data URL is not valid base64: {exc}") from exc
-    if len(data) > max_bytes:
-        raise _too_large(len(data), max_bytes)
-    return ImageData(header[5:].removesuffix(";base64") or "application/octet-stream", data, url)
+    mime = header[5:].removesuffix(";base64") or "application/octet-stream"
+    size = _canonical_base64_size(payload)
+    raw = None
+    if size is None:  # not plain canonical base64: the full strict decode judges (and says why)
+        try:
+            raw = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ImageError(f"image data URL is not valid base64: {exc}") from exc
+        size = len(raw)
+    if size > max_bytes:
+        raise _too_large(size, max_bytes)
+    return ImageData(mime, url, raw)
+
+
+def _canonical_base64_size(payload: str) -> int | None:
+    """The decoded size of ``payload`` when it is canonical base64 (alphabet characters in
+    whole quads, at most two ``=`` at the end), which ``b64decode(validate=True)`` accepts;
+    None otherwise. One C pass (``bytes.translate``), no decoding."""
+    if len(payload) % 4 or not payload.isascii():
+        return None
+    padding = 2 if payload.endswith("==") else 1 if payload.endswith("=") else 0
+    if payload.encode("ascii").translate(None, BASE64_ALPHABET) != b"=" * padding:
+        return None
+    return len(payload) // 4 * 3 - padding
 
 
 def _read_file_url(url: str, policy: ImagePolicy) -> ImageData:
@@ -157,4 +200,4 @@ def _read_file_url(url: str, policy: ImagePolicy) -> ImageData:
     except OSError as exc:
         raise ImageError(f"cannot read image file {path}: {exc.strerror}") from exc
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return ImageData(mime, data, _data_url(mime, data))
+    return ImageData(mime, _data_url(mime, data), data)

@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +43,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.requests import Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
+from pydantic_core import from_json
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vlmhb.core.metrics import METRICS_CONTENT_TYPE
 from vlmhb.inference.backends.base import Backend, BackendError, GenerationRequest, StreamEnd
@@ -166,6 +168,96 @@ class ApiKeyMiddleware:
         await response(scope, receive, send)
 
 
+class JSONBodyRequest(Request):
+    """A request whose JSON body pydantic's Rust parser reads (``json.loads`` takes ~8x as
+    long on a page image's body); a body it refuses goes to ``json.loads``, so the values
+    and the errors stay FastAPI's own."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = from_json(body, cache_strings=False)
+            except ValueError:
+                self._json = json.loads(body)
+        return self._json
+
+
+class JSONBodyRoute(APIRoute):
+    """An ``APIRoute`` whose endpoints get a ``JSONBodyRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            return await handler(JSONBodyRequest(request.scope, request.receive))
+
+        return route_handler
+
+
+class EventStream(Response):
+    """A ``text/event-stream`` reply written straight to the ASGI ``send``: each item of
+    ``events`` (SSE text) as it comes; the item ending in ``data: [DONE]`` also ends the body.
+
+    A client that goes away stops the reply at once: a task waiting on ``receive()`` for
+    the disconnect cancels the reply, which closes ``events`` and returns. (Starlette's
+    ``StreamingResponse`` runs an anyio task group per reply for this: most of a request's
+    CPU time in the wrapper.)"""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncGenerator[str, None], headers: dict[str, str]) -> None:
+        self.events = events
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)  # no body: no content-length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        live, gone = True, False
+
+        def disconnected(watch: asyncio.Future[None]) -> None:
+            nonlocal gone
+            if not watch.cancelled():
+                watch.exception()  # a failed receive counts as a disconnect too
+            if live:
+                gone = True
+                task.cancel()
+
+        watch = asyncio.ensure_future(_until_disconnect(receive))
+        watch.add_done_callback(disconnected)
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            more = True
+            async for text in self.events:
+                more = not text.endswith(DONE_EVENT)
+                await send({"type": "http.response.body", "body": text.encode(), "more_body": more})
+                if not more:
+                    break
+            if more:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone or task.uncancel():
+                raise
+        finally:
+            live = False
+            watch.cancel()
+            await self.events.aclose()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    message: Message = {}
+    while message.get("type") != "http.disconnect":
+        message = await receive()
+
+
 def _error(
     status: int, message: str, type_: str = "server_error", param: str | None = None
 ) -> JSONResponse:
@@ -175,6 +267,9 @@ def _error(
 def _sse(payload: dict[str, Any] | str) -> str:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     return f"data: {data}\n\n"
+
+
+DONE_EVENT = _sse("[DONE]")
 
 
 def _ms(seconds: float) -> float:
@@ -220,6 +315,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
             await state.unload(backend)
 
     app = FastAPI(title="VLMHyperBench API wrapper", lifespan=lifespan)
+    app.router.route_class = JSONBodyRoute
     app.state.backend_state = state
     app.state.telemetry = telemetry
     if config.api_key:
@@ -322,7 +418,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     ) -> Response:
         """SSE reply; a failure before the first chunk is still a plain HTTP error, a later
         one ends the stream with an error event and no ``[DONE]``."""
-        chunks = backend.stream(request).__aiter__()
+        chunks = backend.stream(request)
         try:
             first: str | StreamEnd | None = await anext(chunks)
         except StopAsyncIteration:
@@ -341,7 +437,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
             "cache-control": "no-cache",
         }
 
-        async def events() -> AsyncIterator[str]:
+        async def events() -> AsyncGenerator[str, None]:
             parts: list[str] = []
             end = first if isinstance(first, StreamEnd) else None
             failed = True
@@ -376,7 +472,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                     }
                     tail += _sse(usage_chunk)
                 failed = False
-                yield tail + _sse("[DONE]")
+                yield tail + DONE_EVENT
             except Exception as exc:
                 log.exception("backend %s failed while streaming", backend.name)
                 yield _sse(error_body(f"{type(exc).__name__}: {exc}", "server_error", 500))
@@ -387,7 +483,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                     ttft_s=first_at - started,
                     status=200,
                 )
+                if isinstance(chunks, AsyncGenerator):  # stop the backend (the client left)
+                    await chunks.aclose()
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return EventStream(events(), headers)
 
     return app
