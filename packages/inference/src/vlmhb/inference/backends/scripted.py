@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,6 +69,13 @@ def add_noise(text: str, probability: float, seed: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until the ``time.perf_counter()`` mark ``deadline`` (at once if it is past)."""
+    delay = deadline - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 class ScriptedParams(BackendParams):
@@ -175,18 +183,18 @@ class ScriptedBackend(Backend):
         return generation
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Chunks word by word: first after ``ttft_ms``, the rest spread to ``latency_ms``."""
+        """Chunks word by word: first after ``ttft_ms``, the rest spread to ``latency_ms``.
+        Each chunk is due at a deadline counted from the start, so timer overshoots do
+        not add up (a sleep per gap made 20 ms answers take 22.5)."""
         chunks = split_chunks(self._answer(request).text) or [""]
-        if self.ttft_s:
-            await asyncio.sleep(self.ttft_s)
+        start = time.perf_counter()
         rest = max(self.latency_s - self.ttft_s, 0.0)
         gap = rest / (len(chunks) - 1) if len(chunks) > 1 else 0.0
         for index, chunk in enumerate(chunks):
-            if index and gap:
-                await asyncio.sleep(gap)
+            await _sleep_until(start + self.ttft_s + index * gap)
             yield chunk
         if len(chunks) == 1 and rest:
-            await asyncio.sleep(rest)
+            await _sleep_until(start + self.latency_s)
 
     def info(self) -> dict[str, Any]:
         return {
