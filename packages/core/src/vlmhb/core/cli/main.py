@@ -166,8 +166,30 @@ def stage_run(
     raise typer.Exit(run_stage_file(task_file, result, consume=consume))
 
 
-def _mount_plugins() -> None:
-    for ep in entry_points(group="vlmhb.cli"):
+def _core_commands() -> set[str]:
+    """The names of the commands and groups defined here (no plugin)."""
+    names = {info.name for info in app.registered_groups if info.name}
+    for info in app.registered_commands:
+        if info.name:
+            names.add(info.name)
+        elif info.callback is not None:
+            names.add(info.callback.__name__.replace("_", "-"))
+    return names
+
+
+def _mount_plugins(argv: list[str]) -> None:
+    """Mount the plugin CLIs (entry points ``vlmhb.cli``): only the one ``argv`` names,
+    none for a core command (each plugin costs imports: 0.5 s for bench-serve's HTTP
+    client on every ``vlmhb run``), all of them otherwise (help, a mistyped name)."""
+    plugins = {ep.name: ep for ep in entry_points(group="vlmhb.cli")}
+    command = argv[0] if argv else None
+    if command in plugins:
+        chosen = [plugins[command]]
+    elif command in _core_commands():
+        chosen = []
+    else:
+        chosen = list(plugins.values())
+    for ep in chosen:
         try:
             app.add_typer(ep.load(), name=ep.name)
         except Exception as exc:  # a broken plugin must not break the CLI
@@ -175,8 +197,7 @@ def _mount_plugins() -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] != ["stage"]:  # every stage start: no plugin CLI (backend, docker...) to load
-        _mount_plugins()
+    _mount_plugins(sys.argv[1:])
     try:
         app()
     except VlmhbError as exc:
