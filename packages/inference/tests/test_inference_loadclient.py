@@ -404,3 +404,20 @@ async def test_a_cancelled_waiter_already_skipped_by_release_stays_cancelled() -
         await waiting
     assert limiter.active == 0
     await asyncio.wait_for(limiter.acquire(), 1.0)
+
+
+async def test_a_long_load_keeps_a_bounded_number_of_tasks() -> None:
+    """300 samples at concurrency 4 never make 300 tasks: at most twice the concurrency
+    exist at once (plus this test's task and aiohttp's body writers)."""
+    live: list[int] = []
+    with running(FakeOpenAI(hold_s=0.002)) as url:
+        async with make_client(url, concurrency=4) as client:
+            load = await run_load(
+                client,
+                [sample(i) for i in range(300)],
+                LoadConfig(),
+                on_result=lambda _: live.append(len(asyncio.all_tasks())),
+            )
+    assert len(load.results) == 300 and all(r.error == "" for r in load.results)
+    assert sorted(r.id for r in load.results) == sorted(str(i) for i in range(300))
+    assert max(live) <= 2 * 4 + 4 + 1, max(live)

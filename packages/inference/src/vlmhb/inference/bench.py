@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from vlmhb.core.contracts import PreparedSample
+from vlmhb.core.gcpause import frozen_heap
 from vlmhb.core.rundir import InferenceSession, InferenceStats, RunDir, SessionLoad
 from vlmhb.inference.client import InferenceClient, RequestResult
 
@@ -93,7 +94,8 @@ class _Sender:
         self.on_result, self.stop = on_result, stop
         self.results: list[RequestResult] = []
         self.failures: list[Exception] = []
-        self.tasks: list[asyncio.Task[None]] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.window = 2 * client.concurrency
 
     def body(self, index: int) -> bytes | None:
         return self.bodies[index] if self.bodies is not None else None
@@ -116,12 +118,21 @@ class _Sender:
 
     async def send(self, offsets: Sequence[float]) -> float:
         """Start request ``i`` at ``start + offsets[i]`` unless halted; wait for all of
-        them; the start (``time.perf_counter()``)."""
+        them; the start (``time.perf_counter()``). At most ``window`` requests exist at
+        once (in flight, backing off or waiting for a slot): 100,000 samples never make
+        100,000 tasks; a late start still counts its queue time from its arrival."""
         start = time.perf_counter()
+        window = asyncio.Semaphore(self.window)
         for index, offset in enumerate(offsets):
             if not await self._turn(start + offset):
                 break
-            self.tasks.append(asyncio.create_task(self._one(index, start + offset)))
+            await window.acquire()
+            if self.halted():
+                break
+            task = asyncio.create_task(self._one(index, start + offset))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            task.add_done_callback(lambda _: window.release())
         await asyncio.gather(*self.tasks, return_exceptions=True)
         return start
 
@@ -155,7 +166,7 @@ class _Sender:
 
     def _cancel_others(self) -> None:
         current = asyncio.current_task()
-        for task in self.tasks:
+        for task in list(self.tasks):
             if task is not current:
                 task.cancel()
 
@@ -180,7 +191,8 @@ async def run_load(
     warm = await sender.warmup(config.warmup)
     watcher = asyncio.create_task(sender.watch()) if stop is not None else None
     try:
-        start = await sender.send(arrival_offsets(len(samples), config))
+        with frozen_heap():  # no walk of the samples (and all else) mid-load
+            start = await sender.send(arrival_offsets(len(samples), config))
     finally:
         if watcher is not None:
             watcher.cancel()
