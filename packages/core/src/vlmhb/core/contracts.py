@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vlmhb.core.fieldtypes import OPERATOR, OutputPath, PathRole
+from vlmhb.core.pathfield import PathField
 from vlmhb.core.secrets import seal
 from vlmhb.core.speed import parse_slo
 from vlmhb.core.storage import uri_scheme
@@ -460,7 +461,7 @@ class Sample(BaseModel):
     """
 
     id: str
-    image_path: Path | None = None
+    image_path: PathField | None = None
     question: str = ""
     answer: str = ""
     fields: dict[str, str] | None = None
