@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,29 @@ def resolve_inside(root: Path, relative: str) -> Path | None:
     """``root / relative`` resolved, or None when it points outside ``root``."""
     candidate = (root / relative).resolve()
     return candidate if candidate.is_relative_to(root) else None
+
+
+class InsideResolver:
+    """``resolve_inside(root, relative)`` for the many paths of one dataset: each folder's
+    real path is found once. (Resolving walks every component with an ``lstat``: seven
+    per image, half of preparing a 100,000-row dataset.) The same answers:
+    ``realpath(folder/name)`` is ``realpath(folder)/name`` unless ``name`` is a link,
+    which is then resolved in full."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, relative: str) -> Path | None:
+        folder, name = os.path.split(os.path.join(self.root, relative))
+        if name in ("", ".", ".."):
+            return resolve_inside(self.root, relative)
+        real = self._folders.get(folder)
+        if real is None:
+            real = self._folders[folder] = os.path.realpath(folder)
+        joined = os.path.join(real, name)
+        candidate = Path(os.path.realpath(joined) if os.path.islink(joined) else joined)
+        return candidate if candidate.is_relative_to(self.root) else None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from vlmhb.core.errors import ConfigError
 from vlmhb.data.readers._common import (
     BBox,
     ImageChecker,
+    InsideResolver,
     bbox_problem,
     check_options,
     dataset_dir,
@@ -148,6 +149,7 @@ class _RowParser:
         self.split = split
         self.require_images = require_images
         self.images = ImageChecker()
+        self.inside = InsideResolver(root)
         self.seen_ids: dict[str, str] = {}
 
     def parse(self, header: list[str], rows: list[tuple[int, list[str]]]) -> DatasetLoad:
@@ -227,7 +229,7 @@ class _RowParser:
         """The resolved image path and its size (None when unknown); adds problems."""
         if not relative:
             return None, None
-        path = resolve_inside(self.root, relative)
+        path = self.inside(relative)
         if path is None:
             problems.append(("image_path", f"path {relative!r} points outside the dataset folder"))
             return None, None
