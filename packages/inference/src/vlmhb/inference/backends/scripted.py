@@ -72,9 +72,10 @@ def add_noise(text: str, probability: float, seed: str) -> str:
 
 
 async def _sleep_until(deadline: float) -> None:
-    """Sleep until the ``time.perf_counter()`` mark ``deadline`` (at once if it is past)."""
-    delay = deadline - time.perf_counter()
-    if delay > 0:
+    """Sleep until the ``time.perf_counter()`` mark ``deadline`` (at once if it is past),
+    never less: uvloop's timers count from the loop's cached clock and may fire a little
+    early."""
+    while (delay := deadline - time.perf_counter()) > 0:
         await asyncio.sleep(delay)
 
 
@@ -179,7 +180,7 @@ class ScriptedBackend(Backend):
     async def generate(self, request: GenerationRequest) -> Generation:
         generation = self._answer(request)
         if self.latency_s:
-            await asyncio.sleep(self.latency_s)
+            await _sleep_until(time.perf_counter() + self.latency_s)
         return generation
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
