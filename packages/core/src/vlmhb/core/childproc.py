@@ -39,6 +39,7 @@ LineSink = Callable[[str], object]
 Output = Path | LineSink | None
 TAIL_LINES = 30
 POLL_S = 0.05
+CANCEL_DEADLINE_S = 5.0  # a cancelled stage's container is gone within this (issue 9)
 
 
 class ChildStartError(VlmhbError):

@@ -28,6 +28,7 @@ from vlmhb.agent.wire import (
     StageStatus,
     StoppedContainers,
 )
+from vlmhb.core.childproc import CANCEL_DEADLINE_S
 from vlmhb.core.contracts import StageTask
 from vlmhb.core.secrets import revealed_json
 
@@ -103,8 +104,16 @@ class AgentClient:
         return _CONTAINERS.validate_python(self._call("GET", "/containers", params=params))
 
     def stop_containers(self, labels: dict[str, str]) -> int:
-        """Stop and remove the vlmhb containers with ``labels``; how many there were."""
-        answer = self._call("POST", "/containers/stop", json={"labels": labels})
+        """Stop and remove the vlmhb containers with ``labels``; how many there were. The
+        agent answers once they are gone (each within ``CANCEL_DEADLINE_S``): a call that
+        timed out is not sent again, as the second would find none and answer 0."""
+        answer = self._call(
+            "POST",
+            "/containers/stop",
+            json={"labels": labels},
+            timeout=self.timeout_s + CANCEL_DEADLINE_S,
+            only_unsent=True,
+        )
         return len(StoppedContainers.model_validate(answer).stopped)
 
     def images(self) -> Images:

@@ -67,7 +67,7 @@ from vlmhb.containers.docker_env.packages import (
 )
 from vlmhb.containers.docker_env.spec import PRIVATE_MOUNT, ContainerSpec
 from vlmhb.containers.docker_env.user import ContainerUser
-from vlmhb.core.childproc import stop_grace_s
+from vlmhb.core.childproc import CANCEL_DEADLINE_S, stop_grace_s
 from vlmhb.core.contracts import (
     EnvSpec,
     StageName,
@@ -89,7 +89,6 @@ from vlmhb.core.envs.stage_io import EventRelay, StageFiles, stage_command, writ
 from vlmhb.core.errors import VlmhbError
 from vlmhb.core.secrets import private_dir
 
-CANCEL_DEADLINE_S = 5.0  # a cancelled stage's container is gone within this (issue 9)
 KILL_MARGIN_S = 1.0  # what the SIGKILL and the engine's bookkeeping may take
 LOG_DRAIN_S = 10.0
 CLEANUP_WAIT_S = 5.0
