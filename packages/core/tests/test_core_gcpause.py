@@ -12,11 +12,15 @@ from vlmhb.core.gcpause import frozen_heap
 def test_objects_alive_at_entry_are_frozen_inside_and_handed_back_after() -> None:
     assert gc.get_freeze_count() == 0
     with frozen_heap():
-        frozen = gc.get_freeze_count()
+        frozen = gc.get_freeze_count()  # falls a little as frozen objects are freed
         assert frozen > 0
-        with frozen_heap():  # nested: no second freeze, no early unfreeze
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen
+        made_since: list[dict[str, int]] = [
+            {} for _ in range(5000)
+        ]  # a second freeze would take these too
+        with frozen_heap():  # nested: no second freeze...
+            assert gc.get_freeze_count() <= frozen
+        assert frozen - 1000 < gc.get_freeze_count() <= frozen  # ...and no early unfreeze
+        del made_since
     assert gc.get_freeze_count() == 0
 
 
