@@ -14,9 +14,8 @@ def test_objects_alive_at_entry_are_frozen_inside_and_handed_back_after() -> Non
     with frozen_heap():
         frozen = gc.get_freeze_count()  # falls a little as frozen objects are freed
         assert frozen > 0
-        made_since: list[dict[str, int]] = [
-            {} for _ in range(5000)
-        ]  # a second freeze would take these too
+        # objects a second freeze would take too
+        made_since: list[dict[str, int]] = [{} for _ in range(5000)]
         with frozen_heap():  # nested: no second freeze...
             assert gc.get_freeze_count() <= frozen
         assert frozen - 1000 < gc.get_freeze_count() <= frozen  # ...and no early unfreeze
