@@ -74,8 +74,13 @@ def remove_container(client: docker.DockerClient, agent: str, container_id: str)
     with contextlib.suppress(docker.errors.NotFound):
         if info.state == "running":
             client.api.stop(info.id, timeout=max(1, int(cancel_grace_s())))
-    with contextlib.suppress(docker.errors.NotFound):
+    try:
         client.api.remove_container(info.id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:  # its env manager removing it already: fine
+        if exc.status_code != 409 or "already in progress" not in str(exc.explanation):
+            raise
     return info.id
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -92,6 +93,7 @@ class HealthMonitor:
                     )
 
     def _check(self, host_id: int, url: str, token: str) -> None:
+        checked_at = store.now()  # when the agent was asked, not when its answer was stored
         started = time.monotonic()
         inventory: Inventory | None = None
         containers: list[ContainerInfo] = []
@@ -107,13 +109,14 @@ class HealthMonitor:
             host = session.get(Host, host_id)
             if host is None:
                 return
-            self._record(session, host, inventory, containers, latency, message)
+            self._record(session, host, checked_at, inventory, containers, latency, message)
             store.trim_checks(session, host.id, self.settings.health_kept)
 
     def _record(
         self,
         session: Session,
         host: Host,
+        checked_at: datetime,
         inventory: Inventory | None,
         containers: list[ContainerInfo],
         latency_ms: float,
@@ -123,7 +126,7 @@ class HealthMonitor:
         session.add(
             HostCheck(
                 host_id=host.id,
-                checked_at=store.now(),
+                checked_at=checked_at,
                 status="ok" if ok else "unavailable",
                 latency_ms=round(latency_ms, 2) if ok else None,
                 disk_free_bytes=inventory.disk_free_bytes if inventory else None,
