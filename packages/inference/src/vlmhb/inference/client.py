@@ -189,7 +189,10 @@ class InferenceClient:
         of the rest, not JSON-encoded again per question."""
         if sample.image_path is None:
             return encode_body(self.payload(sample))
-        url = encode_image(sample.image_path, sample.crop_box)
+        return self._with_image(sample, encode_image(sample.image_path, sample.crop_box))
+
+    def _with_image(self, sample: PreparedSample, url: str) -> bytes:
+        """The body of ``sample`` with its image's ``data:`` URL ``url``, copied in."""
         return encode_body(self.payload(sample, IMAGE_SLOT), url)
 
     def payload(self, sample: PreparedSample, image_url: str | None = None) -> dict[str, Any]:
@@ -216,7 +219,7 @@ class InferenceClient:
             url = await self._page_url(sample.image_path)
         else:
             url = await asyncio.to_thread(encode_image, sample.image_path, sample.crop_box)
-        return encode_body(self.payload(sample, IMAGE_SLOT), url)
+        return self._with_image(sample, url)
 
     async def _page_url(self, path: Path) -> str:
         """A whole page's ``data:`` URL: taken on the event loop when made already (a
@@ -277,7 +280,7 @@ class InferenceClient:
 
     async def _attempt(self, body: bytes, result: RequestResult) -> None:
         """One HTTP request; fills ``result`` or raises ``RequestFailed``. The clock starts
-        when the encoded body goes to the socket (``_mark_sent``; its JSON is made before)."""
+        when the encoded body goes to the socket (``_sent_clock``; its JSON is made before)."""
         http = self._http()
         result.sent_at, result.done_at = time.perf_counter(), None
         try:

@@ -149,8 +149,10 @@ class ServerProcess:
             process.stop()
 
     def __enter__(self) -> ServerProcess:
+        """Launch the server unless ``launch`` already did, and wait until it is ready."""
         if self.process is None:
-            self.start()
+            self.launch()
+        self.wait_ready()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -171,7 +173,7 @@ def direct_params(spec: ModelSpec) -> OpenAIParams | None:
 def needs_server(spec: ModelSpec) -> bool:
     """Whether ``model_endpoint`` starts an API wrapper for ``spec`` (else it is queried at
     its ``base_url``)."""
-    return not (direct_params(spec) is not None and spec.base_url)
+    return direct_params(spec) is None
 
 
 @contextlib.contextmanager
@@ -195,9 +197,5 @@ def model_endpoint(
             api_key = reveal(params.api_key)
         yield Endpoint(spec.base_url.rstrip("/"), model, api_key)
         return
-    if launched is None:
-        launched = ServerProcess(spec, run_dir)
-        launched.launch()
-    with launched:
-        launched.wait_ready()
-        yield Endpoint(launched.url + "/v1", model)
+    with launched or ServerProcess(spec, run_dir) as server:
+        yield Endpoint(server.url + "/v1", model)

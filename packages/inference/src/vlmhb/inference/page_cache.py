@@ -95,19 +95,18 @@ class PageCache:
         """``data_url(path)`` (the whole page) when it is made already, else None; it
         never reads, decodes or waits for another thread's work."""
         try:
-            stat = path.stat()
+            key = _file_key(path)
         except OSError:
             return None
         with self._lock:
-            page = self._cached((str(path), stat.st_size, stat.st_mtime_ns))
+            page = self._cached(key)
         return page.url if page is not None else None
 
     def _page(self, path: Path) -> _Page:
         try:
-            stat = path.stat()
+            key = _file_key(path)
         except OSError as exc:
             raise PageError(f"cannot read image {path}: {exc}") from exc
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             page = self._cached(key)
             if page is not None:
@@ -168,6 +167,12 @@ class PageCache:
                 self._held -= page.size
                 for key in [k for k, d in self._digests.items() if d == digest]:
                     del self._digests[key]
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """A file as the cache knows it: path, size, modification time (one ``stat``)."""
+    stat = path.stat()
+    return (str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def _data_url(mime: str, data: bytes) -> str:
